@@ -1,0 +1,102 @@
+"""create_app(): the FastAPI application every service starts from.
+
+It wires what all services share: JSON logging, the error model, request ids, RED metrics,
+`/health` (the process is alive) and `/ready` (the service's own dependencies answer).
+"""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chassis.errors import install_error_handlers
+from chassis.logging import configure_logging
+from chassis.metrics import install_metrics
+from chassis.settings import BaseServiceSettings
+
+ReadinessCheck = Callable[[], Awaitable[Any]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+READY_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class RequestIdMiddleware:
+    """Takes X-Request-ID from the caller (or makes one), logs with it and echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+        request_id = request_id or uuid.uuid4().hex
+
+        async def add_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"].append((b"x-request-id", request_id.encode("latin-1")))
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, add_header)
+
+
+async def _run_check(check: ReadinessCheck) -> str | None:
+    """None when the dependency answered, else a short reason."""
+    try:
+        await asyncio.wait_for(check(), READY_CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return f"no answer within {READY_CHECK_TIMEOUT_SECONDS}s"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def create_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    version: str = "0.1.0",
+    description: str = "",
+    lifespan: Lifespan | None = None,
+    readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+) -> FastAPI:
+    """Build the service app. `readiness_checks` is called per /ready request so checks can
+    refer to clients created in the lifespan."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    install_error_handlers(app)
+    install_metrics(app, settings.service_name)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "UP", "service": settings.service_name, "version": version}
+
+    @app.get("/ready", tags=["ops"], summary="Readiness: the service's own dependencies answer")
+    async def ready() -> JSONResponse:
+        checks = dict(readiness_checks()) if readiness_checks else {}
+        results = await asyncio.gather(*(_run_check(c) for c in checks.values()))
+        report = {
+            name: ({"status": "UP"} if err is None else {"status": "DOWN", "error": err})
+            for name, err in zip(checks, results, strict=True)
+        }
+        up = all(err is None for err in results)
+        return JSONResponse(
+            status_code=200 if up else 503,
+            content={"status": "UP" if up else "DOWN", "service": settings.service_name,
+                     "checks": report},
+        )
+
+    return app

@@ -1,0 +1,57 @@
+"""The error model: services raise typed domain errors; one handler renders {"detail": "<sentence>"}."""
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+log = structlog.get_logger(__name__)
+
+
+class DomainError(Exception):
+    """A business rule said no. The message is a sentence meant for the client."""
+
+    status_code = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(DomainError):
+    status_code = 400
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class Unprocessable(DomainError):
+    status_code = 422
+
+
+class DependencyUnavailable(DomainError):
+    status_code = 503
+
+
+class DependencyTimeout(DomainError):
+    status_code = 504
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The stack trace goes to the log, never to the client.
+    log.exception("request.unhandled_error", path=request.url.path, error=repr(exc))
+    return JSONResponse(status_code=500, content={"detail": "Internal server error."})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,15 @@
+"""Settings base every service extends: environment variables only, defaults point at the local stack."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    service_name: str = "service"
+    log_level: str = "INFO"
+    # JSON logs for machines (default); "console" gives a readable local format.
+    log_format: str = "json"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Every outbound call has a timeout; this is the default for calls a service makes.
+    http_timeout_seconds: float = 5.0
