@@ -1,0 +1,8 @@
+"""ai-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
+
+from chassis import create_app
+
+from ai_service.config import Settings
+
+settings = Settings()
+app = create_app(settings, title="ai-service (not implemented yet)")

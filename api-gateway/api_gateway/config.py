@@ -1,0 +1,5 @@
+from chassis import BaseServiceSettings
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "api-gateway"

@@ -1,0 +1,8 @@
+"""notification-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
+
+from chassis import create_app
+
+from notification_service.config import Settings
+
+settings = Settings()
+app = create_app(settings, title="notification-service (not implemented yet)")

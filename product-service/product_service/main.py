@@ -1,0 +1,8 @@
+"""product-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
+
+from chassis import create_app
+
+from product_service.config import Settings
+
+settings = Settings()
+app = create_app(settings, title="product-service (not implemented yet)")

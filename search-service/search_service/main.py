@@ -1,0 +1,8 @@
+"""search-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
+
+from chassis import create_app
+
+from search_service.config import Settings
+
+settings = Settings()
+app = create_app(settings, title="search-service (not implemented yet)")
