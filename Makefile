@@ -1,0 +1,59 @@
+# The two commands that matter: `make dev` (whole fleet on the local stack) and `make test`.
+# Everything installs itself: uv (into .local/tools if missing), Python packages into .venv,
+# and, on a fresh Debian/Ubuntu machine, PostgreSQL and Redis through apt (see devstack/).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .local/tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+# Never let uv fetch a Python build: only package registries are reachable.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+# Every folder with a test suite, run in one pytest session.
+TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests
+PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s)))
+
+.PHONY: help install dev test lint typecheck bench clean
+help:
+	@echo "make dev      install, start the local stack and the implemented services"
+	@echo "make test     install, start what the tests need, run every suite, stop it"
+	@echo "make stop     stop everything make dev started     make status   what runs"
+	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"
+
+$(UV):
+	@echo "installing uv into $(TOOLS) (not found on PATH)"
+	@$(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/pip install --quiet uv
+
+$(BIN)/python: $(UV) pyproject.toml uv.lock $(wildcard */pyproject.toml)
+	@$(UV) sync --frozen
+	@touch $(BIN)/python
+
+install: $(BIN)/python
+
+dev: install
+	@$(BIN)/devstack up --profile dev
+
+# The test profile's servers are started once here and reused by every suite's fixtures;
+# whatever happens, they are stopped again.
+test: install
+	@$(BIN)/devstack infra --profile test || { $(BIN)/devstack stop --profile test; exit 1; }
+	@status=0; $(BIN)/pytest $(TEST_PATHS) || status=$$?; \
+	 $(BIN)/devstack stop --profile test; exit $$status
+
+lint: install
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy $(PACKAGES)
+
+typecheck: lint
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	@$(BIN)/devstack stop --profile dev 2>/dev/null || true
+	rm -rf .local/dev .local/test .local/bench
+
+include devstack/devstack.mk

@@ -1,0 +1,113 @@
+"""Ports and names per profile. `dev` honours the env vars the services read, so one
+`.env` configures both the services and the stack that serves them."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+HOST = "127.0.0.1"
+
+
+class UnknownProfile(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    postgres_port: int
+    redis_port: int
+    kafka_port: int
+    elasticsearch_port: int
+    mongodb_port: int
+    # Tests share the developer's Redis, so each profile keeps to its own db number.
+    redis_db: int = 0
+    postgres_user: str = "postgres"
+    postgres_password: str | None = None
+    host: str = HOST
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def elasticsearch_url(self) -> str:
+        return f"http://{self.host}:{self.elasticsearch_port}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://{self.host}:{self.mongodb_port}/?directConnection=true"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}/{self.redis_db}"
+
+    def postgres_url(self, database: str) -> str:
+        """SQLAlchemy asyncpg URL, the form the services' DATABASE_URL takes."""
+        auth = self.postgres_user
+        if self.postgres_password:
+            auth += f":{self.postgres_password}"
+        return f"postgresql+asyncpg://{auth}@{self.host}:{self.postgres_port}/{database}"
+
+    def port_of(self, component: str) -> int:
+        return int(getattr(self, f"{component}_port"))
+
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile(
+        name="dev", postgres_port=5432, redis_port=6379, kafka_port=9092,
+        elasticsearch_port=9200, mongodb_port=27017, redis_db=0,
+    ),
+    # PostgreSQL and Redis are shared with dev (tests isolate by database / db number);
+    # the stand-ins get their own ports so tests never collide with a running `make dev`.
+    "test": Profile(
+        name="test", postgres_port=5432, redis_port=6379, kafka_port=19092,
+        elasticsearch_port=19200, mongodb_port=37017, redis_db=15,
+    ),
+    # Own ports and data so a benchmark that kills the broker cannot disturb a test run.
+    "bench": Profile(
+        name="bench", postgres_port=5432, redis_port=6379, kafka_port=29092,
+        elasticsearch_port=29200, mongodb_port=47017, redis_db=14,
+    ),
+}
+
+
+def _port(url: str) -> int | None:
+    # KAFKA_BOOTSTRAP_SERVERS has no scheme; give it one so urlsplit finds the port.
+    parsed = urlsplit(url if "://" in url else f"kafka://{url.split(',')[0]}")
+    return parsed.port
+
+
+def dev_overrides(base: Profile, environ: Mapping[str, str]) -> Profile:
+    changes: dict[str, object] = {}
+    if url := environ.get("DATABASE_URL"):
+        parsed = urlsplit(url)
+        if parsed.port:
+            changes["postgres_port"] = parsed.port
+        if parsed.username:
+            changes["postgres_user"] = parsed.username
+        if parsed.password:
+            changes["postgres_password"] = parsed.password
+    if url := environ.get("REDIS_URL"):
+        parsed = urlsplit(url)
+        if parsed.port:
+            changes["redis_port"] = parsed.port
+        if parsed.path.strip("/").isdigit():
+            changes["redis_db"] = int(parsed.path.strip("/"))
+    for variable, field in (
+        ("KAFKA_BOOTSTRAP_SERVERS", "kafka_port"),
+        ("ELASTICSEARCH_URL", "elasticsearch_port"),
+        ("MONGODB_URL", "mongodb_port"),
+    ):
+        if (url := environ.get(variable)) and (port := _port(url)):
+            changes[field] = port
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def get_profile(name: str, environ: Mapping[str, str] | None = None) -> Profile:
+    if name not in PROFILES:
+        raise UnknownProfile(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    if name == "dev":
+        return dev_overrides(PROFILES["dev"], os.environ if environ is None else environ)
+    return PROFILES[name]

@@ -1,0 +1,91 @@
+import pytest
+
+from devstack.profiles import PROFILES, UnknownProfile, dev_overrides, get_profile
+from devstack.services import SERVICES, get_service, service_env
+from devstack.topics import EVENT_TOPICS, TOPICS
+
+
+def test_dev_profile_uses_the_standard_ports() -> None:
+    dev = get_profile("dev", environ={})
+    assert (dev.postgres_port, dev.redis_port, dev.kafka_port, dev.elasticsearch_port,
+            dev.mongodb_port) == (5432, 6379, 9092, 9200, 27017)
+    assert dev.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_test_profile_never_collides_with_dev_stand_ins() -> None:
+    dev, test = PROFILES["dev"], PROFILES["test"]
+    assert test.postgres_port == dev.postgres_port
+    assert test.redis_port == dev.redis_port
+    assert {test.kafka_port, test.elasticsearch_port, test.mongodb_port}.isdisjoint(
+        {dev.kafka_port, dev.elasticsearch_port, dev.mongodb_port}
+    )
+    assert test.kafka_bootstrap == "127.0.0.1:19092"
+    assert test.elasticsearch_url == "http://127.0.0.1:19200"
+    assert test.mongodb_url == "mongodb://127.0.0.1:37017/?directConnection=true"
+    assert test.redis_url == "redis://127.0.0.1:6379/15"
+
+
+def test_bench_profile_keeps_its_own_ports_and_redis_db() -> None:
+    bench, test = PROFILES["bench"], PROFILES["test"]
+    assert bench.kafka_port != test.kafka_port
+    assert bench.redis_db not in (PROFILES["dev"].redis_db, test.redis_db)
+
+
+def test_dev_profile_reads_the_service_env_vars() -> None:
+    dev = get_profile("dev", environ={
+        "DATABASE_URL": "postgresql+asyncpg://app:secret@127.0.0.1:5433/inventory_db",
+        "REDIS_URL": "redis://127.0.0.1:6380/2",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9093,127.0.0.1:9094",
+        "ELASTICSEARCH_URL": "http://127.0.0.1:9201",
+        "MONGODB_URL": "mongodb://127.0.0.1:27018/?directConnection=true",
+    })
+    assert (dev.postgres_port, dev.redis_port, dev.kafka_port, dev.elasticsearch_port,
+            dev.mongodb_port) == (5433, 6380, 9093, 9201, 27018)
+    assert dev.redis_db == 2
+    assert dev.postgres_url("x") == "postgresql+asyncpg://app:secret@127.0.0.1:5433/x"
+
+
+def test_env_overrides_apply_to_dev_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1111")
+    assert get_profile("test").kafka_port == 19092
+    assert get_profile("dev").kafka_port == 1111
+    assert dev_overrides(PROFILES["dev"], {}) == PROFILES["dev"]
+
+
+def test_unknown_profile_is_rejected() -> None:
+    with pytest.raises(UnknownProfile):
+        get_profile("prod")
+
+
+def test_registry_lists_seven_services_with_their_ports() -> None:
+    assert {s.name: s.port for s in SERVICES} == {
+        "api-gateway": 9000, "product-service": 8001, "order-service": 8002,
+        "inventory-service": 8003, "notification-service": 8004, "ai-service": 8005,
+        "search-service": 8006,
+    }
+    assert [s.name for s in SERVICES if s.implemented] == ["inventory-service"]
+
+
+def test_service_env_points_at_the_profile() -> None:
+    env = service_env(get_service("inventory-service"), PROFILES["dev"])
+    assert env == {
+        "SERVICE_NAME": "inventory-service",
+        "LOG_LEVEL": "INFO",
+        "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/inventory_db",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "MONGODB_URL": "mongodb://127.0.0.1:27017/?directConnection=true",
+        "ELASTICSEARCH_URL": "http://127.0.0.1:9200",
+    }
+    order = service_env(get_service("order-service"), PROFILES["test"])
+    assert order["DATABASE_URL"].endswith(":5432/order_db")
+    assert order["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
+    assert "DATABASE_URL" not in service_env(get_service("search-service"), PROFILES["dev"])
+
+
+def test_every_topic_has_a_single_partition_dlq() -> None:
+    assert TOPICS["order-placed"] == 6
+    assert TOPICS["inventory-low"] == 3
+    for name in EVENT_TOPICS:
+        assert TOPICS[f"{name}.dlq"] == 1
+    assert len(TOPICS) == 2 * len(EVENT_TOPICS)
