@@ -1,4 +1,6 @@
-"""The microservice chassis: plumbing shared by every service, knowing nothing of orders or products."""
+"""The microservice chassis: plumbing shared by every service.
+
+It knows nothing of orders or products; a service upgrades it without the others."""
 
 from chassis.app import create_app
 from chassis.errors import (

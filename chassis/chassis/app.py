@@ -95,8 +95,11 @@ def create_app(
         up = all(err is None for err in results)
         return JSONResponse(
             status_code=200 if up else 503,
-            content={"status": "UP" if up else "DOWN", "service": settings.service_name,
-                     "checks": report},
+            content={
+                "status": "UP" if up else "DOWN",
+                "service": settings.service_name,
+                "checks": report,
+            },
         )
 
     return app

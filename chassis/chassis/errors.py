@@ -1,4 +1,6 @@
-"""The error model: services raise typed domain errors; one handler renders {"detail": "<sentence>"}."""
+"""The error model: services raise typed domain errors.
+
+One handler renders them as {"detail": "<sentence>"}."""
 
 import structlog
 from fastapi import FastAPI, Request

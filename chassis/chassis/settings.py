@@ -1,4 +1,6 @@
-"""Settings base every service extends: environment variables only, defaults point at the local stack."""
+"""Settings base every service extends.
+
+Environment variables only; every default points at the local stack."""
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 

@@ -1,0 +1,394 @@
+"""Kafka producer and at-least-once consumer loop (manual commit, bounded retries, DLQ, dedup).
+
+The consumer commits a record's offset only after its handler succeeded or the record was
+acknowledged by ``<topic>.dlq``, so a crash at any point redelivers rather than loses it.
+"""
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
+from prometheus_client import Counter, Gauge, Histogram
+
+from chassis.events import CloudEvent, InvalidEvent, decode_event, encode_event
+
+log = structlog.get_logger(__name__)
+
+EVENTS_PUBLISHED = Counter(
+    "kafka_events_published_total", "Records acknowledged by the broker", ["topic"]
+)
+PUBLISH_FAILURES = Counter(
+    "kafka_publish_failures_total", "Records the broker did not acknowledge", ["topic"]
+)
+EVENTS_CONSUMED = Counter(
+    "kafka_events_consumed_total", "Records handled successfully", ["topic", "group"]
+)
+EVENTS_SKIPPED = Counter(
+    "kafka_events_duplicate_total", "Redelivered records skipped by idempotency", ["topic", "group"]
+)
+HANDLER_FAILURES = Counter(
+    "kafka_handler_failures_total", "Failed handler attempts", ["topic", "group"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "kafka_events_dead_lettered_total", "Records sent to <topic>.dlq", ["topic", "group"]
+)
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag", "Records behind the partition end", ["topic", "partition", "group"]
+)
+HANDLER_SECONDS = Histogram(
+    "kafka_handler_duration_seconds", "Time to handle one record", ["topic", "group"]
+)
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+Headers = Sequence[tuple[str, bytes]]
+
+DLQ_SUFFIX = ".dlq"
+
+
+class IdempotencyStore(Protocol):
+    async def is_processed(self, event_id: str) -> bool: ...
+
+    async def mark_processed(self, event_id: str) -> None: ...
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
+    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
+    ceiling = min(maximum, initial * (2 ** (attempt - 1)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class EventProducer:
+    """AIOKafkaProducer with acks=all and idempotence; ``publish`` returns once acknowledged."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str | None = None,
+        request_timeout_ms: int = 10_000,
+        linger_ms: int = 0,
+        producer_factory: Callable[..., Any] = AIOKafkaProducer,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "acks": "all",
+            "enable_idempotence": True,
+            "request_timeout_ms": request_timeout_ms,
+            "linger_ms": linger_ms,
+        }
+        if client_id:
+            self._options["client_id"] = client_id
+        self._factory = producer_factory
+        self._timeout = request_timeout_ms / 1000
+        self._producer: Any = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect to the broker; raises if it cannot be reached (``publish`` retries later)."""
+        async with self._lock:
+            if self._producer is not None:
+                return
+            producer = self._factory(**self._options)
+            try:
+                await producer.start()
+            except BaseException:
+                # A failed start leaves half-open client state; a fresh instance is used next time.
+                await producer.stop()
+                raise
+            self._producer = producer
+            log.info("kafka.producer.started", bootstrap=self._options["bootstrap_servers"])
+
+    async def stop(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+            if producer is None:
+                return
+            try:
+                # aiokafka's stop() flushes and would wait forever for an unreachable broker.
+                async with asyncio.timeout(self._timeout):
+                    await producer.stop()
+            except TimeoutError:
+                log.warning("kafka.producer.stop_timeout", abandoned="unacknowledged records")
+                with contextlib.suppress(Exception):
+                    await producer._sender.close()
+                with contextlib.suppress(Exception):
+                    await producer.client.close()
+            log.info("kafka.producer.stopped")
+
+    async def send_raw(
+        self, topic: str, value: bytes, key: bytes | None, headers: Headers = ()
+    ) -> "asyncio.Future[Any]":
+        """Queue one record; the returned future resolves when the broker acknowledges it."""
+        if self._producer is None:
+            await self.start()
+        return await self._producer.send(topic, value=value, key=key, headers=list(headers))
+
+    async def publish_raw(
+        self, topic: str, value: bytes, key: bytes | None, headers: Headers = ()
+    ) -> Any:
+        """Send one record and wait for the broker's ack (bounded by the request timeout)."""
+        try:
+            async with asyncio.timeout(self._timeout + 1):
+                ack = await self.send_raw(topic, value, key, headers)
+                metadata = await ack
+        except Exception:
+            PUBLISH_FAILURES.labels(topic).inc()
+            raise
+        EVENTS_PUBLISHED.labels(topic).inc()
+        return metadata
+
+    async def publish(
+        self,
+        topic: str,
+        event: CloudEvent,
+        key: str | None = None,
+        *,
+        traceparent: str | None = None,
+    ) -> Any:
+        """Publish ``event``; the key defaults to its subject (one aggregate, one partition)."""
+        headers = [("traceparent", traceparent.encode())] if traceparent else []
+        record_key = (key if key is not None else event.subject).encode()
+        return await self.publish_raw(topic, encode_event(event), record_key, headers)
+
+
+class EventConsumer:
+    """At-least-once consumer loop for one group over ``topics``, run as a background task.
+
+    Per record: decode (undecodable goes straight to the DLQ), skip ids the idempotency
+    store has seen, call ``handler`` with up to ``max_attempts`` tries (exponential backoff
+    with jitter), then dead-letter the original record to ``<topic>.dlq``. The offset is
+    committed only after that; a failing DLQ publish is retried until it succeeds.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        *,
+        producer_for_dlq: EventProducer,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        idempotency: IdempotencyStore | None = None,
+        poll_timeout_ms: int = 1000,
+        max_records: int = 100,
+        consumer_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.group_id = group_id
+        self.topics = list(topics)
+        self._bootstrap = bootstrap_servers
+        self._handler = handler
+        self._dlq = producer_for_dlq
+        self._max_attempts = max_attempts
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._idempotency = idempotency
+        self._poll_timeout_ms = poll_timeout_ms
+        self._max_records = max_records
+        self._factory = consumer_factory or self._default_consumer
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def _default_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group_id}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_consumer()
+
+    async def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        self.ready.clear()
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception:
+                log.exception("kafka.consumer.stop_failed", group=self.group_id)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                if self._consumer is None:
+                    consumer = self._factory()
+                    try:
+                        await consumer.start()
+                    except BaseException:
+                        await consumer.stop()
+                        raise
+                    self._consumer = consumer
+                    self.ready.set()
+                    log.info("kafka.consumer.started", group=self.group_id, topics=self.topics)
+                batch = await self._consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                await self.process_batch(batch)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A broker outage or a failed commit must not end the loop: log, wait, go on.
+                failures += 1
+                log.exception(
+                    "kafka.consumer.loop_error",
+                    group=self.group_id,
+                    error=str(exc),
+                    failures=failures,
+                )
+                await asyncio.sleep(backoff_delay(min(failures, 10), 0.5, self._backoff_max))
+
+    async def process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Handle each partition's records in order, committing after each one."""
+        pending = {tp: list(records) for tp, records in batch.items() if records}
+        try:
+            for tp, records in pending.items():
+                while records:
+                    record = records[0]
+                    await self.process_record(record)
+                    await self._consumer.commit({tp: record.offset + 1})
+                    records.pop(0)
+                    self._observe_lag(tp, record.offset + 1)
+        except BaseException:
+            # Rewind every partition to its first unfinished record so nothing is skipped:
+            # those records are fetched again (at-least-once).
+            for tp, records in pending.items():
+                if records:
+                    # IllegalStateError: partition revoked; its new owner starts at the commit.
+                    with contextlib.suppress(IllegalStateError):
+                        self._consumer.seek(tp, records[0].offset)
+            raise
+
+    def _observe_lag(self, tp: TopicPartition, position: int) -> None:
+        try:
+            end = self._consumer.highwater(tp)
+        except Exception:
+            return
+        if isinstance(end, int):
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group_id).set(
+                max(0, end - position)
+            )
+
+    async def process_record(self, record: ConsumerRecord) -> None:
+        """Handle one record to completion: handled, skipped as duplicate, or dead-lettered.
+
+        Errors of the idempotency store are infrastructure trouble, not a poison message:
+        they propagate (the loop backs off and the record is fetched again).
+        """
+        topic = record.topic
+        try:
+            event = decode_event(record.value)
+        except InvalidEvent as exc:
+            log.warning(
+                "kafka.event.undecodable", topic=topic, offset=record.offset, error=str(exc)
+            )
+            await self._dead_letter(record, exc, attempts=0)
+            return
+
+        if self._idempotency is not None and await self._idempotency.is_processed(event.id):
+            EVENTS_SKIPPED.labels(topic, self.group_id).inc()
+            log.info("kafka.event.duplicate_skipped", topic=topic, event_id=event.id)
+            return
+
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                await self._handler(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                HANDLER_FAILURES.labels(topic, self.group_id).inc()
+                log.warning(
+                    "kafka.handler.failed",
+                    topic=topic,
+                    event_id=event.id,
+                    attempt=attempt,
+                    max_attempts=self._max_attempts,
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                )
+                if attempt >= self._max_attempts:
+                    await self._dead_letter(record, exc, attempts=attempt)
+                    return
+                await asyncio.sleep(
+                    backoff_delay(attempt, self._backoff_initial, self._backoff_max)
+                )
+                continue
+            HANDLER_SECONDS.labels(topic, self.group_id).observe(time.perf_counter() - started)
+            break
+
+        if self._idempotency is not None:
+            await self._idempotency.mark_processed(event.id)
+        EVENTS_CONSUMED.labels(topic, self.group_id).inc()
+
+    async def _dead_letter(
+        self, record: ConsumerRecord, error: BaseException, attempts: int
+    ) -> None:
+        headers = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("x-")],
+            ("x-error", str(error)[:4000].encode()),
+            ("x-error-type", type(error).__name__.encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-original-topic", record.topic.encode()),
+            ("x-original-partition", str(record.partition).encode()),
+            ("x-original-offset", str(record.offset).encode()),
+            ("x-consumer-group", self.group_id.encode()),
+        ]
+        dlq_topic = record.topic + DLQ_SUFFIX
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                await self._dlq.publish_raw(dlq_topic, record.value, record.key, headers)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Never drop: without the DLQ ack the offset stays uncommitted; keep trying.
+                log.error(
+                    "kafka.dlq.publish_failed",
+                    topic=dlq_topic,
+                    offset=record.offset,
+                    tries=tries,
+                    error=str(exc),
+                )
+                await asyncio.sleep(backoff_delay(min(tries, 10), 0.2, self._backoff_max))
+        EVENTS_DEAD_LETTERED.labels(record.topic, self.group_id).inc()
+        log.error(
+            "kafka.event.dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            attempts=attempts,
+            error_type=type(error).__name__,
+        )

@@ -1,0 +1,428 @@
+"""Transactional outbox for PostgreSQL (SQLAlchemy 2 async + asyncpg) and its relay.
+
+A service writes its state change and the event row in one transaction (``enqueue``); the
+``OutboxRelay`` publishes committed rows to Kafka and marks them sent. ``enqueue`` also
+issues ``pg_notify`` in that transaction: PostgreSQL delivers it at commit, so the relay
+wakes exactly when the row becomes visible and polling is only a fallback.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from chassis.events import CloudEvent, encode_event
+from chassis.kafka import EventProducer, backoff_delay
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["table"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row", ["table"]
+)
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["table"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "outbox_publish_failures_total", "Outbox rows whose publish failed", ["table"]
+)
+
+__all__ = ["OutboxRelay", "enqueue", "outbox_channel", "outbox_table"]
+
+
+def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
+    """The outbox table; each service adds it to its own metadata and Alembic migration."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=True),
+        # The encoded CloudEvent as text, so the published bytes are exactly what was written.
+        Column("payload", Text, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        # clock_timestamp keeps the insertion order of several events in one transaction.
+        Column(
+            "created_at",
+            DateTime(timezone=True),
+            nullable=False,
+            server_default=func.clock_timestamp(),
+        ),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        Index(f"ix_{name}_unsent", "created_at", postgresql_where=text("sent_at IS NULL")),
+        Index(f"ix_{name}_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    )
+
+
+def outbox_channel(table: Table) -> str:
+    """The NOTIFY channel the relay listens on for ``table``."""
+    return f"{table.name}_pending"
+
+
+def _row_id(event: CloudEvent) -> uuid.UUID:
+    try:
+        return uuid.UUID(event.id)
+    except ValueError:
+        return uuid.uuid4()
+
+
+async def enqueue(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    topic: str,
+    event: CloudEvent,
+    key: str | None = None,
+    *,
+    traceparent: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Add ``event`` to the outbox inside the caller's transaction (which the caller commits).
+
+    The key defaults to the event's subject, so one aggregate's events share a partition.
+    """
+    record_headers = dict(headers or {})
+    if traceparent:
+        record_headers["traceparent"] = traceparent
+    await session.execute(
+        insert(table).values(
+            id=_row_id(event),
+            topic=topic,
+            key=key if key is not None else event.subject,
+            payload=encode_event(event).decode(),
+            headers=record_headers,
+        )
+    )
+    await session.execute(select(func.pg_notify(outbox_channel(table), "")))
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows, oldest first, and marks them sent.
+
+    Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` inside the transaction that later
+    marks it sent, so any number of relays over one table never publish a row twice. A row is
+    marked only after the broker acknowledged it; on failure it stays unsent and is retried
+    with backoff (a crash between ack and commit republishes it: consumers dedup on event id).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: Table,
+        producer: EventProducer,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 2.0,
+        retention: timedelta = timedelta(days=7),
+        cleanup_interval: float = 3600.0,
+        metrics_interval: float = 5.0,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        publish_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self.cleanup_interval = cleanup_interval
+        self.metrics_interval = metrics_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.publish_timeout = publish_timeout
+        self.stop_timeout = stop_timeout
+        self.channel = outbox_channel(table)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._next_cleanup = 0.0
+        self._next_metrics = 0.0
+        self.published = 0  # rows this relay published, for tests and benchmarks
+
+    # lifecycle
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self.table.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._stopping = True
+        self._wake.set()
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._close_listener()
+
+    # one batch
+
+    async def run_once(self) -> int:
+        """Publish at most one batch of unsent rows; returns how many were published.
+
+        Raises after a publish failure (the acknowledged part of the batch is still marked).
+        """
+        t = self.table
+        claim = (
+            select(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.headers)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.created_at)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        failed: list[uuid.UUID] = []
+        error: BaseException | None = None
+        async with self.engine.begin() as conn:
+            rows = list((await conn.execute(claim)).all())
+            if not rows:
+                return 0
+            acked, failed, error = await self._publish(rows)
+            if acked:
+                await conn.execute(update(t).where(t.c.id.in_(acked)).values(sent_at=func.now()))
+        if acked:
+            self.published += len(acked)
+            OUTBOX_PUBLISHED.labels(t.name).inc(len(acked))
+        if error is not None:
+            OUTBOX_PUBLISH_FAILURES.labels(t.name).inc(len(failed))
+            await self._record_failure(failed, error)
+            raise error
+        return len(acked)
+
+    async def _publish(
+        self, rows: list[Any]
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID], BaseException | None]:
+        """Queue every row, then await all acks; rows after a failed send are not attempted."""
+        pending: list[tuple[uuid.UUID, asyncio.Future[Any]]] = []
+        failed: list[uuid.UUID] = []
+        error: BaseException | None = None
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                for index, row in enumerate(rows):
+                    try:
+                        future = await self.producer.send_raw(
+                            row.topic,
+                            row.payload.encode(),
+                            row.key.encode() if row.key is not None else None,
+                            [(k, str(v).encode()) for k, v in (row.headers or {}).items()],
+                        )
+                    except Exception as exc:
+                        error = exc
+                        failed.extend(r.id for r in rows[index:])
+                        break
+                    pending.append((row.id, future))
+                results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        except TimeoutError as exc:
+            for _, future in pending:
+                future.cancel()
+            done = [
+                rid
+                for rid, f in pending
+                if f.done() and not f.cancelled() and f.exception() is None
+            ]
+            not_done = [r.id for r in rows if r.id not in set(done)]
+            return done, not_done, error or exc
+        acked: list[uuid.UUID] = []
+        for (row_id, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(row_id)
+                error = error or result
+            else:
+                acked.append(row_id)
+        return acked, failed, error
+
+    async def _record_failure(self, ids: list[uuid.UUID], error: BaseException) -> None:
+        if not ids:
+            return
+        t = self.table
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(ids), t.c.sent_at.is_(None))
+                    .values(
+                        attempts=t.c.attempts + 1,
+                        last_error=f"{type(error).__name__}: {error}"[:2000],
+                    )
+                )
+        except Exception:
+            log.exception("outbox.record_failure_failed", table=t.name)
+
+    async def drain(self) -> int:
+        """Publish batches until one comes back short; returns the number published."""
+        total = 0
+        while True:
+            published = await self.run_once()
+            total += published
+            if published < self.batch_size:
+                return total
+
+    # housekeeping
+
+    async def cleanup(self) -> int:
+        """Delete rows sent longer ago than the retention period."""
+        t = self.table
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(t).where(t.c.sent_at.is_not(None), t.c.sent_at < func.now() - self.retention)
+            )
+        deleted = result.rowcount or 0
+        if deleted:
+            log.info("outbox.cleaned", table=t.name, deleted=deleted)
+        return deleted
+
+    async def refresh_metrics(self) -> tuple[int, float]:
+        t = self.table
+        async with self.engine.connect() as conn:
+            count, age = (
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(
+                            func.extract("epoch", func.now() - func.min(t.c.created_at)), 0
+                        ),
+                    ).where(t.c.sent_at.is_(None))
+                )
+            ).one()
+        OUTBOX_BACKLOG.labels(t.name).set(count)
+        OUTBOX_OLDEST_AGE.labels(t.name).set(max(0.0, float(age)))
+        return int(count), float(age)
+
+    async def _housekeeping(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_metrics:
+            self._next_metrics = now + self.metrics_interval
+            await self._check_listener()
+            await self.refresh_metrics()
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + self.cleanup_interval
+            await self.cleanup()
+
+    # NOTIFY listener
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    def _on_listener_lost(self, *_: Any) -> None:
+        log.warning("outbox.listener.lost", table=self.table.name)
+        self._listener = None
+        self._wake.set()
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = None
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            await conn.add_listener(self.channel, self._on_notify)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(self._on_listener_lost)
+        self._listener = conn
+        # Rows committed while nobody listened would otherwise wait for the poll interval.
+        self._wake.set()
+        log.info("outbox.listener.ready", table=self.table.name, channel=self.channel)
+
+    async def _check_listener(self) -> None:
+        conn = self._listener
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await conn.fetchval("SELECT 1", timeout=5)
+        except Exception:
+            log.warning("outbox.listener.unhealthy", table=self.table.name)
+            await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            conn.remove_termination_listener(self._on_listener_lost)
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:
+                conn.terminate()
+
+    # the loop
+
+    async def _run(self) -> None:
+        failures = 0
+        listener_warned = False
+        while not self._stopping:
+            try:
+                await self._ensure_listener()
+                listener_warned = False
+            except Exception as exc:
+                if not listener_warned:
+                    log.warning(
+                        "outbox.listener.unavailable", table=self.table.name, error=str(exc)
+                    )
+                    listener_warned = True
+            if failures == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                await self.drain()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = backoff_delay(min(failures, 16), self.backoff_initial, self.backoff_max)
+                log.warning(
+                    "outbox.publish_failed",
+                    table=self.table.name,
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    failures=failures,
+                    retry_in=round(delay, 3),
+                )
+                await self._sleep_unless_stopping(delay)
+            try:
+                await self._housekeeping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox.housekeeping_failed", table=self.table.name, error=str(exc))
+
+    async def _sleep_unless_stopping(self, delay: float) -> None:
+        # A NOTIFY during the backoff must not cut it short; only stop() does.
+        deadline = asyncio.get_running_loop().time() + delay
+        while not self._stopping:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.1))

@@ -1,0 +1,184 @@
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import MetaData, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.events import decode_event, new_event
+from chassis.kafka import EventProducer
+from chassis.outbox import OUTBOX_BACKLOG, OutboxRelay, enqueue, outbox_table
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def outbox(engine):
+    metadata = MetaData()
+    table = outbox_table(metadata)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return table
+
+
+async def enqueue_committed(engine, table, topic, count, subject="agg"):
+    events = []
+    for i in range(count):
+        event = new_event(topic, "test", f"{subject}-{i % 7}", {"n": i})
+        async with AsyncSession(engine) as session, session.begin():
+            await enqueue(session, table, topic, event)
+        events.append(event)
+    return events
+
+
+async def unsent(engine, table) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
+        )
+
+
+async def wait_until_unsent_is(engine, table, expected: int, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (remaining := await unsent(engine, table)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"{remaining} outbox rows still unsent after {within}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_committed_outbox_rows_are_published_on_notify_and_marked_sent(
+    engine, outbox, kafka_bootstrap, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-commit")
+    producer = EventProducer(kafka_bootstrap)
+    # A poll interval far beyond the test's wait: only the NOTIFY at commit can wake it in time.
+    relay = OutboxRelay(engine, outbox, producer, poll_interval=60)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.5)  # let the relay LISTEN and run its first pass
+        started = asyncio.get_running_loop().time()
+        events = await enqueue_committed(engine, outbox, topic, 3)
+        await wait_until_unsent_is(engine, outbox, 0, within=5)
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        await relay.stop()
+        await producer.stop()
+    records = await read_records(kafka_bootstrap, topic, 3)
+    assert [decode_event(r.value) for r in records] == events
+    assert [r.key for r in records] == [e.subject.encode() for e in events]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).where(outbox.c.sent_at.is_not(None))) == 3
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    engine, outbox, kafka_bootstrap, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-rollback")
+    producer = EventProducer(kafka_bootstrap)
+    relay = OutboxRelay(engine, outbox, producer, poll_interval=0.2)
+    await relay.start()
+    try:
+        ghost = new_event(topic, "test", "agg", {"ghost": True})
+        async with AsyncSession(engine) as session, session.begin():
+            await enqueue(session, outbox, topic, ghost)
+            await session.rollback()
+        [marker] = await enqueue_committed(engine, outbox, topic, 1)
+        await wait_until_unsent_is(engine, outbox, 0)
+        await asyncio.sleep(0.5)
+    finally:
+        await relay.stop()
+        await producer.stop()
+    records = await read_records(kafka_bootstrap, topic, 2, within=3)
+    assert [decode_event(r.value).id for r in records] == [marker.id]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox)) == 1
+
+
+async def test_two_relays_on_one_table_publish_every_row_exactly_once(
+    engine, outbox, kafka_bootstrap, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-two-relays")
+    producers = [EventProducer(kafka_bootstrap) for _ in range(2)]
+    relays = [OutboxRelay(engine, outbox, p, batch_size=10, poll_interval=0.1) for p in producers]
+    for relay in relays:
+        await relay.start()
+    try:
+        writers = [enqueue_committed(engine, outbox, topic, 100, subject=f"w{w}") for w in range(4)]
+        events = [e for batch in await asyncio.gather(*writers) for e in batch]
+        await wait_until_unsent_is(engine, outbox, 0)
+    finally:
+        for relay in relays:
+            await relay.stop()
+        for producer in producers:
+            await producer.stop()
+    records = await read_records(kafka_bootstrap, topic, 401, within=5)
+    seen = Counter(decode_event(r.value).id for r in records)
+    assert len(events) == 400
+    assert set(seen) == {e.id for e in events}
+    assert [i for i, n in seen.items() if n > 1] == []
+    assert sum(relay.published for relay in relays) == 400
+
+
+async def test_rows_stay_unsent_while_the_broker_is_down_and_are_published_when_it_returns(
+    engine, outbox, private_broker, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-outage", bootstrap=private_broker.bootstrap)
+    producer = EventProducer(private_broker.bootstrap, request_timeout_ms=2000)
+    relay = OutboxRelay(
+        engine, outbox, producer, poll_interval=0.2, backoff_initial=0.1, backoff_max=0.5,
+        publish_timeout=3,
+    )
+    await relay.start()
+    try:
+        [before] = await enqueue_committed(engine, outbox, topic, 1)
+        await wait_until_unsent_is(engine, outbox, 0)
+
+        await private_broker.stop()
+        during = await enqueue_committed(engine, outbox, topic, 5)
+        # Every row must see at least one failed attempt while the broker is down.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            async with engine.connect() as conn:
+                attempts, error = (
+                    await conn.execute(
+                        select(func.min(outbox.c.attempts), func.max(outbox.c.last_error)).where(
+                            outbox.c.sent_at.is_(None)
+                        )
+                    )
+                ).one()
+            if attempts and attempts >= 1:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "relay never tried the rows"
+            await asyncio.sleep(0.2)
+        assert await unsent(engine, outbox) == 5
+        assert error.startswith("TimeoutError") or "Error" in error
+
+        await private_broker.start()
+        await wait_until_unsent_is(engine, outbox, 0, within=60)
+    finally:
+        await relay.stop()
+        await producer.stop()
+    records = await read_records(private_broker.bootstrap, topic, 7, within=5)
+    ids = [decode_event(r.value).id for r in records]
+    assert set(ids) == {before.id, *(e.id for e in during)}
+
+
+async def test_relay_deletes_sent_rows_past_retention_and_reports_backlog(
+    engine, outbox, kafka_bootstrap
+):
+    producer = EventProducer(kafka_bootstrap)
+    relay = OutboxRelay(engine, outbox, producer, retention=timedelta(days=7))
+    await enqueue_committed(engine, outbox, "never-published", 3)
+    async with engine.begin() as conn:
+        oldest = (await conn.execute(select(outbox.c.id).limit(1))).scalar_one()
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id == oldest)
+            .values(sent_at=text("now() - interval '8 days'"))
+        )
+    assert await relay.cleanup() == 1
+    backlog, age = await relay.refresh_metrics()
+    assert backlog == 2
+    assert age >= 0
+    assert OUTBOX_BACKLOG.labels(outbox.name)._value.get() == 2

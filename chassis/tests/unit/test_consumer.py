@@ -1,0 +1,281 @@
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka import TopicPartition
+
+from chassis.events import encode_event, new_event
+from chassis.kafka import EventConsumer, backoff_delay
+
+TOPIC = "order-placed"
+TP = TopicPartition(TOPIC, 0)
+
+
+@dataclass
+class Record:
+    offset: int
+    value: bytes | None
+    key: bytes | None = b"k"
+    topic: str = TOPIC
+    partition: int = 0
+    headers: tuple = ()
+
+
+@dataclass
+class FakeConsumer:
+    batches: list = field(default_factory=list)
+    commits: list = field(default_factory=list)
+    seeks: list = field(default_factory=list)
+    fail_commits: int = 0
+    fail_getmany: int = 0
+    started: bool = False
+
+    async def start(self):
+        self.started = True
+
+    async def stop(self):
+        self.started = False
+
+    async def getmany(self, timeout_ms=0, max_records=None):
+        if self.fail_getmany:
+            self.fail_getmany -= 1
+            raise ConnectionError("broker unreachable")
+        if self.batches:
+            return self.batches.pop(0)
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+    async def commit(self, offsets):
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise ConnectionError("commit failed")
+        self.commits.append(dict(offsets))
+
+    def seek(self, tp, offset):
+        self.seeks.append((tp, offset))
+
+    def highwater(self, tp):
+        return 10
+
+
+@dataclass
+class FakeDlqProducer:
+    fail_times: int = 0
+    sent: list = field(default_factory=list)
+    calls: int = 0
+
+    async def publish_raw(self, topic, value, key, headers=()):
+        self.calls += 1
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("dlq broker unreachable")
+        self.sent.append((topic, value, key, dict(headers)))
+
+
+class MemoryIdempotency:
+    def __init__(self, seen=()):
+        self.seen = set(seen)
+
+    async def is_processed(self, event_id):
+        return event_id in self.seen
+
+    async def mark_processed(self, event_id):
+        self.seen.add(event_id)
+
+
+def event_record(offset, **data):
+    event = new_event(TOPIC, "order-service", "o-1", data)
+    return event, Record(offset, encode_event(event))
+
+
+def make_consumer(handler, fake, dlq=None, **kwargs):
+    kwargs.setdefault("backoff_initial", 0.001)
+    kwargs.setdefault("backoff_max", 0.002)
+    consumer = EventConsumer(
+        "unused:9092", "g", [TOPIC], handler,
+        producer_for_dlq=dlq or FakeDlqProducer(), consumer_factory=lambda: fake, **kwargs,
+    )
+    consumer._consumer = fake
+    return consumer
+
+
+async def test_offset_is_committed_after_the_handler_succeeds():
+    handled = []
+    fake = FakeConsumer()
+
+    async def handler(event):
+        assert fake.commits == [{TP: 5}] * len(handled)  # nothing committed for this one yet
+        handled.append(event.id)
+
+    e1, r1 = event_record(5)
+    consumer = make_consumer(handler, fake)
+    await consumer.process_batch({TP: [r1]})
+    assert handled == [e1.id]
+    assert fake.commits == [{TP: 6}]
+
+
+async def test_handler_is_retried_with_backoff_until_it_succeeds():
+    attempts = 0
+
+    async def handler(event):
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise RuntimeError("db hiccup")
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+    _, record = event_record(0)
+    await make_consumer(handler, fake, dlq).process_batch({TP: [record]})
+    assert attempts == 3
+    assert dlq.sent == []
+    assert fake.commits == [{TP: 1}]
+
+
+async def test_poison_message_goes_to_dlq_with_error_headers_then_commits():
+    attempts = 0
+
+    async def handler(event):
+        nonlocal attempts
+        attempts += 1
+        raise ValueError("bad total")
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+    _, record = event_record(7)
+    await make_consumer(handler, fake, dlq, max_attempts=4).process_batch({TP: [record]})
+    assert attempts == 4
+    [(topic, value, key, headers)] = dlq.sent
+    assert topic == "order-placed.dlq"
+    assert (value, key) == (record.value, record.key)
+    assert headers["x-error"] == b"bad total"
+    assert headers["x-error-type"] == b"ValueError"
+    assert headers["x-attempts"] == b"4"
+    assert headers["x-original-topic"] == b"order-placed"
+    assert headers["x-original-partition"] == b"0"
+    assert headers["x-original-offset"] == b"7"
+    assert fake.commits == [{TP: 8}]
+
+
+async def test_undecodable_record_goes_straight_to_dlq_without_calling_the_handler():
+    called = False
+
+    async def handler(event):
+        nonlocal called
+        called = True
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+    await make_consumer(handler, fake, dlq).process_batch({TP: [Record(3, b"{oops")]})
+    assert not called
+    [(_, value, _, headers)] = dlq.sent
+    assert value == b"{oops"
+    assert headers["x-error-type"] == b"InvalidEvent"
+    assert headers["x-attempts"] == b"0"
+    assert fake.commits == [{TP: 4}]
+
+
+async def test_failed_dlq_publish_is_retried_and_commit_waits_for_its_ack():
+    async def handler(event):
+        raise ValueError("poison")
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer(fail_times=3)
+    _, record = event_record(0)
+    await make_consumer(handler, fake, dlq, max_attempts=1).process_batch({TP: [record]})
+    assert dlq.calls == 4
+    assert len(dlq.sent) == 1
+    assert fake.commits == [{TP: 1}]
+
+
+async def test_offset_is_never_committed_while_the_dlq_is_down():
+    async def handler(event):
+        raise ValueError("poison")
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer(fail_times=10**9)
+    _, record = event_record(0)
+    consumer = make_consumer(handler, fake, dlq, max_attempts=1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(consumer.process_batch({TP: [record]}), 0.3)
+    assert dlq.calls > 3
+    assert fake.commits == []
+    assert fake.seeks == [(TP, 0)]  # rewound: the record will be fetched again
+
+
+async def test_redelivered_event_id_is_skipped_by_the_idempotency_store():
+    handled = []
+
+    async def handler(event):
+        handled.append(event.id)
+
+    store = MemoryIdempotency()
+    fake = FakeConsumer()
+    event, r1 = event_record(0)
+    r2 = Record(1, r1.value)  # same event delivered again
+    await make_consumer(handler, fake, idempotency=store).process_batch({TP: [r1, r2]})
+    assert handled == [event.id]
+    assert store.seen == {event.id}
+    assert fake.commits == [{TP: 1}, {TP: 2}]
+
+
+async def test_failed_handler_does_not_mark_the_event_processed():
+    async def handler(event):
+        raise ValueError("nope")
+
+    store = MemoryIdempotency()
+    event, record = event_record(0)
+    await make_consumer(handler, FakeConsumer(), idempotency=store, max_attempts=2).process_batch(
+        {TP: [record]}
+    )
+    assert event.id not in store.seen
+
+
+async def test_failed_commit_rewinds_to_the_uncommitted_record():
+    async def handler(event):
+        pass
+
+    fake = FakeConsumer(fail_commits=1)
+    _, r1 = event_record(10)
+    _, r2 = event_record(11)
+    with pytest.raises(ConnectionError):
+        await make_consumer(handler, fake).process_batch({TP: [r1, r2]})
+    assert fake.seeks == [(TP, 10)]
+    assert fake.commits == []
+
+
+async def test_records_of_a_partition_are_handled_in_order():
+    seen = []
+
+    async def handler(event):
+        seen.append(event.data["n"])
+
+    fake = FakeConsumer()
+    records = [event_record(i, n=i)[1] for i in range(5)]
+    await make_consumer(handler, fake).process_batch({TP: records})
+    assert seen == [0, 1, 2, 3, 4]
+    assert [c[TP] for c in fake.commits] == [1, 2, 3, 4, 5]
+
+
+async def test_loop_survives_broker_errors_and_keeps_consuming():
+    handled = asyncio.Event()
+
+    async def handler(event):
+        handled.set()
+
+    _, record = event_record(0)
+    fake = FakeConsumer(batches=[{TP: [record]}], fail_getmany=2)
+    consumer = EventConsumer(
+        "unused:9092", "g", [TOPIC], handler, producer_for_dlq=FakeDlqProducer(),
+        consumer_factory=lambda: fake, backoff_max=0.05, poll_timeout_ms=10,
+    )
+    await consumer.start()
+    try:
+        await asyncio.wait_for(handled.wait(), 5)
+        await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
+    assert fake.commits == [{TP: 1}]
+    assert not fake.started
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped():
+    for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (10, 5.0)]:
+        for _ in range(50):
+            delay = backoff_delay(attempt, 0.1, 5.0)
+            assert ceiling / 2 <= delay <= ceiling
