@@ -1,8 +1,7 @@
-"""ai-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
-
-from chassis import create_app
+"""ai-service: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
 
 from ai_service.config import Settings
+from chassis import create_app
 
 settings = Settings()
 app = create_app(settings, title="ai-service (not implemented yet)")

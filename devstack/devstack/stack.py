@@ -221,8 +221,11 @@ class Stack:
                 return [noida_binary(), "start", "--data-dir", str(paths.data), "--host", p.host,
                         "--only", ",".join(listeners), *ports], None
             case "mongodb":
+                # nx-27017 defaults to one global /tmp pid file and refuses a second instance;
+                # its own files per profile let dev, test and bench run side by side.
                 return [venv_program("nx-27017"), "--data-dir", str(paths.data), "--host", p.host,
-                        "-p", str(p.mongodb_port)], None
+                        "-p", str(p.mongodb_port), "--pid-file", str(paths.base / "nx.pid"),
+                        "--log-file", str(paths.base / "nx.log")], None
         raise UnknownComponent(process)
 
     # ---- stop ------------------------------------------------------------------------

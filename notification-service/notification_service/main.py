@@ -1,7 +1,6 @@
-"""notification-service: NOT IMPLEMENTED YET. It answers /health, /ready and /metrics only (see README.md)."""
+"""notification-service: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
 
 from chassis import create_app
-
 from notification_service.config import Settings
 
 settings = Settings()

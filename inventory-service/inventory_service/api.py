@@ -1,0 +1,163 @@
+"""HTTP routes: parse, call the service layer, shape the reply. No rules live here."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from chassis import BadRequest
+from inventory_service.schemas import (
+    PRODUCT_ID_PATTERN,
+    InventoryCreate,
+    InventoryItem,
+    InventoryUpdate,
+    Message,
+    Quantity,
+    Reservation,
+    ReservationRequest,
+    StockChange,
+    StockCheck,
+)
+from inventory_service.service import InventoryService
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+
+
+def get_service(request: Request) -> InventoryService:
+    service: InventoryService = request.app.state.inventory
+    return service
+
+
+Service = Annotated[InventoryService, Depends(get_service)]
+ProductIdPath = Annotated[
+    str, Path(pattern=PRODUCT_ID_PATTERN, description="Product id (e.g. a catalog ObjectId)")
+]
+
+
+def parse_reservation_id(reservation_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(reservation_id)
+    except ValueError:
+        raise BadRequest(f"Invalid reservation id: {reservation_id[:64]!r} is not a UUID") from None
+
+
+ReservationId = Annotated[uuid.UUID, Depends(parse_reservation_id)]
+
+router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+
+
+# Reservation routes come first so "reservations" is never read as a product id.
+@router.post(
+    "/reservations",
+    response_model=Reservation,
+    status_code=status.HTTP_201_CREATED,
+    summary="Reserve every item or none (idempotent on reservation_id)",
+    responses={
+        200: {"description": "Retry of an existing reservation with the same items"},
+        400: {"description": "Insufficient stock"},
+        404: {"description": "Unknown product"},
+        409: {"description": "Same reservation_id with different items"},
+    },
+)
+async def create_reservation(
+    body: ReservationRequest, service: Service, response: Response
+) -> Reservation:
+    reservation, created = await service.reserve(body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return reservation
+
+
+@router.get("/reservations/{reservation_id}", response_model=Reservation)
+async def get_reservation(reservation_id: ReservationId, service: Service) -> Reservation:
+    return await service.get_reservation(reservation_id)
+
+
+@router.post(
+    "/reservations/{reservation_id}/confirm",
+    response_model=Reservation,
+    summary="Keep the stock for a committed order (idempotent)",
+)
+async def confirm_reservation(reservation_id: ReservationId, service: Service) -> Reservation:
+    return await service.confirm_reservation(reservation_id)
+
+
+@router.post(
+    "/reservations/{reservation_id}/release",
+    response_model=Reservation,
+    summary="Give the stock back (idempotent)",
+)
+async def release_reservation(reservation_id: ReservationId, service: Service) -> Reservation:
+    return await service.release_reservation(reservation_id)
+
+
+@router.post(
+    "",
+    response_model=InventoryItem,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The product already has inventory"}},
+)
+async def create_item(body: InventoryCreate, service: Service) -> InventoryItem:
+    return await service.create_item(body)
+
+
+@router.get(
+    "",
+    response_model=list[InventoryItem],
+    summary="List inventory (a JSON array; page with limit/offset)",
+)
+async def list_items(
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[InventoryItem]:
+    return await service.list_items(limit, offset)
+
+
+@router.get("/{product_id}", response_model=InventoryItem)
+async def get_item(product_id: ProductIdPath, service: Service) -> InventoryItem:
+    return await service.get_item(product_id)
+
+
+@router.get("/{product_id}/check", response_model=StockCheck)
+async def check_stock(
+    product_id: ProductIdPath, service: Service, quantity: Annotated[Quantity, Query()]
+) -> StockCheck:
+    return await service.check_stock(product_id, quantity)
+
+
+@router.patch(
+    "/{product_id}/reduce",
+    response_model=InventoryItem,
+    responses={400: {"description": "Insufficient stock"}},
+)
+async def reduce_stock(
+    product_id: ProductIdPath, body: StockChange, service: Service
+) -> InventoryItem:
+    return await service.reduce_stock(product_id, body.quantity)
+
+
+@router.patch("/{product_id}/restock", response_model=InventoryItem)
+async def restock(product_id: ProductIdPath, body: StockChange, service: Service) -> InventoryItem:
+    return await service.restock(product_id, body.quantity)
+
+
+@router.put(
+    "/{product_id}",
+    response_model=InventoryItem,
+    summary="Change name, quantity or threshold (only the fields given)",
+)
+async def update_item(
+    product_id: ProductIdPath, body: InventoryUpdate, service: Service
+) -> InventoryItem:
+    return await service.update_item(product_id, body)
+
+
+@router.delete(
+    "/{product_id}",
+    response_model=Message,
+    responses={409: {"description": "Units are still reserved"}},
+)
+async def delete_item(product_id: ProductIdPath, service: Service) -> Message:
+    return Message(message=await service.delete_item(product_id))

@@ -1,0 +1,84 @@
+"""inventory-service: wiring only. `uvicorn inventory_service.main:app --port 8003`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from chassis import create_app
+from chassis.kafka import EventConsumer, EventProducer
+from chassis.outbox import OutboxRelay
+from inventory_service import repository
+from inventory_service.api import router
+from inventory_service.config import Settings
+from inventory_service.migrate import upgrade_database
+from inventory_service.models import outbox
+from inventory_service.service import InventoryService
+from inventory_service.sweeper import ReservationSweeper
+
+
+def build_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            pool_timeout=settings.http_timeout_seconds,
+        )
+        if settings.run_migrations:
+            await upgrade_database(engine)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        service = InventoryService(sessions, settings)
+        app.state.inventory = service
+        app.state.sessions = sessions
+
+        producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        relay = OutboxRelay(engine, outbox, producer)
+        consumer = EventConsumer(
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group,
+            [
+                settings.topic_order_placed,
+                settings.topic_order_cancelled,
+                settings.topic_order_status_changed,
+            ],
+            service.handle_order_event,
+            producer_for_dlq=producer,
+        )
+        sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)
+        sweeper.start()
+        if settings.run_outbox_relay:
+            await relay.start()
+        if settings.run_event_consumer:
+            await consumer.start()
+        try:
+            yield
+        finally:
+            if settings.run_event_consumer:
+                await consumer.stop()
+            if settings.run_outbox_relay:
+                await relay.stop()
+            await sweeper.stop()
+            await producer.stop()
+            await engine.dispose()
+
+    app = create_app(
+        settings,
+        title="inventory-service",
+        description="Stock levels and all-or-nothing reservations for orders.",
+        lifespan=lifespan,
+        readiness_checks=lambda: {"database": lambda: _ping(app)},
+    )
+    app.include_router(router)
+    return app
+
+
+async def _ping(app: FastAPI) -> None:
+    async with app.state.sessions() as session:
+        await repository.ping(session)
+
+
+app = build_app(Settings())

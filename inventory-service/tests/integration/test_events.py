@@ -1,0 +1,167 @@
+"""Events through the real broker: inventory-low leaves via the outbox; order events release or
+commit reservations exactly once even when delivered again."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from chassis.events import decode_event, new_event
+from chassis.kafka import EventProducer
+from inventory_service.config import Settings
+
+
+async def _wait_for(predicate: Callable[[], object], within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await predicate():  # type: ignore[misc]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def _stock(
+    client: httpx.AsyncClient, product_id: str, quantity: int, threshold: int = 10
+) -> None:
+    reply = await client.post(
+        "/api/inventory",
+        json={
+            "product_id": product_id,
+            "product_name": "Desk Lamp",
+            "quantity": quantity,
+            "low_stock_threshold": threshold,
+        },
+    )
+    assert reply.status_code == 201, reply.text
+
+
+async def _reserve(client: httpx.AsyncClient, product_id: str, quantity: int) -> str:
+    rid = str(uuid.uuid4())
+    reply = await client.post(
+        "/api/inventory/reservations",
+        json={"reservation_id": rid, "items": [{"product_id": product_id, "quantity": quantity}]},
+    )
+    assert reply.status_code == 201, reply.text
+    return rid
+
+
+async def test_crossing_below_threshold_publishes_one_inventory_low_event(
+    client, product_id, inventory_settings: Settings
+) -> None:
+    consumer = AIOKafkaConsumer(
+        inventory_settings.topic_inventory_low,
+        bootstrap_servers=inventory_settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"probe-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        await _stock(client, product_id, 12, threshold=10)
+        await client.patch(
+            f"/api/inventory/{product_id}/reduce", json={"quantity": 2}
+        )  # 10: not below
+        await client.patch(
+            f"/api/inventory/{product_id}/reduce", json={"quantity": 1}
+        )  # 9: crosses
+        await client.patch(
+            f"/api/inventory/{product_id}/reduce", json={"quantity": 1}
+        )  # 8: already low
+        events = []
+        loop = asyncio.get_running_loop()
+        first_deadline, settle_until = loop.time() + 15, None
+        # Read until the first alert arrives, then a little longer to catch any duplicate.
+        while loop.time() < (settle_until or first_deadline):
+            batch = await consumer.getmany(timeout_ms=200)
+            events += [decode_event(r.value) for rs in batch.values() for r in rs]
+            if settle_until is None and any(e.subject == product_id for e in events):
+                settle_until = loop.time() + 1.5
+        mine = [e for e in events if e.subject == product_id]
+        assert len(mine) == 1
+        assert mine[0].type == inventory_settings.topic_inventory_low
+        assert mine[0].data == {
+            "product_id": product_id,
+            "product_name": "Desk Lamp",
+            "available_qty": 9,
+            "threshold": 10,
+        }
+    finally:
+        await consumer.stop()
+
+
+async def test_order_cancelled_releases_reservation_once_even_if_redelivered(
+    client, product_id, inventory_settings: Settings
+) -> None:
+    await _stock(client, product_id, 10)
+    rid = await _reserve(client, product_id, 4)
+    second = await _reserve(client, product_id, 3)
+    producer = EventProducer(inventory_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        event = new_event(
+            inventory_settings.topic_order_cancelled,
+            "order-service",
+            rid,
+            {"order_id": rid, "order_number": "ORD-20261125-ABCDEF12"},
+        )
+        for _ in range(3):  # at-least-once delivery: the same event id arrives three times
+            await producer.publish(inventory_settings.topic_order_cancelled, event)
+
+        async def released() -> bool:
+            reply = await client.get(f"/api/inventory/reservations/{rid}")
+            return bool(reply.json()["status"] == "RELEASED")
+
+        await _wait_for(released)
+        await asyncio.sleep(1.0)  # give the duplicates time to (not) do harm
+        item = (await client.get(f"/api/inventory/{product_id}")).json()
+        assert item["reserved_qty"] == 3  # only the other reservation is still held
+        assert (await client.get(f"/api/inventory/reservations/{second}")).json()[
+            "status"
+        ] == "HELD"
+    finally:
+        await producer.stop()
+
+
+async def test_order_shipped_commits_reservation(client, product_id, inventory_settings) -> None:
+    await _stock(client, product_id, 10)
+    rid = await _reserve(client, product_id, 4)
+    producer = EventProducer(inventory_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        topic = inventory_settings.topic_order_status_changed
+        shipped = new_event(
+            topic, "order-service", rid, {"order_id": rid, "from": "CONFIRMED", "to": "SHIPPED"}
+        )
+        await producer.publish(topic, shipped)
+        await producer.publish(topic, shipped)
+
+        async def committed() -> bool:
+            reply = await client.get(f"/api/inventory/reservations/{rid}")
+            return bool(reply.json()["status"] == "COMMITTED")
+
+        await _wait_for(committed)
+        await asyncio.sleep(0.5)
+        item = (await client.get(f"/api/inventory/{product_id}")).json()
+        assert (item["quantity"], item["reserved_qty"], item["available_qty"]) == (6, 0, 6)
+    finally:
+        await producer.stop()
+
+
+async def test_order_placed_confirms_held_reservation(
+    client, product_id, inventory_settings
+) -> None:
+    await _stock(client, product_id, 10)
+    rid = await _reserve(client, product_id, 2)
+    producer = EventProducer(inventory_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        topic = inventory_settings.topic_order_placed
+        await producer.publish(topic, new_event(topic, "order-service", rid, {"order_id": rid}))
+
+        async def confirmed() -> bool:
+            reply = await client.get(f"/api/inventory/reservations/{rid}")
+            return bool(reply.json()["status"] == "CONFIRMED")
+
+        await _wait_for(confirmed)
+    finally:
+        await producer.stop()
