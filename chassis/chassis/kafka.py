@@ -49,6 +49,9 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 Headers = Sequence[tuple[str, bytes]]
 
 DLQ_SUFFIX = ".dlq"
+# Errors that mean "a dependency is away", not "this message is poison": the consumer pauses
+# and reads the record again instead of dead-lettering it (services add their driver's).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
 
 class IdempotencyStore(Protocol):
@@ -167,7 +170,9 @@ class EventConsumer:
     Per record: decode (undecodable goes straight to the DLQ), skip ids the idempotency
     store has seen, call ``handler`` with up to ``max_attempts`` tries (exponential backoff
     with jitter), then dead-letter the original record to ``<topic>.dlq``. The offset is
-    committed only after that; a failing DLQ publish is retried until it succeeds.
+    committed only after that; a failing DLQ publish is retried until it succeeds. A handler
+    error of a ``transient_errors`` type (a database or cache that is down) is not the
+    message's fault: the loop backs off and re-reads the record, however long that takes.
     """
 
     def __init__(
@@ -185,6 +190,7 @@ class EventConsumer:
         poll_timeout_ms: int = 1000,
         max_records: int = 100,
         consumer_factory: Callable[..., Any] | None = None,
+        transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -197,6 +203,7 @@ class EventConsumer:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._idempotency = idempotency
+        self._transient = transient_errors
         self._poll_timeout_ms = poll_timeout_ms
         self._max_records = max_records
         self._factory = consumer_factory or self._default_consumer
@@ -328,6 +335,10 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 HANDLER_FAILURES.labels(topic, self.group_id).inc()
+                if isinstance(exc, self._transient):
+                    log.warning("kafka.handler.dependency_down", topic=topic, event_id=event.id,
+                                error=str(exc), error_type=type(exc).__name__)
+                    raise
                 log.warning(
                     "kafka.handler.failed",
                     topic=topic,

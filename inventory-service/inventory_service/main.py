@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from chassis import create_app
-from chassis.kafka import EventConsumer, EventProducer
+from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
 from chassis.outbox import OutboxRelay
 from inventory_service import repository
 from inventory_service.api import router
@@ -47,6 +48,8 @@ def build_app(settings: Settings) -> FastAPI:
             ],
             service.handle_order_event,
             producer_for_dlq=producer,
+            # PostgreSQL being away is not the event's fault: pause, never dead-letter it.
+            transient_errors=(*TRANSIENT_ERRORS, OperationalError, InterfaceError),
         )
         sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)
         sweeper.start()

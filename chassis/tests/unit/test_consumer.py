@@ -279,3 +279,38 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
         for _ in range(50):
             delay = backoff_delay(attempt, 0.1, 5.0)
             assert ceiling / 2 <= delay <= ceiling
+
+
+async def test_dependency_outage_pauses_instead_of_dead_lettering():
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+    calls = 0
+
+    async def handler(event):
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("database is down")
+
+    _, record = event_record(7)
+    consumer = make_consumer(handler, fake, dlq, max_attempts=2)
+    with pytest.raises(ConnectionRefusedError):
+        await consumer.process_batch({TP: [record]})
+    assert calls == 1  # no burning of retries against a dependency that is away
+    assert dlq.sent == []
+    assert fake.commits == []
+    assert fake.seeks == [(TP, 7)]  # the record is read again once the loop has backed off
+
+
+async def test_custom_transient_errors_are_honoured():
+    class DatabaseDown(Exception):
+        pass
+
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+
+    async def handler(event):
+        raise DatabaseDown("pool exhausted")
+
+    _, record = event_record(0)
+    consumer = make_consumer(handler, fake, dlq, transient_errors=(DatabaseDown,))
+    with pytest.raises(DatabaseDown):
+        await consumer.process_batch({TP: [record]})
+    assert dlq.sent == []
