@@ -25,7 +25,8 @@ help:
 
 $(UV):
 	@echo "installing uv into $(TOOLS) (not found on PATH)"
-	@$(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/pip install --quiet uv
+	@$(PYTHON) -m venv $(TOOLS) || { apt-get install -y python3-venv && $(PYTHON) -m venv $(TOOLS); }
+	@$(TOOLS)/bin/pip install --quiet uv
 
 $(BIN)/python: $(UV) pyproject.toml uv.lock $(wildcard */pyproject.toml)
 	@$(UV) sync --frozen
