@@ -17,4 +17,5 @@ def test_environment_variables_override_defaults(monkeypatch) -> None:
 
 def test_unknown_variables_are_ignored(monkeypatch) -> None:
     monkeypatch.setenv("SOMETHING_ELSE", "x")
-    BaseServiceSettings(_env_file=None)
+    settings = BaseServiceSettings(_env_file=None)
+    assert "something_else" not in settings.model_dump()
