@@ -13,5 +13,8 @@ class BaseServiceSettings(BaseSettings):
     # JSON logs for machines (default); "console" gives a readable local format.
     log_format: str = "json"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Pause between empty consumer polls. The local stack's broker answers empty fetches at
+    # once (no long poll), which would make every idle consumer spin; 0 on a real Kafka.
+    kafka_consumer_idle_pause_ms: int = 100
     # Every outbound call has a timeout; this is the default for calls a service makes.
     http_timeout_seconds: float = 5.0

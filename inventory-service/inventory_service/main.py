@@ -50,6 +50,7 @@ def build_app(settings: Settings) -> FastAPI:
             producer_for_dlq=producer,
             # PostgreSQL being away is not the event's fault: pause, never dead-letter it.
             transient_errors=(*TRANSIENT_ERRORS, OperationalError, InterfaceError),
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)
         sweeper.start()

@@ -57,6 +57,19 @@ class FakeConsumer:
     def highwater(self, tp):
         return 10
 
+    paused_now: set = field(default_factory=set)
+    pause_calls: int = 0
+
+    def assignment(self):
+        return {TP}
+
+    def pause(self, *tps):
+        self.pause_calls += 1
+        self.paused_now.update(tps)
+
+    def resume(self, *tps):
+        self.paused_now.difference_update(tps)
+
 
 @dataclass
 class FakeDlqProducer:
@@ -314,3 +327,38 @@ async def test_custom_transient_errors_are_honoured():
     with pytest.raises(DatabaseDown):
         await consumer.process_batch({TP: [record]})
     assert dlq.sent == []
+
+
+async def test_idle_consumer_pauses_fetching_between_empty_polls():
+    fake = FakeConsumer()
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=30, poll_timeout_ms=1000)
+    await consumer.start()
+    await asyncio.sleep(0.2)
+    await consumer.stop()
+    assert fake.pause_calls >= 2  # it rested between polls instead of fetching non-stop
+    assert fake.paused_now == set()  # and always resumed what it paused
+
+
+async def test_records_arriving_after_a_quiet_spell_are_still_handled():
+    handled = []
+    fake = FakeConsumer()
+
+    async def handler(event):
+        handled.append(event.id)
+
+    event, record = event_record(3)
+    consumer = make_consumer(handler, fake, idle_pause_ms=20)
+    await consumer.start()
+    await asyncio.sleep(0.1)
+    fake.batches.append({TP: [record]})
+    for _ in range(100):
+        if handled:
+            break
+        await asyncio.sleep(0.01)
+    await consumer.stop()
+    assert handled == [event.id]
+    assert fake.commits == [{TP: 4}]

@@ -1,0 +1,410 @@
+"""Transactional outbox for MongoDB (PyMongo's native async client) and its relay.
+
+A service writes its document change and the event document in one MongoDB transaction
+(``enqueue`` with the transaction's session); ``MongoOutboxRelay`` publishes committed outbox
+documents to Kafka, oldest first, and marks them sent. MongoDB has no LISTEN/NOTIFY, so the
+service calls ``relay.notify()`` after its commit (same process: the relay wakes at once);
+documents written by other processes are found by polling every ``poll_interval`` seconds.
+
+Claiming uses a lease, so any number of relays (replicas) share one collection without
+publishing a document twice while they are alive: a relay stamps a batch with its own claim
+token and ``claimed_until = now + lease`` in one conditional ``update_many`` (only documents
+that are unsent and unclaimed or whose lease ran out match; each document's update is atomic),
+then reads back exactly the documents carrying its token. A document is marked ``sent_at``
+only after the broker acknowledged it; a failed one gets its claim released, ``attempts``
+raised and ``last_error`` set, and is retried with backoff.
+
+Stand-ins without transaction isolation: nx-27017 (the local stack's MongoDB) runs every
+transaction on one SQLite connection, so two concurrent transactions fail at commit and other
+connections see uncommitted writes. A service on it serializes its transactions with one
+``asyncio.Lock`` and passes the same lock as ``isolation_lock``: the relay then never claims or
+marks while a transaction of its process is open. MongoDB itself needs no lock.
+
+Crash behaviour: a relay that dies after claiming leaves its batch leased; after ``lease``
+seconds another relay (or the restarted one) claims and publishes it. A relay that dies between
+the broker's ack and the ``sent_at`` mark causes those events to be published again after the
+lease: delivery is at-least-once and consumers deduplicate on the event id (or a version).
+
+Document shape (times are integers, so they compare and round-trip identically on MongoDB and
+on stand-ins that turn a ``$set`` datetime into a string)::
+
+    {_id: <event id>, topic, key, payload: <encoded CloudEvent text>, headers: {name: value},
+     created_at: <epoch microseconds, strictly increasing per process>, sent_at: null | <ms>,
+     claimed_by: null | <token>, claimed_until: <epoch ms, 0 when unclaimed>, attempts,
+     last_error}
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from chassis.events import CloudEvent, encode_event
+from chassis.kafka import EventProducer, backoff_delay
+from chassis.outbox import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.client_session import AsyncClientSession
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    OutboxCollection = AsyncCollection[dict[str, Any]]
+else:
+    AsyncClientSession = Any
+    OutboxCollection = Any
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["MongoOutboxRelay", "enqueue", "ensure_outbox_indexes"]
+
+# Some stand-ins mis-handle the bare `{field: None}` form in counts; `$eq` means the same.
+UNSENT: dict[str, Any] = {"$eq": None}
+
+_last_created_us = 0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _next_created_at() -> int:
+    """Epoch microseconds, strictly increasing within this process (keeps insertion order)."""
+    global _last_created_us
+    _last_created_us = max(_last_created_us + 1, time.time_ns() // 1_000)
+    return _last_created_us
+
+
+async def ensure_outbox_indexes(collection: OutboxCollection) -> None:
+    """The indexes the relay's queries use; idempotent, call at start-up."""
+    await collection.create_index([("sent_at", 1), ("created_at", 1)], name="unsent_by_age")
+    await collection.create_index([("claimed_by", 1)], name="claimed_by")
+
+
+async def enqueue(
+    session: AsyncClientSession,
+    collection: OutboxCollection,
+    topic: str,
+    event: CloudEvent,
+    key: str | None = None,
+    *,
+    traceparent: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Add ``event`` to the outbox inside ``session``'s transaction (the caller commits).
+
+    The key defaults to the event's subject, so one aggregate's events share a partition.
+    """
+    record_headers = dict(headers or {})
+    if traceparent:
+        record_headers["traceparent"] = traceparent
+    await collection.insert_one(
+        {
+            "_id": event.id,
+            "topic": topic,
+            "key": key if key is not None else event.subject,
+            "payload": encode_event(event).decode(),
+            "headers": record_headers,
+            "created_at": _next_created_at(),
+            "sent_at": None,
+            "claimed_by": None,
+            "claimed_until": 0,
+            "attempts": 0,
+            "last_error": None,
+        },
+        session=session,
+    )
+
+
+class MongoOutboxRelay:
+    """Publishes committed outbox documents of ``collection`` and marks them sent.
+
+    ``notify()`` wakes it at once (call it after committing a transaction that enqueued);
+    otherwise it polls every ``poll_interval`` seconds. Publishing waits for the broker's ack.
+    """
+
+    def __init__(
+        self,
+        collection: OutboxCollection,
+        producer: EventProducer,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 0.2,
+        lease: float = 30.0,
+        publish_timeout: float = 10.0,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        retention: timedelta = timedelta(days=7),
+        cleanup_interval: float = 3600.0,
+        metrics_interval: float = 5.0,
+        stop_timeout: float = 10.0,
+        relay_id: str | None = None,
+        isolation_lock: asyncio.Lock | None = None,
+    ) -> None:
+        if lease <= publish_timeout:
+            # A lease shorter than one publish would let a second relay take a live batch.
+            raise ValueError("lease must be longer than publish_timeout")
+        self.collection = collection
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.publish_timeout = publish_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.retention = retention
+        self.cleanup_interval = cleanup_interval
+        self.metrics_interval = metrics_interval
+        self.stop_timeout = stop_timeout
+        self.relay_id = relay_id or uuid.uuid4().hex[:12]
+        self.label = collection.name
+        self._isolation_lock = isolation_lock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._next_cleanup = 0.0
+        self._next_metrics = 0.0
+        self.published = 0  # documents this relay published, for tests and benchmarks
+
+    # lifecycle
+
+    def notify(self) -> None:
+        """Something was committed to the outbox: publish now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if not self.running:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"mongo-outbox:{self.label}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._stopping = True
+        self._wake.set()
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # one batch
+
+    def _isolated(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._isolation_lock or contextlib.nullcontext()
+
+    async def _claim(self) -> tuple[str, list[dict[str, Any]]]:
+        now = _now_ms()
+        claimable = {"sent_at": UNSENT, "claimed_until": {"$lt": now}}
+        candidates = await self.collection.find(
+            claimable, {"_id": 1}, sort=[("created_at", 1)], limit=self.batch_size
+        ).to_list()
+        if not candidates:
+            return "", []
+        ids = [doc["_id"] for doc in candidates]
+        token = f"{self.relay_id}:{uuid.uuid4().hex[:12]}"
+        # The filter is re-checked per document as it is written: of two relays racing for a
+        # document, only the first matches it.
+        await self.collection.update_many(
+            {"_id": {"$in": ids}, **claimable},
+            {"$set": {"claimed_by": token, "claimed_until": now + int(self.lease * 1000)}},
+        )
+        docs = await self.collection.find(
+            {"_id": {"$in": ids}, "claimed_by": token}, sort=[("created_at", 1)]
+        ).to_list()
+        return token, docs
+
+    async def run_once(self) -> int:
+        """Publish at most one batch; returns how many were published.
+
+        Raises after a publish failure (the acknowledged part of the batch is still marked).
+        """
+        async with self._isolated():
+            token, docs = await self._claim()
+        if not docs:
+            return 0
+        acked, failed, error = await self._publish(docs)
+        if acked:
+            async with self._isolated():
+                await self.collection.update_many(
+                    {"_id": {"$in": acked}, "claimed_by": token},
+                    {"$set": {"sent_at": _now_ms(), "claimed_by": None, "claimed_until": 0}},
+                )
+            self.published += len(acked)
+            OUTBOX_PUBLISHED.labels(self.label).inc(len(acked))
+        if error is not None:
+            OUTBOX_PUBLISH_FAILURES.labels(self.label).inc(len(failed))
+            await self._release_failed(token, failed, error)
+            raise error
+        return len(acked)
+
+    async def _publish(
+        self, docs: list[dict[str, Any]]
+    ) -> tuple[list[Any], list[Any], BaseException | None]:
+        """Queue every document in order, then await all acks; after a failed send the rest
+        of the batch is not attempted (it stays in order for the retry)."""
+        pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        failed: list[Any] = []
+        error: BaseException | None = None
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                for index, doc in enumerate(docs):
+                    key = doc.get("key")
+                    try:
+                        future = await self.producer.send_raw(
+                            doc["topic"],
+                            str(doc["payload"]).encode(),
+                            str(key).encode() if key is not None else None,
+                            [(k, str(v).encode()) for k, v in (doc.get("headers") or {}).items()],
+                        )
+                    except Exception as exc:
+                        error = exc
+                        failed.extend(d["_id"] for d in docs[index:])
+                        break
+                    pending.append((doc["_id"], future))
+                results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        except TimeoutError as exc:
+            for _, future in pending:
+                future.cancel()
+            done = [
+                doc_id
+                for doc_id, f in pending
+                if f.done() and not f.cancelled() and f.exception() is None
+            ]
+            return done, [d["_id"] for d in docs if d["_id"] not in set(done)], error or exc
+        acked: list[Any] = []
+        for (doc_id, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(doc_id)
+                error = error or result
+            else:
+                acked.append(doc_id)
+        return acked, failed, error
+
+    async def _release_failed(self, token: str, ids: list[Any], error: BaseException) -> None:
+        if not ids:
+            return
+        try:
+            async with self._isolated():
+                await self._release(token, ids, error)
+        except Exception:
+            # The lease runs out on its own; the documents are retried after it.
+            log.exception("mongo_outbox.release_failed", collection=self.label)
+
+    async def _release(self, token: str, ids: list[Any], error: BaseException) -> None:
+        await self.collection.update_many(
+            {"_id": {"$in": ids}, "claimed_by": token},
+            {
+                "$set": {
+                    "claimed_by": None,
+                    "claimed_until": 0,
+                    "last_error": f"{type(error).__name__}: {error}"[:2000],
+                },
+                "$inc": {"attempts": 1},
+            },
+        )
+
+    async def drain(self) -> int:
+        """Publish batches until one comes back short; returns the number published."""
+        total = 0
+        while True:
+            published = await self.run_once()
+            total += published
+            if published < self.batch_size:
+                return total
+
+    # housekeeping
+
+    async def cleanup(self) -> int:
+        """Delete documents sent longer ago than the retention period."""
+        cutoff = _now_ms() - int(self.retention.total_seconds() * 1000)
+        result = await self.collection.delete_many({"sent_at": {"$ne": None, "$lt": cutoff}})
+        deleted = int(result.deleted_count)
+        if deleted:
+            log.info("mongo_outbox.cleaned", collection=self.label, deleted=deleted)
+        return deleted
+
+    async def refresh_metrics(self) -> tuple[int, float]:
+        """Set the backlog gauges; returns (unsent documents, age of the oldest in seconds)."""
+        rows = await (
+            await self.collection.aggregate(
+                [
+                    {"$match": {"sent_at": UNSENT}},
+                    {"$group": {"_id": None, "n": {"$sum": 1}, "oldest": {"$min": "$created_at"}}},
+                ]
+            )
+        ).to_list()
+        count = int(rows[0]["n"]) if rows else 0
+        oldest_us = rows[0]["oldest"] if rows else None
+        age = max(0.0, time.time() - oldest_us / 1e6) if count and oldest_us else 0.0
+        OUTBOX_BACKLOG.labels(self.label).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.label).set(age)
+        return count, age
+
+    async def _housekeeping(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_metrics:
+            self._next_metrics = now + self.metrics_interval
+            await self.refresh_metrics()
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + self.cleanup_interval
+            await self.cleanup()
+
+    # the loop
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            if failures == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                await self.drain()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = backoff_delay(min(failures, 16), self.backoff_initial, self.backoff_max)
+                log.warning(
+                    "mongo_outbox.publish_failed",
+                    collection=self.label,
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    failures=failures,
+                    retry_in=round(delay, 3),
+                )
+                await self._sleep_unless_stopping(delay)
+            try:
+                await self._housekeeping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "mongo_outbox.housekeeping_failed", collection=self.label, error=str(exc)
+                )
+
+    async def _sleep_unless_stopping(self, delay: float) -> None:
+        # A notify() during the backoff must not cut it short; only stop() does.
+        deadline = asyncio.get_running_loop().time() + delay
+        while not self._stopping:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.1))
