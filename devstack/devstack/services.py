@@ -32,6 +32,8 @@ class ServiceSpec:
     port: int
     implemented: bool
     database: str | None = None
+    # Services it calls over REST; each gets <NAME>_URL (INVENTORY_SERVICE_URL) in its env.
+    upstreams: tuple[str, ...] = ()
 
     def folder(self, root: Path) -> Path:
         return root / self.name
@@ -40,7 +42,8 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("api-gateway", "api_gateway", 9000, implemented=False),
     ServiceSpec("product-service", "product_service", 8001, implemented=False),
-    ServiceSpec("order-service", "order_service", 8002, implemented=False, database="order_db"),
+    ServiceSpec("order-service", "order_service", 8002, implemented=True, database="order_db",
+                upstreams=("inventory-service",)),
     ServiceSpec("inventory-service", "inventory_service", 8003, implemented=True,
                 database="inventory_db"),
     ServiceSpec("notification-service", "notification_service", 8004, implemented=False),
@@ -75,6 +78,10 @@ def service_env(spec: ServiceSpec, profile: Profile) -> dict[str, str]:
     }
     if spec.database:
         env["DATABASE_URL"] = profile.postgres_url(spec.database)
+    for upstream in spec.upstreams:
+        # The registry port: right for dev and compose; tests on free ports override it.
+        target = get_service(upstream)
+        env[f"{upstream.upper().replace('-', '_')}_URL"] = base_url(target.port, profile.host)
     return env
 
 

@@ -1,0 +1,1 @@
+"""order-service: orders, the reservation saga with inventory-service, order events."""

@@ -1,0 +1,165 @@
+"""HTTP routes: parse, call the service layer, shape the reply. No rules live here."""
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from chassis import BadRequest
+from order_service.schemas import Order, OrderCreate, StatusUpdate
+from order_service.service import OrderService
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+
+
+class MoneyJSONResponse(JSONResponse):
+    """JSON whose Decimals are written with their own digits (`1999.98`, `10.00`): money never
+    passes through a binary float on its way out."""
+
+    def render(self, content: Any) -> bytes:
+        marker = uuid.uuid4().hex
+        numbers: dict[str, str] = {}
+
+        def keep_digits(value: Any) -> Any:
+            if isinstance(value, Decimal):
+                token = f"{marker}:{len(numbers)}"
+                numbers[f'"{token}"'] = str(value)
+                return token
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+        text = json.dumps(content, default=keep_digits, ensure_ascii=False, separators=(",", ":"))
+        for token, digits in numbers.items():
+            text = text.replace(token, digits, 1)
+        return text.encode()
+
+
+def _reply(
+    payload: Order | list[Order], status_code: int = 200, **headers: str
+) -> MoneyJSONResponse:
+    if isinstance(payload, list):
+        content: Any = [order.model_dump(mode="python") for order in payload]
+    else:
+        content = payload.model_dump(mode="python")
+    return MoneyJSONResponse(_plain(content), status_code=status_code, headers=headers or None)
+
+
+def _plain(value: Any) -> Any:
+    """Python values JSON understands, Decimal kept for MoneyJSONResponse."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, str):
+        return str(value)  # StrEnum members become plain strings
+    return value
+
+
+def get_service(request: Request) -> OrderService:
+    service: OrderService = request.app.state.orders
+    return service
+
+
+def parse_order_id(order_id: Annotated[str, Path(description="Order id (a UUID)")]) -> uuid.UUID:
+    try:
+        return uuid.UUID(order_id)
+    except ValueError:
+        raise BadRequest(f"Invalid order id: {order_id[:64]!r} is not a UUID") from None
+
+
+def parse_email(email: Annotated[str, Path(description="Customer email address")]) -> str:
+    try:
+        return validate_email(email[:320], check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BadRequest(f"Invalid email address: {exc}") from None
+
+
+Service = Annotated[OrderService, Depends(get_service)]
+OrderId = Annotated[uuid.UUID, Depends(parse_order_id)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+@router.post(
+    "",
+    response_model=Order,
+    status_code=status.HTTP_201_CREATED,
+    summary="Place an order: reserve stock, save, confirm (Idempotency-Key honoured)",
+    responses={
+        400: {"description": "Insufficient stock for product: <name>"},
+        404: {"description": "A product has no inventory"},
+        422: {"description": "Invalid body, or Idempotency-Key reused with another body"},
+        503: {"description": "Inventory service unavailable"},
+        504: {"description": "Inventory service timed out"},
+    },
+)
+async def place_order(
+    body: OrderCreate,
+    service: Service,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retrying with the same key returns the first order, never a second.",
+        ),
+    ] = None,
+) -> MoneyJSONResponse:
+    order, created = await service.place_order(body, idempotency_key)
+    headers = {} if created else {"Idempotent-Replayed": "true"}
+    return _reply(order, status.HTTP_201_CREATED, **headers)
+
+
+@router.get("", response_model=list[Order], summary="All orders, newest first (limit/offset)")
+async def list_orders(
+    service: Service, limit: Limit = DEFAULT_PAGE_SIZE, offset: Offset = 0
+) -> MoneyJSONResponse:
+    return _reply(await service.list_orders(limit, offset))
+
+
+@router.get(
+    "/user/{email}", response_model=list[Order], summary="A customer's orders, newest first"
+)
+async def list_customer_orders(
+    email: Annotated[str, Depends(parse_email)],
+    service: Service,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    offset: Offset = 0,
+) -> MoneyJSONResponse:
+    return _reply(await service.list_orders(limit, offset, email=email))
+
+
+@router.get("/{order_id}", response_model=Order)
+async def get_order(order_id: OrderId, service: Service) -> MoneyJSONResponse:
+    return _reply(await service.get_order(order_id))
+
+
+@router.patch(
+    "/{order_id}/status",
+    response_model=Order,
+    summary="Move the order forward (CONFIRMED → SHIPPED → DELIVERED; cancel before SHIPPED)",
+)
+async def update_status(
+    order_id: OrderId, body: StatusUpdate, service: Service
+) -> MoneyJSONResponse:
+    return _reply(await service.change_status(order_id, body.status))
+
+
+@router.patch(
+    "/{order_id}/cancel",
+    response_model=Order,
+    responses={400: {"description": "Cannot cancel order with status SHIPPED"}},
+)
+async def cancel_order(order_id: OrderId, service: Service) -> MoneyJSONResponse:
+    return _reply(await service.cancel(order_id))

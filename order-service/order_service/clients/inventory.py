@@ -1,0 +1,200 @@
+"""The one way order-service talks to inventory-service: a pooled httpx client with a timeout on
+every call, retries with backoff and jitter (every call here is idempotent: reservations are keyed
+by the order id), and a circuit breaker (purgatory) whose state is a Prometheus gauge."""
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+
+from chassis import BadRequest, Conflict, DependencyTimeout, DependencyUnavailable, NotFound
+from chassis.errors import DomainError
+from chassis.kafka import backoff_delay
+
+log = structlog.get_logger(__name__)
+
+CIRCUIT = "inventory-service"
+BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+
+BREAKER_STATE = Gauge(
+    "circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["circuit"]
+)
+BREAKER_REJECTED = Counter(
+    "circuit_breaker_rejected_total", "Calls refused at once by an open breaker", ["circuit"]
+)
+CALL_FAILURES = Counter(
+    "inventory_call_failures_total", "Failed attempts to call inventory-service", ["operation"]
+)
+
+
+class _FailedAttempt(Exception):
+    """A transport error, a timeout or a 5xx: counts against the breaker."""
+
+    def __init__(self, reason: str, *, retryable: bool, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+        self.timed_out = timed_out
+
+
+class InventoryClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float,
+        attempts: int,
+        backoff_seconds: float,
+        backoff_max_seconds: float,
+        breaker_failure_threshold: int,
+        breaker_reset_seconds: float,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_seconds),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+        self.breakers = AsyncCircuitBreakerFactory(
+            default_threshold=breaker_failure_threshold,
+            default_ttl=breaker_reset_seconds,
+            # A caller that went away is not inventory's fault.
+            exclude=[asyncio.CancelledError],
+        )
+        self.breakers.add_listener(self._on_breaker_event)
+        BREAKER_STATE.labels(CIRCUIT).set(0)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def breaker_state(self) -> str:
+        """'closed', 'half-opened' or 'opened'."""
+        return (await self.breakers.get_breaker(CIRCUIT)).context.state
+
+    # -- the calls -------------------------------------------------------------------------
+
+    async def reserve(
+        self, reservation_id: uuid.UUID, items: Sequence[tuple[str, int]], ttl_seconds: int
+    ) -> dict[str, Any]:
+        """Hold every item or none. Raises BadRequest (insufficient stock, with inventory's
+        sentence), NotFound (unknown product), DependencyUnavailable or DependencyTimeout."""
+        body = {
+            "reservation_id": str(reservation_id),
+            "items": [{"product_id": p, "quantity": q} for p, q in items],
+            "ttl_seconds": ttl_seconds,
+        }
+        reply = await self._call("reserve", "POST", "/api/inventory/reservations", body)
+        if reply.status_code in (200, 201):
+            return dict(reply.json())
+        raise _refusal(reply)
+
+    async def confirm(self, reservation_id: uuid.UUID) -> dict[str, Any]:
+        reply = await self._call(
+            "confirm", "POST", f"/api/inventory/reservations/{reservation_id}/confirm"
+        )
+        if reply.status_code == 200:
+            return dict(reply.json())
+        raise _refusal(reply)
+
+    async def release(self, reservation_id: uuid.UUID) -> dict[str, Any] | None:
+        """None when inventory never recorded the reservation (nothing to give back)."""
+        reply = await self._call(
+            "release", "POST", f"/api/inventory/reservations/{reservation_id}/release"
+        )
+        if reply.status_code == 200:
+            return dict(reply.json())
+        if reply.status_code == 404:
+            return None
+        raise _refusal(reply)
+
+    # -- resilience --------------------------------------------------------------------------
+
+    async def _call(
+        self, operation: str, method: str, path: str, body: Any = None
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(method, path, body)
+            except OpenedState:
+                BREAKER_REJECTED.labels(CIRCUIT).inc()
+                raise DependencyUnavailable(
+                    "Inventory service is unavailable (circuit breaker open); "
+                    "the order was not placed, try again shortly."
+                ) from None
+            except _FailedAttempt as exc:
+                CALL_FAILURES.labels(operation).inc()
+                log.warning(
+                    "inventory.call_failed", operation=operation, attempt=attempt, error=str(exc)
+                )
+                if exc.timed_out and not exc.retryable:
+                    raise DependencyTimeout(
+                        f"Inventory service did not answer within {self.timeout_seconds:g} s; "
+                        "try again shortly."
+                    ) from None
+                if attempt >= self.attempts:
+                    raise DependencyUnavailable(
+                        f"Inventory service is unavailable ({exc}); try again shortly."
+                    ) from None
+            await asyncio.sleep(
+                backoff_delay(attempt, self.backoff_seconds, self.backoff_max_seconds)
+            )
+
+    async def _attempt(self, method: str, path: str, body: Any) -> httpx.Response:
+        breaker = await self.breakers.get_breaker(CIRCUIT)
+        async with breaker:
+            try:
+                reply = await self.http.request(method, path, json=body)
+            except (httpx.ConnectTimeout, httpx.ConnectError) as exc:
+                # Nothing was sent: always safe to try again.
+                raise _FailedAttempt(
+                    f"cannot connect: {type(exc).__name__}", retryable=True
+                ) from exc
+            except httpx.TimeoutException as exc:
+                # Slow, not down: another attempt would only add load and wait again.
+                raise _FailedAttempt(
+                    f"timed out: {type(exc).__name__}", retryable=False, timed_out=True
+                ) from exc
+            except httpx.TransportError as exc:
+                raise _FailedAttempt(
+                    f"connection lost: {type(exc).__name__}", retryable=True
+                ) from exc
+            if reply.status_code >= 500:
+                raise _FailedAttempt(f"HTTP {reply.status_code}", retryable=True)
+            return reply
+
+    def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
+        if event_type == "state_changed":
+            state = str(payload.state)
+            BREAKER_STATE.labels(circuit).set(BREAKER_STATES.get(state, 0))
+            log.warning("inventory.breaker_state_changed", circuit=circuit, state=state)
+
+
+def _refusal(reply: httpx.Response) -> DomainError:
+    """Turn an inventory 4xx into the same error for our own client."""
+    try:
+        detail = reply.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    sentence = detail if isinstance(detail, str) else None
+    if reply.status_code == 400:
+        return BadRequest(sentence or "Inventory service refused the reservation.")
+    if reply.status_code == 404:
+        return NotFound(sentence or "Product not found in inventory.")
+    if reply.status_code == 409:
+        return Conflict(sentence or "Reservation conflict in inventory service.")
+    return BadRequest(f"Inventory service rejected the request (HTTP {reply.status_code}).")

@@ -1,0 +1,106 @@
+"""The public contract of order-service (field names follow the seed README)."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+from order_service.models import OrderStatus
+
+# The same id rule as inventory-service, so a valid order line is always a valid reservation line.
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = Decimal("1000000.00")
+# Hard ceiling; Settings.max_items_per_order may lower it.
+MAX_ITEMS_PER_ORDER = 100
+CENT = Decimal("0.01")
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT)
+
+
+ProductId = Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+UnitPrice = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_UNIT_PRICE, max_digits=12, decimal_places=2, examples=[999.99]),
+    AfterValidator(_cents),
+]
+# Replies carry money as a JSON number with two decimals (rendered by api.MoneyJSONResponse).
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [1999.98]})]
+
+
+class OrderItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductId
+    product_name: Name
+    quantity: Quantity
+    unit_price: UnitPrice
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_name: Name
+    customer_email: Annotated[EmailStr, StringConstraints(max_length=320)]
+    items: list[OrderItemCreate] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+
+    @model_validator(mode="after")
+    def _each_product_once(self) -> "OrderCreate":
+        seen: set[str] = set()
+        for line in self.items:
+            if line.product_id in seen:
+                raise ValueError(f"product {line.product_id} appears more than once in items")
+            seen.add(line.product_id)
+        return self
+
+
+class StatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus
+
+
+class OrderItem(BaseModel):
+    id: uuid.UUID
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_price: Money
+    total_price: Money
+
+
+class Order(BaseModel):
+    id: uuid.UUID
+    order_number: str = Field(examples=["ORD-20261126-7K3QZ9AB"])
+    customer_name: str
+    customer_email: str
+    total_amount: Money
+    status: OrderStatus
+    items: list[OrderItem]
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,318 @@
+"""Use cases and business rules of order-service. No FastAPI, no driver types.
+
+Placing an order is a saga: (1) reserve every item at inventory-service, keyed by the new order
+id; (2) commit the order, its lines, its Idempotency-Key and the `order-placed` outbox event in
+one transaction; (3) confirm the reservation. README.md has the crash-recovery table.
+"""
+
+import hashlib
+import json
+import secrets
+import string
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chassis import BadRequest, DependencyUnavailable, NotFound, Unprocessable
+from chassis.events import new_event
+from chassis.outbox import enqueue
+from order_service import repository as repo
+from order_service.clients.inventory import InventoryClient
+from order_service.config import Settings
+from order_service.models import OrderStatus, outbox
+from order_service.schemas import CENT, Order, OrderCreate, OrderItem
+
+log = structlog.get_logger(__name__)
+
+ORDER_NUMBER_ALPHABET = string.ascii_uppercase + string.digits
+ORDER_NUMBER_ATTEMPTS = 5
+
+# Only forward, one step at a time: DELIVERED needs SHIPPED first, because SHIPPED is what makes
+# inventory turn the reservation into a real stock decrease.
+NEXT_STATUSES: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another request committed an order under this key first."""
+
+
+def new_order_number(today: datetime | None = None) -> str:
+    day = (today or datetime.now(UTC)).strftime("%Y%m%d")
+    suffix = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(8))
+    return f"ORD-{day}-{suffix}"
+
+
+def request_fingerprint(request: OrderCreate) -> str:
+    """Hash of the validated request: the same order spelled differently hashes the same."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_total(request: OrderCreate) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in request.items), Decimal(0)).quantize(
+        CENT
+    )
+
+
+def to_order(row: repo.Row, items: Sequence[repo.Row]) -> Order:
+    return Order(
+        id=row["id"],
+        order_number=row["order_number"],
+        customer_name=row["customer_name"],
+        customer_email=row["customer_email"],
+        total_amount=row["total_amount"],
+        status=OrderStatus(row["status"]),
+        items=[
+            OrderItem(
+                id=item["id"],
+                product_id=item["product_id"],
+                product_name=item["product_name"],
+                quantity=item["quantity"],
+                unit_price=item["unit_price"],
+                total_price=item["total_price"],
+            )
+            for item in items
+        ],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def event_data(order: Order) -> dict[str, Any]:
+    """order-placed / order-cancelled payload (DESIGN.md section 3); money stays Decimal."""
+    return {
+        "order_id": order.id,
+        "order_number": order.order_number,
+        "customer_name": order.customer_name,
+        "customer_email": order.customer_email,
+        "total_amount": order.total_amount,
+        "status": order.status.value,
+        "items": [
+            {
+                "product_id": item.product_id,
+                "product_name": item.product_name,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+            }
+            for item in order.items
+        ],
+    }
+
+
+def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
+    if wanted in NEXT_STATUSES[current]:
+        return
+    if wanted == OrderStatus.CANCELLED:
+        raise BadRequest(f"Cannot cancel order with status {current.value}")
+    raise BadRequest(f"Cannot change order status from {current.value} to {wanted.value}")
+
+
+class OrderService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        inventory: InventoryClient,
+        settings: Settings,
+    ) -> None:
+        self.sessions = sessions
+        self.inventory = inventory
+        self.settings = settings
+
+    # -- placing an order (the saga) -------------------------------------------------------
+
+    async def place_order(
+        self, request: OrderCreate, idempotency_key: str | None = None
+    ) -> tuple[Order, bool]:
+        """Returns (order, created); created is False when an Idempotency-Key replays."""
+        if len(request.items) > self.settings.max_items_per_order:
+            raise Unprocessable(
+                f"An order may hold at most {self.settings.max_items_per_order} items."
+            )
+        fingerprint = request_fingerprint(request)
+        if idempotency_key is not None:
+            replay = await self._replay(idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, False
+
+        order_id = uuid.uuid4()
+        ttl = self.settings.order_reservation_ttl_seconds
+        reserved_at = time.monotonic()
+        # Step 1. Raises 400/404 (stock, product) or 503/504 (inventory away) before any write.
+        await self.inventory.reserve(
+            order_id, [(line.product_id, line.quantity) for line in request.items], ttl
+        )
+        # Step 2. Anything going wrong here gives the stock back (expiry is the backstop).
+        try:
+            # Committing after the hold may have lapsed would confirm stock nobody holds.
+            if time.monotonic() - reserved_at > ttl / 2:
+                raise DependencyUnavailable(
+                    "The stock reservation ran out before the order could be saved; try again."
+                )
+            order = await self._commit_order(order_id, request, fingerprint, idempotency_key)
+        except IdempotencyKeyTaken:
+            await self._release_quietly(order_id)
+            assert idempotency_key is not None
+            replay = await self._replay(idempotency_key, fingerprint)
+            if replay is None:  # the key's order was deleted in between; nothing to replay
+                raise DependencyUnavailable("Please retry the request.") from None
+            return replay, False
+        except BaseException:
+            await self._release_quietly(order_id)
+            raise
+        # Step 3. If this fails, inventory confirms on consuming order-placed.
+        try:
+            await self.inventory.confirm(order_id)
+        except Exception as exc:
+            log.warning("order.confirm_deferred", order_id=str(order_id), error=str(exc))
+        log.info(
+            "order.placed",
+            order_id=str(order_id),
+            order_number=order.order_number,
+            total=str(order.total_amount),
+        )
+        return order, True
+
+    async def _commit_order(
+        self,
+        order_id: uuid.UUID,
+        request: OrderCreate,
+        fingerprint: str,
+        idempotency_key: str | None,
+    ) -> Order:
+        lines = [
+            {
+                "product_id": line.product_id,
+                "product_name": line.product_name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "total_price": (line.unit_price * line.quantity).quantize(CENT),
+            }
+            for line in request.items
+        ]
+        for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
+            try:
+                async with self.sessions.begin() as session:
+                    if idempotency_key is not None and not await repo.claim_idempotency_key(
+                        session, idempotency_key, fingerprint, order_id
+                    ):
+                        raise IdempotencyKeyTaken(idempotency_key)
+                    row = await repo.insert_order(
+                        session,
+                        order_id=order_id,
+                        order_number=new_order_number(),
+                        customer_name=request.customer_name,
+                        customer_email=str(request.customer_email),
+                        total_amount=order_total(request),
+                        status=OrderStatus.CONFIRMED,
+                        lines=lines,
+                    )
+                    items = (await repo.get_items(session, [order_id]))[order_id]
+                    order = to_order(row, items)
+                    await self._emit(
+                        session, self.settings.topic_order_placed, order, event_data(order)
+                    )
+                return order
+            except IntegrityError as exc:
+                # Only a clash of the random order number is worth another try.
+                if "order_number" not in str(exc.orig) or attempt == ORDER_NUMBER_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _replay(self, key: str, fingerprint: str) -> Order | None:
+        async with self.sessions() as session:
+            row = await repo.get_idempotency_key(session, key)
+            if row is None:
+                return None
+            if row["request_hash"] != fingerprint:
+                raise Unprocessable(
+                    "Idempotency-Key was already used with a different request body; "
+                    "use a new key for a new order."
+                )
+            order = await self._load(session, row["order_id"])
+        log.info("order.idempotent_replay", order_id=str(order.id))
+        return order
+
+    async def _release_quietly(self, order_id: uuid.UUID) -> None:
+        try:
+            await self.inventory.release(order_id)
+            log.info("order.reservation_released", order_id=str(order_id))
+        except Exception as exc:
+            # The reservation expires on its own (order_reservation_ttl_seconds).
+            log.warning("order.release_failed", order_id=str(order_id), error=str(exc))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get_order(self, order_id: uuid.UUID) -> Order:
+        async with self.sessions() as session:
+            return await self._load(session, order_id)
+
+    async def list_orders(self, limit: int, offset: int, email: str | None = None) -> list[Order]:
+        async with self.sessions() as session:
+            rows = await repo.list_orders(session, limit, offset, email=email)
+            items = await repo.get_items(session, [row["id"] for row in rows])
+        return [to_order(row, items[row["id"]]) for row in rows]
+
+    # -- status changes (each one transaction with its events) ------------------------------
+
+    async def change_status(self, order_id: uuid.UUID, wanted: OrderStatus) -> Order:
+        async with self.sessions.begin() as session:
+            row = await repo.get_order(session, order_id, lock=True)
+            if row is None:
+                raise _not_found(order_id)
+            current = OrderStatus(row["status"])
+            check_transition(current, wanted)
+            row = await repo.set_status(session, order_id, wanted)
+            order = to_order(row, (await repo.get_items(session, [order_id]))[order_id])
+            if wanted == OrderStatus.CANCELLED:
+                await self._emit(
+                    session, self.settings.topic_order_cancelled, order, event_data(order)
+                )
+            await self._emit(
+                session,
+                self.settings.topic_order_status_changed,
+                order,
+                {
+                    "order_id": order.id,
+                    "order_number": order.order_number,
+                    "from": current.value,
+                    "to": wanted.value,
+                },
+            )
+        log.info("order.status_changed", order_id=str(order_id), to=wanted.value, was=current.value)
+        return order
+
+    async def cancel(self, order_id: uuid.UUID) -> Order:
+        return await self.change_status(order_id, OrderStatus.CANCELLED)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _load(self, session: AsyncSession, order_id: uuid.UUID) -> Order:
+        row = await repo.get_order(session, order_id)
+        if row is None:
+            raise _not_found(order_id)
+        return to_order(row, (await repo.get_items(session, [order_id]))[order_id])
+
+    async def _emit(
+        self, session: AsyncSession, topic: str, order: Order, data: Mapping[str, Any]
+    ) -> None:
+        event = new_event(
+            type=topic, source=self.settings.service_name, subject=order.id, data=data
+        )
+        await enqueue(session, outbox, topic, event, key=str(order.id))
+
+
+def _not_found(order_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Order not found: {order_id}")

@@ -1,0 +1,53 @@
+"""Property-based fuzzing of the running service from its own OpenAPI document: whatever
+schemathesis sends (valid or not), order-service never answers 5xx. It runs under uvicorn
+against the running inventory-service."""
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from devstack import start_service
+
+from .conftest import Topics
+
+
+@pytest.fixture(scope="module")
+def running_orders(
+    local_postgres, local_kafka: str, inventory_url: str, topics: Topics
+) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": local_postgres.create_database("order_fuzz"),
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "TOPIC_ORDER_PLACED": topics.placed,
+        "TOPIC_ORDER_CANCELLED": topics.cancelled,
+        "TOPIC_ORDER_STATUS_CHANGED": topics.status_changed,
+        "LOG_LEVEL": "WARNING",
+    }
+    with start_service("order-service", env=env, profile="test") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def order_schema(running_orders: str) -> schemathesis.schemas.BaseSchema:
+    return schemathesis.openapi.from_url(f"{running_orders}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("order_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+def test_no_input_makes_orders_answer_5xx(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=[not_a_server_error], timeout=10)
