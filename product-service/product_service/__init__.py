@@ -1,0 +1,1 @@
+"""product-service: the product catalog."""

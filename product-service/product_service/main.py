@@ -1,7 +1,74 @@
-"""product-service: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
+"""product-service: wiring only. `uvicorn product_service.main:app --port 8001`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure
 
 from chassis import create_app
+from chassis.kafka import EventProducer
+from chassis.mongo_outbox import MongoOutboxRelay
+from product_service.api import router
 from product_service.config import Settings
+from product_service.models import Document
+from product_service.repository import ProductRepository
+from product_service.service import ProductService
 
-settings = Settings()
-app = create_app(settings, title="product-service (not implemented yet)")
+
+def build_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongodb_url,
+            serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+            connectTimeoutMS=settings.mongodb_timeout_ms,
+            tz_aware=True,
+        )
+        repository = ProductRepository(
+            client,
+            settings.mongodb_db,
+            serialize_transactions=settings.mongodb_serialize_transactions,
+        )
+        await repository.ensure_indexes()
+        # The producer connects lazily: with Kafka down the API works and the outbox buffers.
+        producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        relay = MongoOutboxRelay(
+            repository.outbox,
+            producer,
+            poll_interval=settings.outbox_poll_interval_seconds,
+            lease=settings.outbox_lease_seconds,
+            publish_timeout=settings.outbox_publish_timeout_seconds,
+            isolation_lock=repository.transaction_lock,
+        )
+        app.state.repository = repository
+        app.state.relay = relay
+        app.state.products = ProductService(repository, settings, on_commit=relay.notify)
+        if settings.run_outbox_relay:
+            await relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await producer.stop()
+            await client.close()
+
+    app = create_app(
+        settings,
+        title="product-service",
+        description="The product catalog; every change is published as product-updated.",
+        lifespan=lifespan,
+        readiness_checks=lambda: {"mongodb": app.state.repository.ping},
+    )
+    app.include_router(router)
+    app.add_exception_handler(ConnectionFailure, _database_unavailable)
+    return app
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": "Product database is unavailable"})
+
+
+app = build_app(Settings())

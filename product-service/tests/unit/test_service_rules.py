@@ -1,0 +1,88 @@
+"""Service rules without a database: ids, versions and the product-updated payload."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from chassis import BadRequest
+from product_service import service as service_module
+from product_service.config import Settings
+from product_service.schemas import ProductCreate, ProductUpdate
+from product_service.service import ProductService, parse_product_id
+
+
+class FakeRepository:
+    """Just enough of ProductRepository: one dict, transactions run inline."""
+
+    outbox = object()
+
+    def __init__(self) -> None:
+        self.docs: dict[ObjectId, dict[str, Any]] = {}
+
+    async def in_transaction(self, work: Any) -> Any:
+        return await work(None)
+
+    async def insert(self, session: Any, document: dict[str, Any]) -> None:
+        self.docs[document["_id"]] = dict(document)
+
+    async def update(self, session: Any, oid: ObjectId, changes: dict[str, Any]) -> Any:
+        if oid not in self.docs:
+            return None
+        self.docs[oid].update(changes)
+        self.docs[oid]["version"] += 1
+        return dict(self.docs[oid])
+
+    async def delete(self, session: Any, oid: ObjectId) -> Any:
+        return self.docs.pop(oid, None)
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, str | None]]:
+    calls: list[tuple[str, Any, str | None]] = []
+
+    async def fake_enqueue(session: Any, collection: Any, topic: str, event: Any, key: Any = None):
+        calls.append((topic, event, key))
+
+    monkeypatch.setattr(service_module, "enqueue", fake_enqueue)
+    return calls
+
+
+def test_malformed_ids_are_a_clear_400() -> None:
+    for raw in ("abc", "zz" * 12, "", "65f1c0ffee0123456789abc"):
+        with pytest.raises(BadRequest, match="Invalid product id"):
+            parse_product_id(raw)
+    assert str(parse_product_id("65f1c0ffee0123456789abcd")) == "65f1c0ffee0123456789abcd"
+
+
+async def test_versions_rise_and_each_change_emits_its_event(emitted) -> None:
+    commits: list[int] = []
+    service = ProductService(
+        FakeRepository(), Settings(), on_commit=lambda: commits.append(1)  # type: ignore[arg-type]
+    )
+    created = await service.create(
+        ProductCreate(name="Lamp", price=Decimal("19.99"), category="Home")
+    )
+    updated = await service.update(created.id, ProductUpdate(price=Decimal("18")))
+    message = await service.delete(created.id)
+    assert (created.version, updated.version) == (1, 2)
+    assert message == f"Product {created.id} deleted successfully"
+    assert len(commits) == 3
+    datas = [event.data for _, event, _ in emitted]
+    assert [d["op"] for d in datas] == ["upsert", "upsert", "delete"]
+    assert [d["version"] for d in datas] == [1, 2, 3]
+    assert datas[1]["product"]["price"] == Decimal("18.00")
+    assert "product" not in datas[2]
+    assert {topic for topic, _, _ in emitted} == {"product-updated"}
+    assert {key for _, _, key in emitted} == {created.id}
+    assert {event.subject for _, event, _ in emitted} == {created.id}
+
+
+async def test_changing_an_unknown_product_emits_nothing(emitted) -> None:
+    service = ProductService(FakeRepository(), Settings())  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="Product not found"):
+        await service.update("65f1c0ffee0123456789abcd", ProductUpdate(name="x"))
+    with pytest.raises(Exception, match="Product not found"):
+        await service.delete("65f1c0ffee0123456789abcd")
+    assert emitted == []
