@@ -1,14 +1,6 @@
-"""Alembic environment. Runs on a connection handed over by inventory_service.migrate, so the
-service's own async engine (and its URL) is the only source of truth."""
+"""Alembic environment: runs on the connection inventory_service.migrate hands over."""
 
-from alembic import context
-
+from chassis.migrations import run_migrations
 from inventory_service.models import metadata
 
-connection = context.config.attributes.get("connection")
-if connection is None:
-    raise RuntimeError("run migrations with `python -m inventory_service.migrate`")
-
-context.configure(connection=connection, target_metadata=metadata, compare_type=True)
-with context.begin_transaction():
-    context.run_migrations()
+run_migrations(metadata)
