@@ -1,21 +1,16 @@
 from pydantic import Field
 
-from chassis import BaseServiceSettings
+from chassis.postgres import PostgresServiceSettings
 
 
-class Settings(BaseServiceSettings):
+class Settings(PostgresServiceSettings):
     service_name: str = "inventory-service"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/inventory_db"
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
-    # Alembic upgrade at start-up; an advisory lock makes concurrent replicas take turns.
-    run_migrations: bool = True
     # Default level under which an item raises inventory-low (per item override on the row).
     low_stock_threshold: int = Field(default=10, ge=0)
     reservation_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
     reservation_sweep_interval_seconds: float = Field(default=2.0, gt=0)
-    # Background workers; tests switch them off to drive them by hand.
-    run_outbox_relay: bool = True
+    # The order-event consumer; tests switch it off to drive it by hand.
     run_event_consumer: bool = True
     consumer_group: str = "inventory-service"
     topic_order_placed: str = "order-placed"

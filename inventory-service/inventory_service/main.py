@@ -5,12 +5,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
 from chassis.outbox import OutboxRelay
-from inventory_service import repository
+from chassis.postgres import create_engine, ping
 from inventory_service.api import router
 from inventory_service.config import Settings
 from inventory_service.migrate import upgrade_database
@@ -22,19 +22,13 @@ from inventory_service.sweeper import ReservationSweeper
 def build_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_async_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
-            pool_timeout=settings.http_timeout_seconds,
-        )
+        engine = create_engine(settings)
         if settings.run_migrations:
             await upgrade_database(engine)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.engine = engine
         service = InventoryService(sessions, settings)
         app.state.inventory = service
-        app.state.sessions = sessions
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
         relay = OutboxRelay(engine, outbox, producer)
@@ -74,15 +68,11 @@ def build_app(settings: Settings) -> FastAPI:
         title="inventory-service",
         description="Stock levels and all-or-nothing reservations for orders.",
         lifespan=lifespan,
-        readiness_checks=lambda: {"database": lambda: _ping(app)},
+        readiness_checks=lambda: {"database": lambda: ping(app.state.engine)},
     )
     app.include_router(router)
     return app
 
-
-async def _ping(app: FastAPI) -> None:
-    async with app.state.sessions() as session:
-        await repository.ping(session)
 
 
 app = build_app(Settings())

@@ -247,7 +247,3 @@ async def expire_due_reservations(session: AsyncSession, limit: int) -> list[uui
         .returning(reservations.c.id)
     )
     return list((await session.execute(stmt)).scalars().all())
-
-
-async def ping(session: AsyncSession) -> None:
-    await session.execute(sa.text("SELECT 1"))

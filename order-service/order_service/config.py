@@ -1,17 +1,11 @@
 from pydantic import Field
 
-from chassis import BaseServiceSettings
+from chassis.postgres import PostgresServiceSettings
 
 
-class Settings(BaseServiceSettings):
+class Settings(PostgresServiceSettings):
     service_name: str = "order-service"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/order_db"
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
-    # Alembic upgrade at start-up; an advisory lock makes concurrent replicas take turns.
-    run_migrations: bool = True
-    # Background relay publishing the outbox; tests switch it off to drive it by hand.
-    run_outbox_relay: bool = True
 
     inventory_service_url: str = "http://127.0.0.1:8003"
     # Per attempt, for connect, read, write and waiting on the pool alike.

@@ -5,12 +5,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chassis import create_app
 from chassis.kafka import EventProducer
 from chassis.outbox import OutboxRelay
-from order_service import repository
+from chassis.postgres import create_engine, ping
 from order_service.api import router
 from order_service.clients.inventory import InventoryClient
 from order_service.config import Settings
@@ -24,16 +24,11 @@ def build_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_async_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
-            pool_timeout=settings.http_timeout_seconds,
-        )
+        engine = create_engine(settings)
         if settings.run_migrations:
             await upgrade_database(engine)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.engine = engine
         # One pooled client for the whole process.
         inventory = InventoryClient(
             settings.inventory_service_url,
@@ -47,7 +42,6 @@ def build_app(
             transport=inventory_transport,
         )
         app.state.orders = OrderService(sessions, inventory, settings)
-        app.state.sessions = sessions
         app.state.inventory = inventory
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
@@ -69,15 +63,11 @@ def build_app(
         title="order-service",
         description="Orders: stock reserved at inventory-service, events through the outbox.",
         lifespan=lifespan,
-        readiness_checks=lambda: {"database": lambda: _ping(app)},
+        readiness_checks=lambda: {"database": lambda: ping(app.state.engine)},
     )
     app.include_router(router)
     return app
 
-
-async def _ping(app: FastAPI) -> None:
-    async with app.state.sessions() as session:
-        await repository.ping(session)
 
 
 app = build_app(Settings())

@@ -116,7 +116,3 @@ async def claim_idempotency_key(
 async def get_idempotency_key(session: AsyncSession, key: str) -> Row | None:
     stmt = sa.select(idempotency_keys).where(idempotency_keys.c.key == key)
     return (await session.execute(stmt)).mappings().first()
-
-
-async def ping(session: AsyncSession) -> None:
-    await session.execute(sa.text("SELECT 1"))
