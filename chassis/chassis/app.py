@@ -19,6 +19,7 @@ from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
 from chassis.settings import BaseServiceSettings
+from chassis.tracing import configure_tracing, instrument_app
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -75,10 +76,12 @@ def create_app(
     """Build the service app. `readiness_checks` is called per /ready request so checks can
     refer to clients created in the lifespan."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     install_error_handlers(app)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
+    instrument_app(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

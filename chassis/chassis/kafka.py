@@ -14,11 +14,15 @@ from typing import Any, Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
 from chassis.events import CloudEvent, InvalidEvent, decode_event, encode_event
+from chassis.tracing import context_from_headers, current_traceparent
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 EVENTS_PUBLISHED = Counter(
     "kafka_events_published_total", "Records acknowledged by the broker", ["topic"]
@@ -161,6 +165,7 @@ class EventProducer:
         traceparent: str | None = None,
     ) -> Any:
         """Publish ``event``; the key defaults to its subject (one aggregate, one partition)."""
+        traceparent = traceparent or current_traceparent()
         headers = [("traceparent", traceparent.encode())] if traceparent else []
         record_key = (key if key is not None else event.subject).encode()
         return await self.publish_raw(topic, encode_event(event), record_key, headers)
@@ -364,7 +369,19 @@ class EventConsumer:
             attempt += 1
             started = time.perf_counter()
             try:
-                await self._handler(event)
+                # Each attempt is a span under the context the producer stamped on the record.
+                with _tracer.start_as_current_span(
+                    f"{topic} process",
+                    context=context_from_headers(record.headers),
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": topic,
+                        "messaging.message.id": event.id,
+                        "messaging.consumer.group.name": self.group_id,
+                    },
+                ):
+                    await self._handler(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -5,10 +5,20 @@ import sys
 
 import structlog
 
+from chassis.tracing import trace_ids
+
+
+def _add_trace_ids(
+    _: object, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    event_dict.update(trace_ids())
+    return event_dict
+
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

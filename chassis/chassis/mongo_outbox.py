@@ -52,6 +52,7 @@ from chassis.outbox import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
+from chassis.tracing import current_traceparent
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -104,6 +105,8 @@ async def enqueue(
     The key defaults to the event's subject, so one aggregate's events share a partition.
     """
     record_headers = dict(headers or {})
+    # The context current when the event was written, so consumers continue this trace.
+    traceparent = traceparent or current_traceparent()
     if traceparent:
         record_headers["traceparent"] = traceparent
     await collection.insert_one(

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from chassis.events import CloudEvent, encode_event
 from chassis.kafka import EventProducer, backoff_delay
+from chassis.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,8 @@ async def enqueue(
     The key defaults to the event's subject, so one aggregate's events share a partition.
     """
     record_headers = dict(headers or {})
+    # The context current when the event was written, so consumers continue this trace.
+    traceparent = traceparent or current_traceparent()
     if traceparent:
         record_headers["traceparent"] = traceparent
     await session.execute(

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chassis.settings import BaseServiceSettings
+from chassis.tracing import instrument_engine
 
 
 class PostgresServiceSettings(BaseServiceSettings):
@@ -20,13 +21,15 @@ class PostgresServiceSettings(BaseServiceSettings):
 
 def create_engine(settings: PostgresServiceSettings) -> AsyncEngine:
     """The process's one pool. Waiting for a free connection is bounded like any outbound call."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_timeout=settings.http_timeout_seconds,
     )
+    instrument_engine(engine)
+    return engine
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -16,5 +16,7 @@ class BaseServiceSettings(BaseSettings):
     # Pause between empty consumer polls. The local stack's broker answers empty fetches at
     # once (no long poll), which would make every idle consumer spin; 0 on a real Kafka.
     kafka_consumer_idle_pause_ms: int = 100
+    # Traces go over OTLP/HTTP to this collector (e.g. http://tempo:4318) when set.
+    otel_exporter_otlp_endpoint: str | None = None
     # Every outbound call has a timeout; this is the default for calls a service makes.
     http_timeout_seconds: float = 5.0

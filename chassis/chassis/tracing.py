@@ -1,0 +1,101 @@
+"""OpenTelemetry tracing: one placed order is one trace, across HTTP calls and Kafka hops.
+
+Every service gets, through create_app: a tracer provider named after the service, spans for
+each request (FastAPI) and for outbound HTTP (httpx), Redis and MongoDB calls, and SQL spans for
+engines made by chassis.postgres.create_engine. Kafka carries the W3C `traceparent` as a record
+header: producers and the outboxes stamp the context current when the event was written, and
+the consumer loop runs each handler inside a span whose parent is that context. Spans are
+exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; without it they still exist,
+so log lines and downstream calls carry trace ids.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from fastapi import FastAPI
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Probes and scrapes would drown the traces that matter.
+UNTRACED_PATHS = "health,ready,metrics"
+
+_provider: TracerProvider | None = None
+
+
+def configure_tracing(service: str, otlp_endpoint: str | None = None) -> TracerProvider:
+    """Install the process-wide tracer provider once (the first service in a process names it)
+    and instrument the client libraries."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces", timeout=5)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _instrument_clients()
+    _provider = provider
+    return provider
+
+
+def add_span_processor(processor: SpanProcessor) -> None:
+    """Tests attach an in-memory exporter here."""
+    if _provider is None:
+        raise RuntimeError("configure_tracing() has not run yet")
+    _provider.add_span_processor(processor)
+
+
+def _instrument_clients() -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    HTTPXClientInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+    PymongoInstrumentor().instrument()
+
+
+def instrument_app(app: FastAPI) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    # One server span per request; the per-message ASGI send/receive spans add cost, not insight.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
+    )
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the active span, to travel with an event; None outside a trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from_headers(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
+    """The trace context a Kafka record carries (an empty context when it carries none)."""
+    carrier: Mapping[str, str] = {
+        key: value.decode("latin-1") for key, value in headers or () if key == "traceparent"
+    }
+    return propagate.extract(carrier)
+
+
+def trace_ids() -> dict[str, str]:
+    """trace_id / span_id of the active span, for log lines."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return {}
+    return {
+        "trace_id": format(span_context.trace_id, "032x"),
+        "span_id": format(span_context.span_id, "016x"),
+    }
