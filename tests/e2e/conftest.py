@@ -1,0 +1,62 @@
+"""Fleet-level tests: real services as uvicorn subprocesses on the local stack's test profile."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from devstack import start_service
+from devstack.asyncbridge import run_sync
+from devstack.provisioning import create_topics
+
+from .otlp_receiver import OtlpReceiver, running_receiver
+
+# Spans leave each service within a fraction of a second instead of the SDK's 5 s batches.
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100", "LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="session")
+def otlp() -> Iterator[tuple[OtlpReceiver, str]]:
+    with running_receiver() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def fleet_topics(local_kafka: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    names = {
+        "TOPIC_ORDER_PLACED": f"order-placed-e2e-{suffix}",
+        "TOPIC_ORDER_CANCELLED": f"order-cancelled-e2e-{suffix}",
+        "TOPIC_ORDER_STATUS_CHANGED": f"order-status-changed-e2e-{suffix}",
+        "TOPIC_INVENTORY_LOW": f"inventory-low-e2e-{suffix}",
+    }
+    partitions = {name: 3 for name in names.values()}
+    partitions.update({f"{name}.dlq": 1 for name in names.values()})
+    run_sync(create_topics(local_kafka, partitions))
+    return names
+
+
+@pytest.fixture(scope="session")
+def inventory_url(local_postgres, local_kafka, fleet_topics, otlp) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT, **fleet_topics,
+        "DATABASE_URL": local_postgres.create_database("e2e_inventory"),
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "CONSUMER_GROUP": f"inventory-e2e-{uuid.uuid4().hex[:8]}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("inventory-service", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def order_url(local_postgres, local_kafka, fleet_topics, otlp, inventory_url) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT, **fleet_topics,
+        "DATABASE_URL": local_postgres.create_database("e2e_order"),
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("order-service", env=env, profile="test") as url:
+        yield url
