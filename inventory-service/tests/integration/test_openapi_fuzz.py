@@ -5,11 +5,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 
 from devstack import start_service
+from devstack.fuzzing import no_server_error_fuzz
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +22,4 @@ def running_inventory(local_postgres, local_kafka: str) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture(scope="module")
-def inventory_schema(running_inventory: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{running_inventory}/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("inventory_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
-def test_no_input_makes_inventory_answer_5xx(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=[not_a_server_error], timeout=10)
+openapi_schema, test_no_input_makes_inventory_answer_5xx = no_server_error_fuzz("running_inventory")

@@ -5,11 +5,9 @@ against the running inventory-service."""
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 
 from devstack import start_service
+from devstack.fuzzing import no_server_error_fuzz
 
 from .conftest import Topics
 
@@ -31,23 +29,4 @@ def running_orders(
         yield base_url
 
 
-@pytest.fixture(scope="module")
-def order_schema(running_orders: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{running_orders}/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("order_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
-def test_no_input_makes_orders_answer_5xx(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=[not_a_server_error], timeout=10)
+openapi_schema, test_no_input_makes_orders_answer_5xx = no_server_error_fuzz("running_orders")

@@ -5,12 +5,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
 from pymongo import MongoClient
-from schemathesis.checks import not_a_server_error
 
 from devstack import start_service
+from devstack.fuzzing import no_server_error_fuzz
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +27,6 @@ def running_product(local_mongo: str, local_kafka: str) -> Iterator[str]:
         mongo.drop_database(env["MONGODB_DB"])
 
 
-@pytest.fixture(scope="module")
-def product_schema(running_product: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{running_product}/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("product_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=80,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-    ],
+openapi_schema, test_no_input_makes_product_answer_5xx = no_server_error_fuzz(
+    "running_product", max_examples=80
 )
-def test_no_input_makes_product_answer_5xx(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=[not_a_server_error], timeout=10)

@@ -5,12 +5,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 
 from devstack import start_service
 from devstack.asyncbridge import run_sync
+from devstack.fuzzing import no_server_error_fuzz
 from devstack.provisioning import create_topics
 
 
@@ -46,23 +44,6 @@ def running_search(
         run_sync(delete_indices(local_elasticsearch, alias))
 
 
-@pytest.fixture(scope="module")
-def search_schema(running_search: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{running_search}/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("search_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-    ],
+openapi_schema, test_no_input_makes_search_answer_5xx = no_server_error_fuzz(
+    "running_search", timeout=30
 )
-def test_no_input_makes_search_answer_5xx(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=[not_a_server_error], timeout=30)
