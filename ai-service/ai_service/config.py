@@ -1,5 +1,69 @@
+from typing import Literal
+
+from pydantic import Field
+
 from chassis import BaseServiceSettings
+
+Provider = Literal["local", "groq", "openai", "ollama", "gemini"]
+
+# Used when LLM_MODEL / LLM_BASE_URL are not set.
+DEFAULT_MODELS: dict[str, str] = {
+    "groq": "llama-3.3-70b-versatile",
+    "openai": "gpt-4o-mini",
+    "ollama": "llama3.2",
+    "gemini": "gemini-2.0-flash",
+    "local": "bm25",
+}
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "groq": "https://api.groq.com",
+    "openai": "https://api.openai.com/v1",
+    "ollama": "http://127.0.0.1:11434",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "local": "",
+}
 
 
 class Settings(BaseServiceSettings):
     service_name: str = "ai-service"
+
+    # `local` (default) needs no network and no key: retrieval over the catalog, templated.
+    llm_provider: Provider = "local"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # Attempts per LLM call (429, 5xx, timeouts); then the answer degrades to `local`.
+    llm_retry_attempts: int = Field(default=3, ge=1, le=10)
+    llm_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    llm_retry_backoff_max_seconds: float = Field(default=4.0, ge=0, le=120)
+    llm_breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    llm_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    llm_temperature: float = Field(default=0.3, ge=0, le=2)
+    llm_max_tokens: int = Field(default=800, ge=16, le=8192)
+
+    product_service_url: str = "http://127.0.0.1:8001"
+    catalog_page_size: int = Field(default=100, ge=1, le=100)
+    # Start-up load retries with exponential backoff up to this pause, for as long as it takes.
+    catalog_load_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Products sent to the model as context (and shown by `local`).
+    retrieval_top_k: int = Field(default=8, ge=1, le=50)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    redis_key_prefix: str = "ai"
+    processed_event_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
+
+    run_event_consumer: bool = True
+    run_catalog_loader: bool = True
+    consumer_group: str = "ai-service"
+    topic_order_placed: str = "order-placed"
+    topic_product_updated: str = "product-updated"
+    topic_ai_notification_ready: str = "ai-notification-ready"
+
+    @property
+    def model_name(self) -> str:
+        return self.llm_model or DEFAULT_MODELS[self.llm_provider]
+
+    @property
+    def base_url(self) -> str:
+        return (self.llm_base_url or DEFAULT_BASE_URLS[self.llm_provider]).rstrip("/")

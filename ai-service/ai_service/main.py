@@ -1,7 +1,112 @@
-"""ai-service: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
+"""ai-service: wiring only. `uvicorn ai_service.main:app --port 8005`."""
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ai_service.api import router
+from ai_service.catalog import CatalogIndex
+from ai_service.clients.products import CatalogLoader, ProductCatalogClient
 from ai_service.config import Settings
+from ai_service.events import FollowUpWriter, apply_product_event
+from ai_service.llm.factory import build_chat
+from ai_service.repository import ProcessedEvents
+from ai_service.service import AssistantService
 from chassis import create_app
+from chassis.events import CloudEvent
+from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
 
-settings = Settings()
-app = create_app(settings, title="ai-service (not implemented yet)")
+
+def build_app(
+    settings: Settings,
+    *,
+    llm_transport: httpx.AsyncBaseTransport | None = None,
+    products_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        catalog = CatalogIndex()
+        chat = build_chat(settings, llm_transport)
+        assistant = AssistantService(catalog, chat, settings)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True,
+                               socket_timeout=settings.redis_timeout_seconds,
+                               socket_connect_timeout=settings.redis_timeout_seconds)
+        processed = ProcessedEvents(redis, prefix=settings.redis_key_prefix,
+                                    ttl_seconds=settings.processed_event_ttl_seconds)
+        products = ProductCatalogClient(settings.product_service_url,
+                                        timeout_seconds=settings.http_timeout_seconds,
+                                        page_size=settings.catalog_page_size,
+                                        transport=products_transport)
+        loader = CatalogLoader(products, catalog,
+                               backoff_max_seconds=settings.catalog_load_backoff_max_seconds)
+        producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        writer = FollowUpWriter(assistant, producer, topic=settings.topic_ai_notification_ready,
+                                source=settings.service_name)
+        transient = (*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError, KafkaError)
+        # One follow-up per order across replicas: a shared group, deduplicated in Redis.
+        orders = EventConsumer(
+            settings.kafka_bootstrap_servers, settings.consumer_group,
+            [settings.topic_order_placed], writer.handle,
+            producer_for_dlq=producer, idempotency=processed, transient_errors=transient,
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+        )
+        # The index is per process, so every replica reads every product event: a group of
+        # its own, from the earliest offset (versions make replays harmless).
+        catalog_group = f"{settings.consumer_group}-catalog-{uuid.uuid4().hex[:12]}"
+
+        async def on_product_event(event: CloudEvent) -> None:
+            apply_product_event(catalog, event)
+
+        catalog_events = EventConsumer(
+            settings.kafka_bootstrap_servers, catalog_group, [settings.topic_product_updated],
+            on_product_event, producer_for_dlq=producer, transient_errors=transient,
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            consumer_factory=lambda: AIOKafkaConsumer(
+                settings.topic_product_updated, bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=catalog_group, enable_auto_commit=False, auto_offset_reset="earliest"),
+        )
+        app.state.assistant = assistant
+        app.state.catalog = catalog
+        app.state.processed = processed
+        app.state.loader = loader
+        if settings.run_event_consumer:
+            await catalog_events.start()
+            await orders.start()
+        if settings.run_catalog_loader:
+            loader.start()
+        try:
+            yield
+        finally:
+            await loader.stop()
+            if settings.run_event_consumer:
+                await orders.stop()
+                await catalog_events.stop()
+            await producer.stop()
+            await products.close()
+            if chat is not None:
+                await chat.close()
+            await redis.aclose()
+
+    app = create_app(
+        settings,
+        title="ai-service",
+        description="Shopping assistant, recommendations and natural-language search grounded "
+        f"in the catalog. LLM provider: {settings.llm_provider}.",
+        lifespan=lifespan,
+        # Only Redis: without product-service the service still answers (from what events
+        # brought, or saying the catalog is not loaded); ai_catalog_products shows the size.
+        readiness_checks=lambda: {"redis": lambda: app.state.processed.ping()},
+    )
+    app.include_router(router)
+    return app
+
+
+app = build_app(Settings())

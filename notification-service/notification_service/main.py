@@ -1,7 +1,97 @@
-"""notification-service: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
+"""notification-service: wiring only. `uvicorn notification_service.main:app --port 8004`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis import create_app
+from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from notification_service.api import router
 from notification_service.config import Settings
+from notification_service.mailer import SmtpMailer
+from notification_service.rendering import EmailRenderer
+from notification_service.repository import DeliveryLedger
+from notification_service.service import DeliveryInProgress, NotificationService
 
-settings = Settings()
-app = create_app(settings, title="notification-service (not implemented yet)")
+
+def build_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+        ledger = DeliveryLedger(
+            redis,
+            prefix=settings.redis_key_prefix,
+            lease_seconds=settings.delivery_lease_seconds,
+            sent_ttl_seconds=settings.sent_ttl_seconds,
+            log_size=settings.notification_log_size,
+        )
+        mailer = SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            sender=settings.mail_from,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            use_tls=settings.smtp_use_tls,
+        )
+        service = NotificationService(ledger, mailer, EmailRenderer(), settings)
+        app.state.notifications = service
+        app.state.ledger = ledger
+        app.state.mailer = mailer
+
+        producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        consumer = EventConsumer(
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group,
+            [
+                settings.topic_order_placed,
+                settings.topic_order_cancelled,
+                settings.topic_inventory_low,
+                settings.topic_ai_notification_ready,
+            ],
+            service.handle_event,
+            producer_for_dlq=producer,
+            idempotency=ledger,
+            # Redis or the SMTP relay away, or another consumer mid-send: pause and re-read,
+            # never send without the ledger and never dead-letter for it.
+            transient_errors=(*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError,
+                              DeliveryInProgress),
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+        )
+        app.state.consumer = consumer
+        if settings.run_event_consumer:
+            await consumer.start()
+        try:
+            yield
+        finally:
+            if settings.run_event_consumer:
+                await consumer.stop()
+            await producer.stop()
+            await redis.aclose()
+
+    app = create_app(
+        settings,
+        title="notification-service",
+        description="Order, cancellation, low-stock and AI follow-up emails over SMTP, "
+        "sent once per event.",
+        lifespan=lifespan,
+        readiness_checks=lambda: {
+            "redis": lambda: app.state.ledger.ping(),
+            "smtp": lambda: app.state.mailer.ping(),
+        },
+    )
+    app.include_router(router)
+    return app
+
+
+app = build_app(Settings())

@@ -1,0 +1,1 @@
+"""Large language model providers behind one small interface, and the resilience around them."""

@@ -1,0 +1,78 @@
+"""Public API models (the contract) and the JSON shapes asked of a model."""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+# Money leaves as a JSON number with its two decimals (`599.00`, DESIGN.md section 2),
+# written by api.ExactJSONResponse, never through a binary float.
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [999.99]})]
+
+
+class ChatMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=4000)
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=2000)
+    history: list[ChatMessage] = Field(default_factory=list, max_length=30)
+
+
+class ProductSuggestion(BaseModel):
+    product_id: str
+    name: str
+    price: Money
+    reason: str
+
+
+class ChatReply(BaseModel):
+    reply: str
+    products: list[ProductSuggestion]
+    # "local-retrieval" when no language model wrote it; else "<provider>:<model>".
+    generated_by: str
+
+
+class RecommendationsReply(BaseModel):
+    recommendations: list[ProductSuggestion]
+    generated_by: str
+
+
+class SuggestRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=500)
+
+
+class SuggestReply(BaseModel):
+    matches: list[ProductSuggestion]
+    search_tags: list[str]
+    search_category: str | None
+    generated_by: str
+
+
+# ---- what a model must answer (parsed, then checked against the catalog) ----------------
+
+class PickedProduct(BaseModel):
+    product_id: str
+    reason: str = Field(default="", max_length=500)
+
+
+class ModelChatAnswer(BaseModel):
+    reply: str = Field(min_length=1, max_length=4000)
+    products: list[PickedProduct] = Field(default_factory=list, max_length=20)
+
+
+class ModelPicks(BaseModel):
+    products: list[PickedProduct] = Field(default_factory=list, max_length=20)
+
+
+class ModelSuggestAnswer(BaseModel):
+    products: list[PickedProduct] = Field(default_factory=list, max_length=20)
+    search_tags: list[str] = Field(default_factory=list, max_length=20)
+    search_category: str | None = None
+
+
+class ModelEmail(BaseModel):
+    subject: str = Field(min_length=1, max_length=200)
+    body_html: str = Field(min_length=1, max_length=50_000)
+    body_text: str = Field(min_length=1, max_length=20_000)

@@ -1,0 +1,54 @@
+import asyncio
+from typing import Any
+
+import httpx
+
+from ai_service.catalog import CatalogIndex
+from ai_service.clients.products import CatalogLoader, ProductCatalogClient
+
+
+def _doc(n: int) -> dict[str, Any]:
+    return {"id": f"p{n}", "name": f"Thing {n}", "description": "", "price": 10.5 + n,
+            "category": "Misc", "tags": [], "stock_quantity": 1, "image_url": None,
+            "version": 1}
+
+
+async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -> None:
+    calls: list[str] = []
+    docs = [_doc(n) for n in range(5)]
+    docs.insert(2, {**_doc(99), "price": 1e40, "stock_quantity": "lots"})  # skipped, not fatal
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        if len(calls) <= 2:
+            return httpx.Response(503)  # product-service still starting
+        page = int(request.url.params["page"])
+        size = int(request.url.params["page_size"])
+        chunk = docs[(page - 1) * size: page * size]
+        return httpx.Response(200, json={"products": chunk, "total": len(docs), "page": page,
+                                         "page_size": size})
+
+    client = ProductCatalogClient("http://products", timeout_seconds=1, page_size=2,
+                                  transport=httpx.MockTransport(serve))
+    catalog = CatalogIndex()
+    loader = CatalogLoader(client, catalog, backoff_max_seconds=0.05)
+    await asyncio.wait_for(loader.run(), 10)
+    assert catalog.loaded
+    assert len(catalog) == 5
+    assert loader.attempts == 3
+    assert [c.split("?")[1] for c in calls[2:]] == [
+        "page=1&page_size=2", "page=2&page_size=2", "page=3&page_size=2"]
+    assert catalog.get("p99") is None
+    await client.close()
+
+
+async def test_loader_can_be_stopped_while_product_service_is_away() -> None:
+    client = ProductCatalogClient(
+        "http://products", timeout_seconds=1, page_size=100,
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"nope": 1})))
+    loader = CatalogLoader(client, CatalogIndex(), backoff_max_seconds=0.05)
+    loader.start()
+    await asyncio.sleep(0.2)
+    await loader.stop()
+    assert loader.attempts >= 2
+    await client.close()

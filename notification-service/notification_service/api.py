@@ -1,0 +1,31 @@
+"""GET /api/notifications: recently sent notifications, newest first (for demos)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chassis import DependencyUnavailable
+from notification_service.schemas import NotificationList
+from notification_service.service import NotificationService
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+
+
+def _service(request: Request) -> NotificationService:
+    service: NotificationService = request.app.state.notifications
+    return service
+
+
+@router.get("", response_model=NotificationList, summary="Recently sent notifications")
+async def list_notifications(
+    request: Request,
+    email: Annotated[str | None, Query(max_length=320, description="recipient")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> NotificationList:
+    try:
+        found = await _service(request).recent(email, limit)
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise DependencyUnavailable("Notification log is unavailable (Redis).") from exc
+    return NotificationList(notifications=found)
