@@ -13,3 +13,8 @@ stop: ## stop everything this profile started, by PID (services first)
 
 status: ## one line per component and service: UP / REUSED / DOWN, pid, port, address
 	$(DEVSTACK) status --profile $(PROFILE)
+
+.PHONY: token
+# USER=admin or USER=customer (the demo realm's users); the provider must be up (make dev).
+token: ## print an access token from the local OIDC provider: make token USER=admin
+	@$(dir $(DEVSTACK))python -m devstack.demo_token --profile $(PROFILE) --user "$(USER)"

@@ -1,5 +1,61 @@
+from pydantic import Field
+
 from chassis import BaseServiceSettings
 
 
 class Settings(BaseServiceSettings):
     service_name: str = "api-gateway"
+
+    # Upstreams: the registry ports on 127.0.0.1 (the local stack); Compose sets its hosts.
+    product_service_url: str = "http://127.0.0.1:8001"
+    order_service_url: str = "http://127.0.0.1:8002"
+    inventory_service_url: str = "http://127.0.0.1:8003"
+    notification_service_url: str = "http://127.0.0.1:8004"
+    ai_service_url: str = "http://127.0.0.1:8005"
+    search_service_url: str = "http://127.0.0.1:8006"
+
+    # Per upstream call: connect, and each read/write of the body. A slow upstream answers 504.
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # The AI service calls an LLM: it gets its own, longer read timeout.
+    ai_upstream_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # One pool for the process, shared by every upstream.
+    upstream_max_connections: int = Field(default=512, ge=1, le=100_000)
+    # Requests with a bigger body are refused with 413 before reaching an upstream.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=0, le=1_073_741_824)
+    # aiohttp (default), httpx or httpx2: the pooled client used to proxy. aiohttp was chosen by
+    # bench/gateway_overhead.py (README); the others stay selectable for re-measuring.
+    upstream_client: str = "aiohttp"
+    # Consecutive failures (refused, timed out, broken connection) that open an upstream's
+    # breaker, and how long it stays open.
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    # Identity. false: every request passes unauthenticated (local development switch only).
+    auth_enabled: bool = False
+    # The provider's issuer; discovery and JWKS are found from it (Keycloak: .../realms/<realm>).
+    oidc_issuer_url: str = "http://127.0.0.1:8081/realms/ecommerce"
+    # Tokens must name this client in `aud` or `azp`.
+    oidc_audience: str = "api-gateway"
+    # Comma-separated; asymmetric algorithms only (never none or HS*).
+    oidc_algorithms: str = "RS256"
+    # How long a fetched JWKS is trusted before it is fetched again.
+    jwks_cache_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # An unknown kid refetches the JWKS at most this often (forged kids cannot flood the provider).
+    jwks_min_refetch_seconds: float = Field(default=10.0, ge=0, le=3600)
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    # Rate limits per client (token subject, else client IP), shared by replicas through Redis.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "60/minute"
+    rate_limit_ai: str = "15/minute"
+    # moving-window (exact) or fixed-window (cheaper: one counter per window)
+    rate_limit_strategy: str = "moving-window"
+    rate_limit_key_prefix: str = "gateway-rl"
+    # A Redis that does not answer within this is treated as down: the request passes (fail-open).
+    rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+
+    @property
+    def algorithms(self) -> list[str]:
+        return [a.strip() for a in self.oidc_algorithms.split(",") if a.strip()]

@@ -1,7 +1,88 @@
-"""api-gateway: NOT IMPLEMENTED YET. Answers /health, /ready, /metrics only."""
+"""api-gateway: wiring only. `uvicorn api_gateway.main:app --port 9000`."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api_gateway.clients import UpstreamClient, make_client
 from api_gateway.config import Settings
+from api_gateway.gateway import Gateway
+from api_gateway.identity import TokenValidator
+from api_gateway.proxy import Proxy
+from api_gateway.rate_limits import RateLimits
+from api_gateway.routing import upstreams
 from chassis import create_app
+from chassis.app import ReadinessCheck
 
-settings = Settings()
-app = create_app(settings, title="api-gateway (not implemented yet)")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        routes = upstreams(settings)
+        # One pooled client for the whole process, shared by every upstream.
+        client = upstream_client or make_client(
+            settings.upstream_client,
+            max_connections=settings.upstream_max_connections,
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            read_timeout=settings.upstream_timeout_seconds,
+        )
+        proxy = Proxy(client, failure_threshold=settings.breaker_failure_threshold,
+                      reset_seconds=settings.breaker_reset_seconds,
+                      upstream_names=[u.name for u in routes.values()])
+        oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
+        validator = TokenValidator(
+            settings.oidc_issuer_url, settings.oidc_audience, settings.algorithms,
+            http=oidc_http, cache_seconds=settings.jwks_cache_seconds,
+            min_refetch_seconds=settings.jwks_min_refetch_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        ) if settings.auth_enabled else None
+        rate_limits = RateLimits(
+            settings.redis_url, default=settings.rate_limit_default, ai=settings.rate_limit_ai,
+            strategy=settings.rate_limit_strategy, key_prefix=settings.rate_limit_key_prefix,
+            timeout_seconds=settings.rate_limit_timeout_seconds,
+        ) if settings.rate_limit_enabled else None
+        app.state.gateway = Gateway(settings, routes, proxy, validator, rate_limits)
+        app.state.rate_limits = rate_limits
+        try:
+            yield
+        finally:
+            await proxy.aclose()
+            await oidc_http.aclose()
+            if rate_limits is not None:
+                await rate_limits.close()
+
+    app = create_app(
+        settings,
+        title="api-gateway",
+        description=(
+            "The fleet's public door: /api/{products,orders,inventory,ai,search,notifications}/**"
+            " are proxied to their services (their OpenAPI documents them), after token "
+            "validation, access rules and per-client rate limits."
+        ),
+        lifespan=lifespan,
+        readiness_checks=lambda: _checks(app),
+    )
+
+    async def proxy_endpoint(request: Request) -> Response:
+        gateway: Gateway = request.app.state.gateway
+        return await gateway.handle(request)
+
+    app.router.add_route("/api/{path:path}", proxy_endpoint, methods=METHODS,
+                         include_in_schema=False)
+    return app
+
+
+def _checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+    rate_limits: RateLimits | None = getattr(app.state, "rate_limits", None)
+    if rate_limits is None:
+        return {}
+    return {"redis": rate_limits.ping}
+
+
+app = build_app(Settings())

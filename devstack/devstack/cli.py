@@ -1,6 +1,8 @@
 """`devstack infra | up | stop | status [--profile dev|test|bench]`."""
 
 import argparse
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +20,11 @@ from devstack.services import (
     SERVICES,
     STOP_GRACE_SECONDS,
     base_url,
+    get_service,
     launch_service,
+    python_for,
     running_service_name,
+    service_env,
     service_paths,
 )
 from devstack.stack import COMPONENTS, Stack
@@ -50,6 +55,31 @@ def start_services(stack: Stack) -> list[str]:
             launched = launch_service(spec, stack.profile, stack.root, stack.progress)
             urls.append(f"{spec.name:<22} {launched.url}")
     return urls
+
+
+DEMO_SEED_TIMEOUT_SECONDS = 180.0
+
+
+def load_demo_data(stack: Stack) -> None:
+    """The demo catalog, through product-service's own idempotent seed command. A failure is
+    reported, never fatal: the stack is up either way."""
+    spec = get_service("product-service")
+    if not spec.implemented:
+        return
+    command = [python_for(stack.root), "-m", "product_service.seed"]
+    stack.progress.event("loading demo catalog: python -m product_service.seed")
+    try:
+        result = subprocess.run(
+            command, cwd=spec.folder(stack.root), capture_output=True, text=True,
+            env={**os.environ, **service_env(spec, stack.profile)},
+            timeout=DEMO_SEED_TIMEOUT_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        stack.progress.event(f"demo catalog: seed did not finish in {DEMO_SEED_TIMEOUT_SECONDS}s")
+        return
+    tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+    state = "loaded" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+    stack.progress.event(f"demo catalog {state}: {tail[0][:300]}")
 
 
 def stop_services(root: Path, profile: Profile, progress: Progress) -> None:
@@ -83,6 +113,20 @@ def status_rows(stack: Stack) -> list[StatusRow]:
     return rows
 
 
+def next_steps(stack: Stack) -> str:
+    """Where to start once the fleet is up: the gateway, a token, the sent emails."""
+    gateway = base_url(get_service("api-gateway").port, stack.profile.host)
+    return "\n".join([
+        "",
+        f"gateway:  {gateway}   (try: curl {gateway}/api/products)",
+        f"token:    make token USER=admin   (or USER=customer; provider "
+        f"{stack.profile.oidc_issuer}); send it as 'Authorization: Bearer <token>'",
+        "          the gateway checks tokens only with AUTH_ENABLED=true "
+        "(a development switch; off by default in the local stack)",
+        f"emails:   {stack.mail_folder()}   (one .eml file per message the SMTP sink accepted)",
+    ])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("command", choices=("infra", "up", "stop", "status"))
@@ -105,8 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "up":
                 start_infra(stack)
                 urls = start_services(stack)
+                load_demo_data(stack)
                 print(format_status_table(status_rows(stack)))
                 print("\n".join(urls))
+                print(next_steps(stack))
             case "stop":
                 stop_services(stack.root, profile, progress)
                 stack.stop_all()

@@ -75,6 +75,38 @@ async def mongodb(url: str) -> None:
         await client.close()
 
 
+async def oidc(issuer: str) -> None:
+    """The provider's discovery document names `issuer` and a JWKS with at least one key."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
+        response = await client.get(f"{issuer}/.well-known/openid-configuration")
+        if response.status_code != 200:
+            raise ConnectionError(f"discovery answered {response.status_code}")
+        discovery = response.json()
+        if discovery.get("issuer") != issuer:
+            raise ConnectionError(f"discovery names issuer {discovery.get('issuer')!r}")
+        keys = (await client.get(discovery["jwks_uri"])).json().get("keys")
+    if not keys:
+        raise ConnectionError("JWKS holds no key")
+
+
+async def smtp(host: str, port: int) -> None:
+    """The server greets with 220 and answers QUIT."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port), PROBE_TIMEOUT_SECONDS
+    )
+    try:
+        greeting = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT_SECONDS)
+        if not greeting.startswith(b"220"):
+            raise ConnectionError(f"SMTP greeting was {greeting[:60]!r}")
+        writer.write(b"QUIT\r\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT_SECONDS)
+    finally:
+        writer.close()
+
+
 async def service_health(base_url: str) -> str:
     """The service name /health reports; raises unless it answers 200."""
     import httpx

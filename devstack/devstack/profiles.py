@@ -21,6 +21,11 @@ class Profile:
     kafka_port: int
     elasticsearch_port: int
     mongodb_port: int
+    # The SMTP sink (devstack.smtp_sink) that stands in for a mail relay.
+    smtp_port: int = 1025
+    # The local OIDC provider (devstack/oidc): Keycloak's paths under /realms/<realm>.
+    oidc_port: int = 8081
+    oidc_realm: str = "ecommerce"
     # Tests share the developer's Redis, so each profile keeps to its own db number.
     redis_db: int = 0
     postgres_user: str = "postgres"
@@ -38,6 +43,15 @@ class Profile:
     @property
     def mongodb_url(self) -> str:
         return f"mongodb://{self.host}:{self.mongodb_port}/?directConnection=true"
+
+    @property
+    def oidc_url(self) -> str:
+        return f"http://{self.host}:{self.oidc_port}"
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The `iss` of its tokens, as Keycloak spells it: <base>/realms/<realm>."""
+        return f"{self.oidc_url}/realms/{self.oidc_realm}"
 
     @property
     def redis_url(self) -> str:
@@ -58,17 +72,20 @@ PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev", postgres_port=5432, redis_port=6379, kafka_port=9092,
         elasticsearch_port=9200, mongodb_port=27017, redis_db=0,
+        oidc_port=8081,
     ),
     # PostgreSQL and Redis are shared with dev (tests isolate by database / db number);
     # the stand-ins get their own ports so tests never collide with a running `make dev`.
     "test": Profile(
         name="test", postgres_port=5432, redis_port=6379, kafka_port=19092,
-        elasticsearch_port=19200, mongodb_port=37017, redis_db=15,
+        elasticsearch_port=19200, mongodb_port=37017, smtp_port=11025, redis_db=15,
+        oidc_port=18081,
     ),
     # Own ports and data so a benchmark that kills the broker cannot disturb a test run.
     "bench": Profile(
         name="bench", postgres_port=5432, redis_port=6379, kafka_port=29092,
-        elasticsearch_port=29200, mongodb_port=47017, redis_db=14,
+        elasticsearch_port=29200, mongodb_port=47017, smtp_port=21025, redis_db=14,
+        oidc_port=28081,
     ),
 }
 
@@ -89,6 +106,8 @@ def dev_overrides(base: Profile, environ: Mapping[str, str]) -> Profile:
             changes["postgres_user"] = parsed.username
         if parsed.password:
             changes["postgres_password"] = parsed.password
+    if (smtp_port := environ.get("SMTP_PORT", "")).isdigit():
+        changes["smtp_port"] = int(smtp_port)
     if url := environ.get("REDIS_URL"):
         parsed = urlsplit(url)
         if parsed.port:

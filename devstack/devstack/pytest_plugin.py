@@ -5,6 +5,7 @@ that cannot be started fails the test with its log tail, never skips it."""
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from devstack.paths import find_repo_root
 from devstack.profiles import Profile, get_profile
 from devstack.progress import Progress
 from devstack.provisioning import create_databases, create_topics, drop_databases
+from devstack.smtp_sink import StoredMail, read_mailbox
 from devstack.stack import Stack
 from devstack.topics import TOPICS
 
@@ -123,3 +125,34 @@ def local_mongo(devstack_session: SessionStack) -> str:
     """MongoDB URL (nx-27017) with directConnection=true."""
     devstack_session.ensure("mongodb")
     return devstack_session.profile.mongodb_url
+
+
+@pytest.fixture(scope="session")
+def local_oidc(devstack_session: SessionStack) -> str:
+    """Issuer URL of the local OIDC provider (Keycloak paths, realm `ecommerce`)."""
+    devstack_session.ensure("oidc")
+    return devstack_session.profile.oidc_issuer
+
+
+class LocalSmtp:
+    """The SMTP sink: where to send (`host`, `port`) and what it received (`messages()`)."""
+
+    def __init__(self, host: str, port: int, folder: Path) -> None:
+        self.host = host
+        self.port = port
+        self.folder = folder
+
+    def messages(self, to: str | None = None) -> list[StoredMail]:
+        """Every stored message, oldest first; `to` keeps those with that envelope recipient."""
+        mails = read_mailbox(self.folder)
+        if to is None:
+            return mails
+        return [m for m in mails if to.lower() in (r.lower() for r in m.rcpt_to)]
+
+
+@pytest.fixture(scope="session")
+def local_smtp(devstack_session: SessionStack) -> LocalSmtp:
+    """The SMTP sink (aiosmtpd) on the test port; every accepted message is an .eml file."""
+    devstack_session.ensure("smtp")
+    profile = devstack_session.profile
+    return LocalSmtp(profile.host, profile.smtp_port, devstack_session.stack.mail_folder())

@@ -40,15 +40,20 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("api-gateway", "api_gateway", 9000, implemented=False),
-    ServiceSpec("product-service", "product_service", 8001, implemented=False),
+    ServiceSpec("api-gateway", "api_gateway", 9000, implemented=True,
+                upstreams=("product-service", "order-service", "inventory-service",
+                           "ai-service", "search-service", "notification-service")),
+    ServiceSpec("product-service", "product_service", 8001, implemented=True,
+                upstreams=("inventory-service",)),
     ServiceSpec("order-service", "order_service", 8002, implemented=True, database="order_db",
                 upstreams=("inventory-service",)),
     ServiceSpec("inventory-service", "inventory_service", 8003, implemented=True,
                 database="inventory_db"),
-    ServiceSpec("notification-service", "notification_service", 8004, implemented=False),
-    ServiceSpec("ai-service", "ai_service", 8005, implemented=False),
-    ServiceSpec("search-service", "search_service", 8006, implemented=False),
+    ServiceSpec("notification-service", "notification_service", 8004, implemented=True),
+    ServiceSpec("ai-service", "ai_service", 8005, implemented=True,
+                upstreams=("product-service",)),
+    ServiceSpec("search-service", "search_service", 8006, implemented=True,
+                upstreams=("product-service",)),
 )
 
 SERVICE_DATABASES: tuple[str, ...] = tuple(s.database for s in SERVICES if s.database)
@@ -75,6 +80,8 @@ def service_env(spec: ServiceSpec, profile: Profile) -> dict[str, str]:
         "REDIS_URL": profile.redis_url,
         "MONGODB_URL": profile.mongodb_url,
         "ELASTICSEARCH_URL": profile.elasticsearch_url,
+        "SMTP_HOST": profile.host,
+        "SMTP_PORT": str(profile.smtp_port),
     }
     if spec.database:
         env["DATABASE_URL"] = profile.postgres_url(spec.database)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from devstack import probes
+from devstack import oidc, probes
 from devstack.errors import StackError
 from devstack.paths import ProcessPaths, process_paths
 from devstack.pidfile import is_alive, running_pid
@@ -20,7 +20,7 @@ from devstack.status_table import StatusRow
 from devstack.system_packages import apt_install
 from devstack.waiting import answers, wait_ready
 
-COMPONENTS = ("postgres", "redis", "kafka", "elasticsearch", "mongodb")
+COMPONENTS = ("postgres", "redis", "kafka", "elasticsearch", "mongodb", "oidc", "smtp")
 # Kafka and Elasticsearch are two listeners of one noida-db process.
 PROCESS_OF = {
     "postgres": "postgres",
@@ -28,8 +28,10 @@ PROCESS_OF = {
     "kafka": "noida-db",
     "elasticsearch": "noida-db",
     "mongodb": "mongodb",
+    "oidc": "oidc",
+    "smtp": "smtp",
 }
-PROCESSES = ("postgres", "redis", "noida-db", "mongodb")
+PROCESSES = ("postgres", "redis", "noida-db", "mongodb", "oidc", "smtp")
 # SIGTERM lets noida-db flush its data; SIGINT is PostgreSQL's "fast" shutdown (SIGTERM
 # would wait for every client to disconnect).
 STOP_SIGNAL = {"postgres": signal.SIGINT}
@@ -102,6 +104,10 @@ class Stack:
     def paths(self, process: str) -> ProcessPaths:
         return process_paths(self.root, self.profile.name, process)
 
+    def mail_folder(self) -> Path:
+        """Where the SMTP sink stores each message it accepted (one .eml file each)."""
+        return self.paths("smtp").data
+
     def address(self, component: str) -> str:
         p = self.profile
         return {
@@ -110,6 +116,8 @@ class Stack:
             "kafka": p.kafka_bootstrap,
             "elasticsearch": p.elasticsearch_url,
             "mongodb": p.mongodb_url,
+            "smtp": f"{p.host}:{p.smtp_port}",
+            "oidc": p.oidc_issuer,
         }[component]
 
     def probe(self, component: str) -> probes.Probe:
@@ -127,6 +135,10 @@ class Stack:
                 return lambda: probes.elasticsearch(p.elasticsearch_url)
             case "mongodb":
                 return lambda: probes.mongodb(p.mongodb_url)
+            case "smtp":
+                return lambda: probes.smtp(p.host, p.smtp_port)
+            case "oidc":
+                return lambda: probes.oidc(p.oidc_issuer)
         raise UnknownComponent(component)
 
     def answers(self, component: str) -> bool:
@@ -226,6 +238,11 @@ class Stack:
                 return [venv_program("nx-27017"), "--data-dir", str(paths.data), "--host", p.host,
                         "-p", str(p.mongodb_port), "--pid-file", str(paths.base / "nx.pid"),
                         "--log-file", str(paths.base / "nx.log")], None
+            case "smtp":
+                return [sys.executable, "-m", "devstack.smtp_sink", "--host", p.host,
+                        "--port", str(p.smtp_port), "--dir", str(paths.data)], None
+            case "oidc":
+                return oidc.command(p, paths, self.progress), None
         raise UnknownComponent(process)
 
     # ---- stop ------------------------------------------------------------------------

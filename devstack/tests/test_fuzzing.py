@@ -1,4 +1,5 @@
-"""The shared no-5xx fuzz test must really fail when a service answers 5xx (and pass when not)."""
+"""The shared no-5xx fuzz test must really fail when a service answers 5xx (and pass when
+not)."""
 
 import subprocess
 import sys
@@ -17,8 +18,8 @@ SERVICE_AND_TEST = textwrap.dedent('''
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
-        if BROKEN and item_id < 0:
-            raise RuntimeError("negative ids crash this service")
+        if BROKEN:  # every valid request crashes, so no sample of inputs can miss it
+            raise RuntimeError("this service crashes")
         return {"id": item_id}
 
     @pytest.fixture(scope="module")

@@ -84,6 +84,8 @@ def test_service_env_points_at_the_profile() -> None:
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "MONGODB_URL": "mongodb://127.0.0.1:27017/?directConnection=true",
         "ELASTICSEARCH_URL": "http://127.0.0.1:9200",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "1025",
     }
     order = service_env(get_service("order-service"), PROFILES["test"])
     assert order["DATABASE_URL"].endswith(":5432/order_db")

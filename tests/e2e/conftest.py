@@ -29,6 +29,7 @@ def fleet_topics(local_kafka: str) -> dict[str, str]:
         "TOPIC_ORDER_CANCELLED": f"order-cancelled-e2e-{suffix}",
         "TOPIC_ORDER_STATUS_CHANGED": f"order-status-changed-e2e-{suffix}",
         "TOPIC_INVENTORY_LOW": f"inventory-low-e2e-{suffix}",
+        "TOPIC_AI_NOTIFICATION_READY": f"ai-notification-ready-e2e-{suffix}",
     }
     partitions = {name: 3 for name in names.values()}
     partitions.update({f"{name}.dlq": 1 for name in names.values()})
@@ -39,7 +40,8 @@ def fleet_topics(local_kafka: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def inventory_url(local_postgres, local_kafka, fleet_topics, otlp) -> Iterator[str]:
     env = {
-        **FAST_EXPORT, **fleet_topics,
+        **FAST_EXPORT,
+        **fleet_topics,
         "DATABASE_URL": local_postgres.create_database("e2e_inventory"),
         "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
         "CONSUMER_GROUP": f"inventory-e2e-{uuid.uuid4().hex[:8]}",
@@ -52,11 +54,43 @@ def inventory_url(local_postgres, local_kafka, fleet_topics, otlp) -> Iterator[s
 @pytest.fixture(scope="session")
 def order_url(local_postgres, local_kafka, fleet_topics, otlp, inventory_url) -> Iterator[str]:
     env = {
-        **FAST_EXPORT, **fleet_topics,
+        **FAST_EXPORT,
+        **fleet_topics,
         "DATABASE_URL": local_postgres.create_database("e2e_order"),
         "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
         "INVENTORY_SERVICE_URL": inventory_url,
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
     }
     with start_service("order-service", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def notification_url(local_kafka, local_redis, local_smtp, fleet_topics, otlp) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT,
+        **fleet_topics,
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "REDIS_URL": local_redis,
+        "REDIS_KEY_PREFIX": f"notification-e2e-{uuid.uuid4().hex[:8]}",
+        "SMTP_HOST": local_smtp.host,
+        "SMTP_PORT": str(local_smtp.port),
+        "CONSUMER_GROUP": f"notification-e2e-{uuid.uuid4().hex[:8]}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("notification-service", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gateway_url(local_redis, otlp, order_url, inventory_url, notification_url) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT,
+        "REDIS_URL": local_redis,
+        "ORDER_SERVICE_URL": order_url,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "NOTIFICATION_SERVICE_URL": notification_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("api-gateway", env=env, profile="test") as url:
         yield url

@@ -39,10 +39,15 @@ class OtlpReceiver:
             service = attributes.get("service.name", "?")
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    self.spans.append(ReceivedSpan(
-                        service=service, name=span.name, trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(), parent_span_id=span.parent_span_id.hex(),
-                    ))
+                    self.spans.append(
+                        ReceivedSpan(
+                            service=service,
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                        )
+                    )
         return Response(
             ExportTraceServiceResponse().SerializeToString(), media_type="application/x-protobuf"
         )
@@ -62,8 +67,11 @@ def running_receiver() -> Iterator[tuple[OtlpReceiver, str]]:
     """Serves in its own thread, so it keeps receiving while the test blocks on other work."""
     receiver = OtlpReceiver()
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(receiver.app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            receiver.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
     thread = threading.Thread(target=server.run, name="otlp-receiver", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -1,0 +1,88 @@
+"""Who may do what, decided from the verified identity, the method and the path alone.
+
+- admin: everything.
+- product and inventory writes, order status changes, search reindex: admin only.
+- orders: a customer lists, sees and cancels only its own orders (by the token's email);
+  `GET /api/orders` becomes `GET /api/orders/user/<email>`.
+- everything else: any authenticated user."""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from api_gateway.identity import Identity
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ORDER_ONE = re.compile(r"^/api/orders/(?P<id>[^/]+)/?$")
+ORDER_CANCEL = re.compile(r"^/api/orders/(?P<id>[^/]+)/cancel/?$")
+ORDER_STATUS = re.compile(r"^/api/orders/[^/]+/status/?$")
+ORDERS_OF_USER = re.compile(r"^/api/orders/user/(?P<email>[^/]+)/?$")
+
+
+@dataclass(frozen=True)
+class Allow:
+    pass
+
+
+@dataclass(frozen=True)
+class Deny:
+    detail: str
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    path: str
+
+
+@dataclass(frozen=True)
+class RequireOrderOwner:
+    """Allowed once order-service says the order's customer_email is the caller's."""
+
+    order_id: str
+
+
+Decision = Allow | Deny | Rewrite | RequireOrderOwner
+
+ADMIN_ONLY = "This action needs the admin role."
+
+
+def decide(identity: Identity, method: str, path: str, segment: str) -> Decision:
+    if identity.is_admin:
+        return Allow()
+    if segment in ("products", "inventory") and method in WRITES:
+        return Deny(ADMIN_ONLY)
+    if segment == "search" and path.rstrip("/") == "/api/search/reindex":
+        return Deny(ADMIN_ONLY)
+    if segment == "orders":
+        return _orders(identity, method, path)
+    return Allow()
+
+
+def _orders(identity: Identity, method: str, path: str) -> Decision:
+    if ORDER_STATUS.match(path):
+        return Deny(ADMIN_ONLY)
+    if "customer" not in identity.roles:
+        return Deny("Orders need the customer role.")
+    if not identity.email:
+        return Deny("The access token carries no email, so no order can be matched to it.")
+    if path.rstrip("/") == "/api/orders":
+        if method == "GET":
+            return Rewrite(f"/api/orders/user/{quote(identity.email, safe='@')}")
+        if method == "POST":
+            return Allow()
+        return Deny(ADMIN_ONLY)
+    if mine := ORDERS_OF_USER.match(path):
+        if method == "GET" and unquote(mine["email"]).lower() == identity.email.lower():
+            return Allow()
+        return Deny("A customer sees only its own orders.")
+    if method == "PATCH" and (cancel := ORDER_CANCEL.match(path)):
+        return RequireOrderOwner(cancel["id"])
+    if method == "GET" and (one := ORDER_ONE.match(path)):
+        return RequireOrderOwner(one["id"])
+    return Deny(ADMIN_ONLY)
+
+
+def owns(identity: Identity, order: object) -> bool:
+    email = order.get("customer_email") if isinstance(order, dict) else None
+    return (isinstance(email, str) and identity.email is not None
+            and email.lower() == identity.email.lower())

@@ -1,0 +1,188 @@
+"""One public request, end to end: route, identity, access rules, rate limit, forward."""
+
+import json
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api_gateway.access import Allow, Deny, RequireOrderOwner, Rewrite, decide, owns
+from api_gateway.config import Settings
+from api_gateway.headers import client_response_headers, upstream_request_headers
+from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, TokenValidator
+from api_gateway.proxy import Proxy, UpstreamResponse, bounded, problem
+from api_gateway.rate_limits import RateLimits, Verdict
+from api_gateway.routing import Upstream, segment_of
+
+log = structlog.get_logger(__name__)
+
+
+
+def unauthorized(description: str) -> JSONResponse:
+    # RFC 6750 3: the error and a sentence; quotes would break the header's syntax.
+    safe = description.replace('"', "'")
+    return problem(401, description,
+                   {"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                       f'error_description="{safe}"'})
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+def identity_headers(identity: Identity | None) -> list[tuple[str, str]]:
+    if identity is None:
+        return []
+    headers = [("x-user-id", identity.subject),
+               ("x-user-roles", ",".join(sorted(identity.roles)))]
+    if identity.email:
+        headers.append(("x-user-email", identity.email))
+    return headers
+
+
+class Gateway:
+    def __init__(self, settings: Settings, upstreams: dict[str, Upstream], proxy: Proxy,
+                 validator: TokenValidator | None, rate_limits: RateLimits | None) -> None:
+        self.settings = settings
+        self.upstreams = upstreams
+        self.proxy = proxy
+        self.validator = validator
+        self.rate_limits = rate_limits
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path
+        segment = segment_of(path)
+        if segment is None:
+            return problem(404, f"No route for {path}.")
+        if any(part in (".", "..") for part in path.split("/")):
+            # Rules are decided on the path as written; an upstream resolving dot segments
+            # would otherwise act on a path no rule saw.
+            return problem(400, "The path must not contain '.' or '..' segments.")
+        upstream = self.upstreams[segment]
+
+        identity: Identity | None = None
+        auth_error: Response | None = None
+        if self.validator is not None:
+            identity, auth_error = await self._authenticate(request)
+
+        verdict: Verdict | None = None
+        if self.rate_limits is not None:
+            client = f"sub:{identity.subject}" if identity else f"ip:{client_ip(request)}"
+            verdict = await self.rate_limits.check(client, self.rate_limits.bucket_for(segment))
+            if verdict is not None and not verdict.allowed:
+                return problem(429, "Too many requests; slow down and retry later.",
+                               verdict.headers())
+        response = auth_error or await self._authorized(request, upstream, segment, identity)
+        if verdict is not None:
+            response.headers.update(verdict.headers())
+        return response
+
+    async def _authenticate(self, request: Request) -> tuple[Identity | None, Response | None]:
+        assert self.validator is not None
+        token = bearer_token(request)
+        if token is None:
+            return None, unauthorized("An access token is required (Authorization: Bearer).")
+        if not token:
+            return None, unauthorized("The Authorization header is not a Bearer token.")
+        try:
+            return await self.validator.validate(token), None
+        except InvalidToken as exc:
+            return None, unauthorized(exc.description)
+        except ProviderUnavailable as exc:
+            log.warning("gateway.identity_provider_unavailable", error=str(exc))
+            return None, problem(503, "identity provider is unavailable")
+
+    async def _authorized(self, request: Request, upstream: Upstream, segment: str,
+                          identity: Identity | None) -> Response:
+        method = request.method
+        path = request.url.path
+        if identity is not None:
+            decision = decide(identity, method, path, segment)
+            match decision:
+                case Deny(detail):
+                    return problem(403, detail)
+                case Rewrite(new_path):
+                    path = new_path
+                case RequireOrderOwner(order_id):
+                    return await self._for_order_owner(request, upstream, identity, order_id)
+                case Allow():
+                    pass
+        return await self.forward(request, upstream, path if path != request.url.path
+                                  else raw_path(request), identity)
+
+    async def _for_order_owner(self, request: Request, upstream: Upstream, identity: Identity,
+                               order_id: str) -> Response:
+        lookup = await self.proxy.forward(
+            upstream, "GET", f"{upstream.base_url}/api/orders/{order_id}",
+            self._headers(request, identity), b"", self.settings.upstream_timeout_seconds)
+        if isinstance(lookup, Response):
+            return lookup
+        try:
+            body = b"".join([chunk async for chunk in lookup.body])
+        finally:
+            await lookup.close()
+        headers = dict(client_response_headers(lookup.headers))
+        if lookup.status != 200:
+            # 400 (bad id) and 404 (no such order) reach the client as order-service said them.
+            return Response(body, status_code=lookup.status, headers=headers)
+        try:
+            order = json.loads(body)
+        except ValueError:
+            return problem(502, "order-service answered something other than JSON")
+        if not owns(identity, order):
+            return problem(403, "A customer sees only its own orders.")
+        if request.method == "GET":
+            return Response(body, status_code=200, headers=headers)
+        return await self.forward(request, upstream, raw_path(request), identity)
+
+    def _headers(self, request: Request, identity: Identity | None) -> list[tuple[str, str]]:
+        return upstream_request_headers(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            client_ip=client_ip(request), scheme=request.url.scheme,
+            host=request.headers.get("host", ""),
+            request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
+            identity=identity_headers(identity),
+            # Downstream trusts the X-User-* headers; the token itself stays at the door.
+            drop_authorization=self.validator is not None,
+        )
+
+    async def forward(self, request: Request, upstream: Upstream, path: str,
+                      identity: Identity | None) -> Response:
+        limit = self.settings.max_request_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return problem(400, "Content-Length is not a number.")
+            if int(length) > limit:
+                return problem(413, f"Request body is larger than {limit} bytes.")
+        body: AsyncIterator[bytes] | bytes
+        if (length is None and "transfer-encoding" not in request.headers) or length == "0":
+            body = b""
+        else:
+            body = bounded(request.stream(), limit)
+        url = upstream.base_url + path
+        if request.url.query:
+            url = f"{url}?{request.url.query}"
+        timeout = (self.settings.ai_upstream_timeout_seconds if upstream.segment == "ai"
+                   else self.settings.upstream_timeout_seconds)
+        reply = await self.proxy.forward(upstream, request.method, url,
+                                         self._headers(request, identity), body, timeout)
+        if isinstance(reply, Response):
+            return reply
+        return UpstreamResponse(reply, client_response_headers(reply.headers))
+
+
+def raw_path(request: Request) -> str:
+    """The path as the client encoded it (an id holding %2F stays one segment upstream)."""
+    raw = request.scope.get("raw_path")
+    # Some ASGI servers (and httpx's ASGITransport) include the query string in raw_path.
+    return raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

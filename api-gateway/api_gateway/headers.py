@@ -1,0 +1,81 @@
+"""What crosses the gateway in each direction: hop-by-hop headers stop here, identity headers
+from clients never pass, tracing and forwarding headers are set."""
+
+import os
+import re
+import secrets
+from collections.abc import Iterable
+
+# RFC 9110 7.6.1 plus the ones proxies conventionally treat the same way.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+# Identity is asserted by the gateway only (X-User-Id, X-User-Email, X-User-Roles, ...).
+IDENTITY_PREFIX = "x-user-"
+# The client's own forwarding claims are replaced, never trusted.
+FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+Headers = list[tuple[str, str]]
+
+
+def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    """Headers the sender listed in `Connection` are hop-by-hop too."""
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def new_traceparent() -> str:
+    return f"00-{secrets.token_hex(16)}-{os.urandom(8).hex()}-01"
+
+
+def upstream_request_headers(
+    client_headers: Iterable[tuple[str, str]],
+    *,
+    client_ip: str,
+    scheme: str,
+    host: str,
+    request_id: str,
+    identity: Iterable[tuple[str, str]] = (),
+    drop_authorization: bool = False,
+) -> Headers:
+    """The headers sent upstream. `request_id` is the one this request is logged with. Host is
+    left to the HTTP client (the upstream's own); the original is in X-Forwarded-Host."""
+    client_headers = list(client_headers)
+    # Content-Length passes: the body is streamed on unchanged (bounded by the gateway).
+    drop = HOP_BY_HOP | _connection_tokens(client_headers) | FORWARDED | {"host"}
+    if drop_authorization:
+        drop = drop | {"authorization"}
+    out: Headers = []
+    traceparent = ""
+    prior_for = ""
+    for name, value in client_headers:
+        lower = name.lower()
+        if lower == "x-forwarded-for":
+            prior_for = value
+        if lower in drop or lower.startswith(IDENTITY_PREFIX) or lower == "x-request-id":
+            continue
+        if lower == "traceparent":
+            traceparent = value if TRACEPARENT.match(value.strip()) else ""
+            continue
+        out.append((lower, value))
+    out.append(("x-request-id", request_id))
+    out.append(("traceparent", traceparent or new_traceparent()))
+    # Appending keeps the chain when another proxy stands in front of the gateway.
+    out.append(("x-forwarded-for", f"{prior_for}, {client_ip}" if prior_for else client_ip))
+    out.append(("x-forwarded-proto", scheme))
+    out.append(("x-forwarded-host", host))
+    out.extend(identity)
+    return out
+
+
+def client_response_headers(upstream_headers: Iterable[tuple[str, str]]) -> Headers:
+    upstream_headers = list(upstream_headers)
+    drop = HOP_BY_HOP | _connection_tokens(upstream_headers)
+    # The gateway's server stamps its own Date and Server, and echoes its own request id.
+    drop = drop | {"x-request-id", "date", "server"}
+    return [(n, v) for n, v in upstream_headers if n.lower() not in drop]

@@ -1,0 +1,180 @@
+"""The gateway in front of a real upstream (uvicorn on a socket): what passes, what is set,
+what is refused, and what an absent or slow upstream looks like."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import REGISTRY
+
+from api_gateway.clients import CLIENTS
+
+from .conftest import GatewayFactory, free_port
+
+
+async def test_method_path_query_body_status_and_headers_pass_through(
+    gateway: GatewayFactory,
+) -> None:
+    async with gateway() as client:
+        reply = await client.put("/api/products/p-1?status=202&x=a%20b&x=2",
+                                 content=b'{"name": "lamp"}',
+                                 headers={"content-type": "application/json",
+                                          "x-custom": "kept"})
+    assert reply.status_code == 202
+    echo = reply.json()
+    assert echo["method"] == "PUT"
+    assert echo["path"] == "/api/products/p-1"
+    assert echo["query"] == "status=202&x=a%20b&x=2"
+    assert echo["body_head"] == '{"name": "lamp"}'
+    sent = dict(echo["headers"])
+    assert sent["x-custom"] == "kept"
+    assert sent["content-type"] == "application/json"
+    assert reply.headers["x-upstream"] == "echo"
+    assert reply.headers.get_list("set-cookie") == ["a=1", "b=2"]
+
+
+async def test_request_id_traceparent_and_forwarded_headers_are_set(
+    gateway: GatewayFactory,
+) -> None:
+    async with gateway() as client:
+        reply = await client.get("/api/inventory/p-1", headers={"x-request-id": "req-42"})
+        fresh = await client.get("/api/inventory/p-1")
+    sent = dict(reply.json()["headers"])
+    assert sent["x-request-id"] == "req-42"
+    assert reply.headers["x-request-id"] == "req-42"
+    assert sent["traceparent"].startswith("00-")
+    assert sent["x-forwarded-for"] == "203.0.113.7"
+    assert sent["x-forwarded-proto"] == "http"
+    assert sent["x-forwarded-host"] == "gateway.test"
+    made = dict(fresh.json()["headers"])["x-request-id"]
+    assert made
+    assert made == fresh.headers["x-request-id"]
+
+
+async def test_client_sent_identity_headers_never_reach_upstream(
+    gateway: GatewayFactory,
+) -> None:
+    async with gateway() as client:
+        reply = await client.get("/api/search", headers={"X-User-Id": "admin",
+                                                         "X-User-Roles": "admin",
+                                                         "Connection": "keep-alive"})
+    names = {name.lower() for name, _ in reply.json()["headers"]}
+    assert not {"x-user-id", "x-user-roles"} & names
+
+
+async def test_responses_stream_through(gateway: GatewayFactory) -> None:
+    async with gateway() as client:
+        reply = await client.get("/api/products/stream")
+    assert reply.text == "chunk-0;chunk-1;chunk-2;chunk-3;chunk-4;"
+
+
+async def test_a_chunked_request_body_is_streamed_upstream(gateway: GatewayFactory) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 10_000
+
+    async with gateway() as client:
+        reply = await client.post("/api/notifications/upload", content=body())
+    assert reply.json()["body_size"] == 100_000
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_an_oversized_body_is_refused_with_413(gateway: GatewayFactory, kind: str) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    async with gateway(max_request_body_bytes=5000, upstream_client=kind) as client:
+        declared = await client.post("/api/products", content=b"x" * 6000)
+        chunked = await client.post("/api/products", content=body())
+    assert declared.status_code == 413
+    assert chunked.status_code == 413
+
+
+async def test_an_unknown_prefix_is_404(gateway: GatewayFactory) -> None:
+    async with gateway() as client:
+        reply = await client.get("/api/unknown/thing")
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "No route for /api/unknown/thing."}
+
+
+async def test_an_upstream_that_is_down_answers_503(gateway: GatewayFactory) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(product_service_url=dead) as client:
+        reply = await client.get("/api/products")
+    assert reply.status_code == 503
+    assert reply.json() == {"detail": "product-service is unavailable"}
+
+
+async def test_a_slow_upstream_answers_504(gateway: GatewayFactory) -> None:
+    async with gateway(upstream_timeout_seconds=0.3) as client:
+        reply = await client.get("/api/products/slow?seconds=2")
+    assert reply.status_code == 504
+    assert reply.json() == {"detail": "product-service did not answer in time"}
+
+
+async def test_ai_gets_its_own_longer_timeout(gateway: GatewayFactory) -> None:
+    async with gateway(upstream_timeout_seconds=0.2, ai_upstream_timeout_seconds=3) as client:
+        reply = await client.get("/api/ai/slow?seconds=0.5")
+    assert reply.status_code == 200
+
+
+async def test_the_breaker_opens_after_repeated_failures_and_shows_in_metrics(
+    gateway: GatewayFactory,
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(search_service_url=dead, breaker_failure_threshold=3,
+                       breaker_reset_seconds=30) as client:
+        for _ in range(3):
+            assert (await client.get("/api/search?q=x")).status_code == 503
+        rejected_before = REGISTRY.get_sample_value(
+            "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}) or 0
+        reply = await client.get("/api/search?q=x")
+        assert reply.status_code == 503
+        assert reply.headers["retry-after"] == "30"
+        metrics = (await client.get("/metrics")).text
+    assert REGISTRY.get_sample_value(
+        "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
+    ) == rejected_before + 1
+    assert 'gateway_circuit_breaker_state{upstream="search-service"} 2.0' in metrics
+
+
+async def test_one_upstream_down_leaves_the_others_served(gateway: GatewayFactory) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(order_service_url=dead) as client:
+        assert (await client.get("/api/orders")).status_code == 503
+        assert (await client.get("/api/products")).status_code == 200
+
+
+async def test_no_5xx_carries_a_stack_trace(gateway: GatewayFactory) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(product_service_url=dead) as client:
+        reply = await client.post("/api/products", json={"a": 1})
+    assert reply.status_code == 503
+    assert "Traceback" not in reply.text
+
+
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_every_candidate_client_proxies_alike(gateway: GatewayFactory, kind: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(upstream_client=kind, upstream_timeout_seconds=0.3,
+                       order_service_url=dead) as client:
+        echoed = await client.post("/api/products/p?status=201", content=b"abc",
+                                   headers={"content-type": "text/plain"})
+        streamed = await client.get("/api/products/stream")
+        down = await client.get("/api/orders")
+        slow = await client.get("/api/products/slow?seconds=2")
+    assert echoed.status_code == 201
+    assert echoed.json()["body_head"] == "abc"
+    assert echoed.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert streamed.text == "chunk-0;chunk-1;chunk-2;chunk-3;chunk-4;"
+    assert (down.status_code, slow.status_code) == (503, 504)
+
+
+async def test_an_encoded_path_reaches_upstream_as_encoded(gateway: GatewayFactory) -> None:
+    async with gateway() as client:
+        reply = await client.get("/api/products/a%2Fb%20c")
+    assert reply.status_code == 200
+    assert reply.json()["path"] == "/api/products/a/b c"  # the upstream's decoded view
+    assert reply.json()["raw_path"] == "/api/products/a%2Fb%20c"
