@@ -7,7 +7,17 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api_gateway.access import Allow, Deny, RequireOrderOwner, Rewrite, decide, owns
+from api_gateway.access import (
+    Allow,
+    Deny,
+    RequireOrderOwner,
+    RequireOwnEmail,
+    Rewrite,
+    decide,
+    owns,
+    places_own_order,
+)
+from api_gateway.clients import BodyTooLarge
 from api_gateway.config import Settings
 from api_gateway.headers import client_response_headers, upstream_request_headers
 from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, TokenValidator
@@ -110,6 +120,8 @@ class Gateway:
                     path = new_path
                 case RequireOrderOwner(order_id):
                     return await self._for_order_owner(request, upstream, identity, order_id)
+                case RequireOwnEmail():
+                    return await self._own_order_only(request, upstream, identity)
                 case Allow():
                     pass
         return await self.forward(request, upstream, path if path != request.url.path
@@ -140,6 +152,17 @@ class Gateway:
             return Response(body, status_code=200, headers=headers)
         return await self.forward(request, upstream, raw_path(request), identity)
 
+    async def _own_order_only(self, request: Request, upstream: Upstream,
+                              identity: Identity) -> Response:
+        limit = self.settings.max_request_body_bytes
+        try:
+            body = b"".join([chunk async for chunk in bounded(request.stream(), limit)])
+        except BodyTooLarge:
+            return problem(413, f"Request body is larger than {limit} bytes.")
+        if not places_own_order(identity, body):
+            return problem(403, "A customer places orders only under its own email.")
+        return await self.forward(request, upstream, raw_path(request), identity, body=body)
+
     def _headers(self, request: Request, identity: Identity | None) -> list[tuple[str, str]]:
         return upstream_request_headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
@@ -152,7 +175,10 @@ class Gateway:
         )
 
     async def forward(self, request: Request, upstream: Upstream, path: str,
-                      identity: Identity | None) -> Response:
+                      identity: Identity | None, *, body: bytes | None = None) -> Response:
+        """Proxy the request; `body` when it was already read (and checked) here."""
+        if body is not None:
+            return await self._send(request, upstream, path, identity, body)
         limit = self.settings.max_request_body_bytes
         length = request.headers.get("content-length")
         if length is not None:
@@ -160,11 +186,15 @@ class Gateway:
                 return problem(400, "Content-Length is not a number.")
             if int(length) > limit:
                 return problem(413, f"Request body is larger than {limit} bytes.")
-        body: AsyncIterator[bytes] | bytes
+        streamed: AsyncIterator[bytes] | bytes
         if (length is None and "transfer-encoding" not in request.headers) or length == "0":
-            body = b""
+            streamed = b""
         else:
-            body = bounded(request.stream(), limit)
+            streamed = bounded(request.stream(), limit)
+        return await self._send(request, upstream, path, identity, streamed)
+
+    async def _send(self, request: Request, upstream: Upstream, path: str,
+                    identity: Identity | None, body: AsyncIterator[bytes] | bytes) -> Response:
         url = upstream.base_url + path
         if request.url.query:
             url = f"{url}?{request.url.query}"

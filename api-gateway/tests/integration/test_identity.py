@@ -135,6 +135,24 @@ async def test_a_customer_sees_and_cancels_only_its_own_order(secured: GatewayFa
     assert cancel_mine.json()["status"] == "CANCELLED"
 
 
+async def test_a_customer_places_orders_only_under_its_own_email(
+    secured: GatewayFactory, customer_token: str, admin_token: str
+) -> None:
+    order = {"customer_name": "C", "items": [{"product_id": "p1", "quantity": 1}]}
+    async with secured() as client:
+        own = await client.post("/api/orders", headers=bearer(customer_token),
+                                json={**order, "customer_email": "Customer@Example.com"})
+        other = await client.post("/api/orders", headers=bearer(customer_token),
+                                  json={**order, "customer_email": "victim@example.com"})
+        by_admin = await client.post("/api/orders", headers=bearer(admin_token),
+                                     json={**order, "customer_email": "victim@example.com"})
+    assert own.status_code == 200
+    assert own.json()["body_size"] > 0  # the checked body still reached order-service whole
+    assert other.status_code == 403
+    assert other.json() == {"detail": "A customer places orders only under its own email."}
+    assert by_admin.status_code == 200
+
+
 async def test_an_admin_sees_every_order(secured: GatewayFactory, admin_token: str) -> None:
     async with secured() as client:
         reply = await client.get(f"/api/orders/{THEIRS}", headers=bearer(admin_token))

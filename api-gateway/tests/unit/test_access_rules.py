@@ -2,7 +2,16 @@
 
 import pytest
 
-from api_gateway.access import Allow, Deny, RequireOrderOwner, Rewrite, decide, owns
+from api_gateway.access import (
+    Allow,
+    Deny,
+    RequireOrderOwner,
+    RequireOwnEmail,
+    Rewrite,
+    decide,
+    owns,
+    places_own_order,
+)
 from api_gateway.identity import Identity, identity_from_claims
 
 ADMIN = Identity("a-1", "admin@example.com", "admin", frozenset({"admin"}))
@@ -29,7 +38,6 @@ def test_writes_need_the_admin_role(method: str, path: str, segment: str) -> Non
     ("GET", "/api/inventory/p1", "inventory"),
     ("GET", "/api/search", "search"),
     ("POST", "/api/ai/chat", "ai"),
-    ("POST", "/api/orders", "orders"),
 ])
 def test_customers_read_the_catalog_and_place_orders(method: str, path: str,
                                                      segment: str) -> None:
@@ -67,3 +75,13 @@ def test_roles_come_from_realm_access() -> None:
     identity = identity_from_claims({"sub": "x", "realm_access": {"roles": ["admin", 3]}})
     assert identity.roles == frozenset({"admin"})
     assert identity_from_claims({"sub": "x"}).roles == frozenset()
+
+
+def test_a_customer_placing_an_order_must_use_its_own_email() -> None:
+    assert decide(CUSTOMER, "POST", "/api/orders", "orders") == RequireOwnEmail()
+    assert places_own_order(CUSTOMER, b'{"customer_email": "CUSTOMER@example.com"}')
+    assert not places_own_order(CUSTOMER, b'{"customer_email": "victim@example.com"}')
+    assert not places_own_order(CUSTOMER, b'{"customer_email": 42}')
+    # Not an order at all: order-service's validation answers it (422), not the gateway.
+    assert places_own_order(CUSTOMER, b"{not json")
+    assert places_own_order(CUSTOMER, b"[]")
