@@ -13,15 +13,17 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
 # Every folder with a test suite, run in one pytest session.
-TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests
-PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s)))
+TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e
+PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py
 
-.PHONY: help install dev test lint typecheck bench clean
+.PHONY: help install dev test lint typecheck bench clean compose-check image-check
 help:
 	@echo "make dev      install, start the local stack and the implemented services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
 	@echo "make stop     stop everything make dev started     make status   what runs"
 	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"
+	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
+	@echo "make image-check    each image's uv build stage without Docker, then import its app"
 
 $(UV):
 	@echo "installing uv into $(TOOLS) (not found on PATH)"
@@ -39,7 +41,7 @@ dev: install
 
 # The test profile's servers are started once here and reused by every suite's fixtures;
 # whatever happens, they are stopped again.
-test: install
+test: install compose-check image-check
 	@$(BIN)/devstack infra --profile test || { $(BIN)/devstack stop --profile test; exit 1; }
 	@status=0; $(BIN)/pytest $(TEST_PATHS) || status=$$?; \
 	 $(BIN)/devstack stop --profile test; exit $$status
@@ -49,6 +51,15 @@ lint: install
 	@$(BIN)/mypy $(PACKAGES)
 
 typecheck: lint
+
+# No Docker engine here or in CI: the Compose schema, hadolint, Settings vs compose env, parity
+# with the local stack's variable names, topics, realm and dashboards (docker/README.md).
+compose-check: install
+	@$(BIN)/python docker/compose_check.py
+
+# Each service's image environment (only its package + chassis) must import its app.
+image-check: install
+	@PATH="$(abspath $(dir $(UV))):$$PATH" $(BIN)/python docker/image_check.py
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

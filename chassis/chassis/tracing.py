@@ -9,6 +9,7 @@ exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; without it they
 so log lines and downstream calls carry trace ids.
 """
 
+import importlib.util
 from collections.abc import Iterable, Mapping
 
 from fastapi import FastAPI
@@ -52,12 +53,17 @@ def add_span_processor(processor: SpanProcessor) -> None:
 
 def _instrument_clients() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     HTTPXClientInstrumentor().instrument()
-    RedisInstrumentor().instrument()
-    PymongoInstrumentor().instrument()
+    # A service image holds only its own drivers; instrument the ones that are installed.
+    if importlib.util.find_spec("redis") is not None:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        RedisInstrumentor().instrument()
+    if importlib.util.find_spec("pymongo") is not None:
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        PymongoInstrumentor().instrument()
 
 
 def instrument_app(app: FastAPI) -> None:
