@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from tenacity import (
@@ -25,6 +25,10 @@ BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 LLM_BREAKER_STATE = Gauge("ai_llm_circuit_breaker_state",
                           "LLM circuit breaker: 0 closed, 1 half-open, 2 open", ["provider"])
 LLM_CALLS = Counter("ai_llm_calls_total", "LLM calls by outcome", ["provider", "outcome"])
+LLM_LATENCY = Histogram(
+    "ai_llm_request_duration_seconds", "One LLM request (attempt), answered or not", ["provider"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0),
+)
 
 
 class LLMUnavailable(Exception):
@@ -96,8 +100,9 @@ class ResilientChat:
         breaker = await self.breakers.get_breaker(CIRCUIT)
         async with breaker:
             try:
-                async with asyncio.timeout(self.timeout_seconds):
-                    return await self.model.complete(system, user)
+                with LLM_LATENCY.labels(self.provider).time():
+                    async with asyncio.timeout(self.timeout_seconds):
+                        return await self.model.complete(system, user)
             except TimeoutError as exc:
                 raise LLMError(f"no answer within {self.timeout_seconds:g} s",
                                retryable=True) from exc

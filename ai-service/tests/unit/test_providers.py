@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from prometheus_client import REGISTRY
 
 from ai_service.config import Settings
 from ai_service.llm.factory import build_chat
@@ -227,3 +228,26 @@ async def test_an_unexpected_provider_exception_degrades_instead_of_failing() ->
     answer = await AssistantService(sample_catalog(), chat, Settings()).chat_reply(ASK)
     assert answer.generated_by == "local-retrieval"
     assert model.calls == 1  # not a transient error: no retry
+
+
+@respx.mock
+async def test_llm_latency_and_fallbacks_are_measured() -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    url, reply, _ = PROVIDERS["groq"]
+    before = sample("ai_llm_request_duration_seconds_count", provider="groq")
+    respx.post(url).mock(return_value=httpx.Response(200, json=recording(reply)))
+    await assistant("groq").chat_reply(ASK)
+    assert sample("ai_llm_request_duration_seconds_count", provider="groq") == before + 1
+
+    respx.post(url).mock(return_value=httpx.Response(503))
+    degraded = sample("ai_answers_degraded_total", **_degraded_labels())
+    answer = await assistant("groq").chat_reply(ASK)
+    assert answer.generated_by == "local-retrieval"
+    assert sample("ai_llm_request_duration_seconds_count", provider="groq") == before + 4
+    assert sample("ai_answers_degraded_total", **_degraded_labels()) == degraded + 1
+
+
+def _degraded_labels() -> dict[str, str]:
+    return {"task": "chat", "reason": "unavailable"}
