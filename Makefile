@@ -62,7 +62,8 @@ image-check: install
 	@PATH="$(abspath $(dir $(UV))):$$PATH" $(BIN)/python docker/image_check.py
 
 bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	 if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 
 clean:
 	@$(BIN)/devstack stop --profile dev 2>/dev/null || true
