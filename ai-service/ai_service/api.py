@@ -1,12 +1,8 @@
 """Thin routers: parse, call the assistant, shape the reply."""
 
-import json
-import uuid
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ai_service.schemas import (
@@ -17,28 +13,9 @@ from ai_service.schemas import (
     SuggestRequest,
 )
 from ai_service.service import AssistantService
+from chassis.exact_json import ExactJSONResponse
 
 router = APIRouter(prefix="/api/ai", tags=["ai"])
-
-
-class ExactJSONResponse(JSONResponse):
-    """JSON whose Decimals keep their own digits: a price of 599.00 is written `599.00`."""
-
-    def render(self, content: Any) -> bytes:
-        marker = uuid.uuid4().hex
-        numbers: dict[str, str] = {}
-
-        def keep_digits(value: Any) -> Any:
-            if isinstance(value, Decimal):
-                token = f"{marker}:{len(numbers)}"
-                numbers[f'"{token}"'] = str(value)
-                return token
-            raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-        text = json.dumps(content, default=keep_digits, ensure_ascii=False, separators=(",", ":"))
-        for token, digits in numbers.items():
-            text = text.replace(token, digits, 1)
-        return text.encode()
 
 
 def _reply(model: BaseModel) -> ExactJSONResponse:

@@ -8,12 +8,13 @@ exactly its digits (``Decimal("1999.98")`` -> ``1999.98``) and numbers are read 
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chassis.exact_json import dumps_exact, rfc3339, to_json_ready
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
 JSON_CONTENT_TYPE: Literal["application/json"] = "application/json"
@@ -43,35 +44,6 @@ class CloudEvent(BaseModel):
         return value.astimezone(UTC)
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def to_json_ready(value: Any) -> Any:
-    """Plain JSON types for ``value``, keeping ``Decimal`` as is so its digits survive."""
-    if value is None or isinstance(value, bool | int | str | Decimal):
-        return value
-    if isinstance(value, float):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): to_json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_json_ready(v) for v in value]
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime in event data; use an aware UTC datetime")
-        return _rfc3339(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return to_json_ready(value.value)
-    if isinstance(value, BaseModel):
-        return to_json_ready(value.model_dump(mode="python"))
-    raise TypeError(f"cannot put {type(value).__name__} into event data")
-
-
 def new_event(
     type: str, source: str, subject: str | uuid.UUID, data: Mapping[str, Any]
 ) -> CloudEvent:
@@ -86,43 +58,18 @@ def new_event(
     )
 
 
-def _dumps_exact(document: Any) -> str:
-    # The json module writes Decimal only as a string, so each Decimal goes out as a unique
-    # string token that is then replaced, quotes included, by the number's own digits.
-    marker = uuid.uuid4().hex
-    numbers: dict[str, str] = {}
-
-    def swap(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            if not value.is_finite():
-                raise ValueError(f"{value} is not a JSON number")
-            token = f'"{marker}:{len(numbers)}"'
-            numbers[token] = str(value)
-            return token[1:-1]
-        if isinstance(value, dict):
-            return {k: swap(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [swap(v) for v in value]
-        return value
-
-    text = json.dumps(swap(document), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    for token, digits in numbers.items():
-        text = text.replace(token, digits, 1)
-    return text
-
-
 def encode_event(event: CloudEvent) -> bytes:
     document = {
         "specversion": event.specversion,
         "id": event.id,
         "type": event.type,
         "source": event.source,
-        "time": _rfc3339(event.time),
+        "time": rfc3339(event.time),
         "subject": event.subject,
         "datacontenttype": event.datacontenttype,
         "data": to_json_ready(event.data),
     }
-    return _dumps_exact(document).encode()
+    return dumps_exact(document).encode()
 
 
 def _describe(error: ValidationError) -> str:

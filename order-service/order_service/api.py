@@ -1,15 +1,13 @@
 """HTTP routes: parse, call the service layer, shape the reply. No rules live here."""
 
-import json
 import uuid
-from decimal import Decimal
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
-from fastapi.responses import JSONResponse
 
 from chassis import BadRequest
+from chassis.exact_json import ExactJSONResponse
 from order_service.schemas import Order, OrderCreate, StatusUpdate
 from order_service.service import OrderService
 
@@ -17,50 +15,14 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
 
 
-class MoneyJSONResponse(JSONResponse):
-    """JSON whose Decimals are written with their own digits (`1999.98`, `10.00`): money never
-    passes through a binary float on its way out."""
-
-    def render(self, content: Any) -> bytes:
-        marker = uuid.uuid4().hex
-        numbers: dict[str, str] = {}
-
-        def keep_digits(value: Any) -> Any:
-            if isinstance(value, Decimal):
-                token = f"{marker}:{len(numbers)}"
-                numbers[f'"{token}"'] = str(value)
-                return token
-            raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-        text = json.dumps(content, default=keep_digits, ensure_ascii=False, separators=(",", ":"))
-        for token, digits in numbers.items():
-            text = text.replace(token, digits, 1)
-        return text.encode()
-
-
 def _reply(
     payload: Order | list[Order], status_code: int = 200, **headers: str
-) -> MoneyJSONResponse:
+) -> ExactJSONResponse:
     if isinstance(payload, list):
         content: Any = [order.model_dump(mode="python") for order in payload]
     else:
         content = payload.model_dump(mode="python")
-    return MoneyJSONResponse(_plain(content), status_code=status_code, headers=headers or None)
-
-
-def _plain(value: Any) -> Any:
-    """Python values JSON understands, Decimal kept for MoneyJSONResponse."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, str):
-        return str(value)  # StrEnum members become plain strings
-    return value
+    return ExactJSONResponse(content, status_code=status_code, headers=headers or None)
 
 
 def get_service(request: Request) -> OrderService:
@@ -115,7 +77,7 @@ async def place_order(
             description="Retrying with the same key returns the first order, never a second.",
         ),
     ] = None,
-) -> MoneyJSONResponse:
+) -> ExactJSONResponse:
     order, created = await service.place_order(body, idempotency_key)
     headers = {} if created else {"Idempotent-Replayed": "true"}
     return _reply(order, status.HTTP_201_CREATED, **headers)
@@ -124,7 +86,7 @@ async def place_order(
 @router.get("", response_model=list[Order], summary="All orders, newest first (limit/offset)")
 async def list_orders(
     service: Service, limit: Limit = DEFAULT_PAGE_SIZE, offset: Offset = 0
-) -> MoneyJSONResponse:
+) -> ExactJSONResponse:
     return _reply(await service.list_orders(limit, offset))
 
 
@@ -136,12 +98,12 @@ async def list_customer_orders(
     service: Service,
     limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
-) -> MoneyJSONResponse:
+) -> ExactJSONResponse:
     return _reply(await service.list_orders(limit, offset, email=email))
 
 
 @router.get("/{order_id}", response_model=Order)
-async def get_order(order_id: OrderId, service: Service) -> MoneyJSONResponse:
+async def get_order(order_id: OrderId, service: Service) -> ExactJSONResponse:
     return _reply(await service.get_order(order_id))
 
 
@@ -152,7 +114,7 @@ async def get_order(order_id: OrderId, service: Service) -> MoneyJSONResponse:
 )
 async def update_status(
     order_id: OrderId, body: StatusUpdate, service: Service
-) -> MoneyJSONResponse:
+) -> ExactJSONResponse:
     return _reply(await service.change_status(order_id, body.status))
 
 
@@ -161,5 +123,5 @@ async def update_status(
     response_model=Order,
     responses={400: {"description": "Cannot cancel order with status SHIPPED"}},
 )
-async def cancel_order(order_id: OrderId, service: Service) -> MoneyJSONResponse:
+async def cancel_order(order_id: OrderId, service: Service) -> ExactJSONResponse:
     return _reply(await service.cancel(order_id))

@@ -1,14 +1,10 @@
 """HTTP routes: parse, call the service layer, shape the reply. No rules live here."""
 
-import json
-import uuid
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from fastapi.responses import JSONResponse
 
-from chassis.events import to_json_ready
+from chassis.exact_json import ExactJSONResponse
 from product_service.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE,
@@ -21,29 +17,6 @@ from product_service.schemas import (
     SearchText,
 )
 from product_service.service import ProductService
-
-
-class ExactJSONResponse(JSONResponse):
-    """JSON whose Decimals are written with their own digits (`999.99`, `10.00`), so a price
-    never passes through a binary float on its way out; datetimes are RFC 3339 UTC."""
-
-    def render(self, content: Any) -> bytes:
-        marker = uuid.uuid4().hex
-        numbers: dict[str, str] = {}
-
-        def keep_digits(value: Any) -> Any:
-            if isinstance(value, Decimal):
-                token = f"{marker}:{len(numbers)}"
-                numbers[f'"{token}"'] = str(value)
-                return token
-            raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-        text = json.dumps(
-            to_json_ready(content), default=keep_digits, ensure_ascii=False, separators=(",", ":")
-        )
-        for token, digits in numbers.items():
-            text = text.replace(token, digits, 1)
-        return text.encode()
 
 
 def _reply(payload: Product | ProductPage, status_code: int = 200) -> ExactJSONResponse:

@@ -68,6 +68,7 @@ def build_app(settings: Settings) -> FastAPI:
             producer_for_dlq=producer,
             max_attempts=settings.consumer_max_attempts,
             transient_errors=ELASTICSEARCH_DOWN,
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         app.state.consumer = consumer
         if settings.run_event_consumer:

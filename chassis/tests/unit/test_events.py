@@ -104,3 +104,17 @@ def test_decode_ignores_unknown_extension_attributes():
     document = json.loads(encode_event(new_event("t", "s", "x", {"a": 1})))
     event = decode_event(json.dumps({**document, "traceparent": "00-abc"}).encode())
     assert event.data == {"a": 1}
+
+
+def test_http_replies_keep_money_digits_like_events():
+    import uuid as _uuid
+    from datetime import UTC, datetime
+
+    from chassis.exact_json import ExactJSONResponse
+
+    body = ExactJSONResponse({
+        "total": Decimal("1999.98"), "unit": Decimal("10.00"), "id": _uuid.UUID(int=1),
+        "at": datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+    }).body
+    assert body == (b'{"total":1999.98,"unit":10.00,"id":"00000000-0000-0000-0000-000000000001",'
+                    b'"at":"2026-11-25T12:00:00.000000Z"}')

@@ -10,7 +10,8 @@ import pytest
 
 from chassis import BadRequest
 from chassis.events import decode_event, encode_event, new_event
-from order_service.api import MoneyJSONResponse, parse_email, parse_order_id
+from chassis.exact_json import ExactJSONResponse
+from order_service.api import parse_email, parse_order_id
 from order_service.models import OrderStatus
 from order_service.schemas import Order, OrderItem
 from order_service.service import check_transition, event_data, new_order_number
@@ -97,7 +98,7 @@ def test_order_placed_event_carries_exact_money_and_items() -> None:
 
 
 def test_reply_renders_money_as_numbers_with_two_decimals() -> None:
-    body = MoneyJSONResponse({"a": Decimal("1999.98"), "b": Decimal("10.00"), "c": "x"}).body
+    body = ExactJSONResponse({"a": Decimal("1999.98"), "b": Decimal("10.00"), "c": "x"}).body
     assert body == b'{"a":1999.98,"b":10.00,"c":"x"}'
     assert json.loads(body)["a"] == 1999.98
 
