@@ -16,7 +16,13 @@ ORDERS = {
 }
 
 
+# Requests that reached this upstream; tests prove refused requests never got here.
+HITS = 0
+
+
 async def echo(request: Request) -> Response:
+    global HITS
+    HITS += 1
     body = await request.body()
     reply = JSONResponse(
         {

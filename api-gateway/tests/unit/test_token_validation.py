@@ -12,7 +12,7 @@ import pytest
 
 from api_gateway.identity import InvalidToken, ProviderUnavailable, TokenValidator
 
-from .tokens import AUDIENCE, ISSUER, FakeProvider, KeyPair, claims_for
+from .tokens import AUDIENCE, ISSUER, FakeProvider, KeyPair, claims_for, hs256_signed_with
 
 
 @pytest.fixture(scope="module")
@@ -85,24 +85,9 @@ async def test_alg_none_is_refused(key: KeyPair) -> None:
     await _rejects(_validator(FakeProvider([key])), unsigned, "algorithm")
 
 
-def _hs256_with(secret: bytes, kid: str) -> str:
-    """HS256 signed with the RSA public key as the HMAC secret (algorithm confusion). PyJWT
-    refuses to make one, so it is assembled by hand."""
-    import hashlib
-    import hmac
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
-    payload = b64(json.dumps(claims_for()).encode())
-    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64(signature)}"
-
-
 async def test_hs256_signed_with_the_public_key_is_refused(key: KeyPair) -> None:
-    await _rejects(_validator(FakeProvider([key])), _hs256_with(key.public_pem, key.kid),
-                   "algorithm")
+    confused = hs256_signed_with(key.public_pem, key.kid, claims_for())
+    await _rejects(_validator(FakeProvider([key])), confused, "algorithm")
 
 
 def test_symmetric_algorithms_cannot_be_configured() -> None:

@@ -1,5 +1,8 @@
 """RSA keys and tokens made in the test process, and a JWKS served through httpx.MockTransport."""
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -67,3 +70,16 @@ class FakeProvider:
             return httpx.Response(404)
 
         return handle
+
+
+def hs256_signed_with(secret: bytes, kid: str, claims: dict[str, Any]) -> str:
+    """HS256 signed with the RSA public key as the HMAC secret (algorithm confusion). PyJWT
+    refuses to make one, so it is assembled by hand."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    payload = b64(json.dumps(claims).encode())
+    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
