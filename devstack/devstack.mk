@@ -15,6 +15,6 @@ status: ## one line per component and service: UP / REUSED / DOWN, pid, port, ad
 	$(DEVSTACK) status --profile $(PROFILE)
 
 .PHONY: token
-# USER=admin or USER=customer (the demo realm's users); the provider must be up (make dev).
+# USER=admin, USER=customer or USER=customer2 (the demo realm's users); the provider must be up (make dev).
 token: ## print an access token from the local OIDC provider: make token USER=admin
 	@$(dir $(DEVSTACK))python -m devstack.demo_token --profile $(PROFILE) --user "$(USER)"

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=tuple(PROFILES), default="dev")
     args = parser.parse_args(argv)
     if args.user not in DEMO_USERS:
-        sys.stderr.write(f"unknown demo user {args.user!r}; use USER=admin or USER=customer\n")
+        sys.stderr.write(f"unknown demo user {args.user!r}; use USER="
+                         f"{', USER='.join(DEMO_USERS)}\n")
         return 2
     issuer = get_profile(args.profile).oidc_issuer
     try:

@@ -52,7 +52,7 @@ def command(profile: Profile, paths: ProcessPaths, progress: Progress) -> list[s
             "--realm", profile.oidc_realm, "--jwk", str(paths.data / "jwk.json")]
 
 
-DEMO_USERS = ("admin", "customer")
+DEMO_USERS = ("admin", "customer", "customer2")
 DEMO_CLIENT = "ecommerce-app"
 
 

@@ -31,6 +31,9 @@ const USERS = {
     id: "8f1b6a2e-1d7a-4a57-9a51-0d2b7c1e0a01" },
   customer: { password: "customer", email: "customer@example.com", roles: ["customer"],
     id: "3c9e4f10-52b8-4d0e-8f0a-6a1d2b3c4d02" },
+  // A second shopper, so "a customer sees only its own orders" can be shown end to end.
+  customer2: { password: "customer2", email: "customer2@example.com", roles: ["customer"],
+    id: "5d2a7b31-6c4e-4f1a-9b2c-7e3f4a5b6c03" },
 };
 const CLIENTS = {
   "ecommerce-app": { secret: null, roles: [] },

@@ -30,6 +30,7 @@ def fleet_topics(local_kafka: str) -> dict[str, str]:
         "TOPIC_ORDER_STATUS_CHANGED": f"order-status-changed-e2e-{suffix}",
         "TOPIC_INVENTORY_LOW": f"inventory-low-e2e-{suffix}",
         "TOPIC_AI_NOTIFICATION_READY": f"ai-notification-ready-e2e-{suffix}",
+        "TOPIC_PRODUCT_UPDATED": f"product-updated-e2e-{suffix}",
     }
     partitions = {name: 3 for name in names.values()}
     partitions.update({f"{name}.dlq": 1 for name in names.values()})
@@ -90,6 +91,58 @@ def gateway_url(local_redis, otlp, order_url, inventory_url, notification_url) -
         "ORDER_SERVICE_URL": order_url,
         "INVENTORY_SERVICE_URL": inventory_url,
         "NOTIFICATION_SERVICE_URL": notification_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("api-gateway", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def product_url(local_mongo, local_kafka, fleet_topics, otlp, inventory_url) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT, **fleet_topics,
+        "MONGODB_URL": local_mongo,
+        "MONGODB_DB": f"product_e2e_{uuid.uuid4().hex[:8]}",
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("product-service", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def search_url(local_elasticsearch, local_kafka, fleet_topics, otlp, product_url) -> Iterator[str]:
+    env = {
+        **FAST_EXPORT, **fleet_topics,
+        "ELASTICSEARCH_URL": local_elasticsearch,
+        "SEARCH_INDEX_ALIAS": f"products-e2e-{uuid.uuid4().hex[:8]}",
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "CONSUMER_GROUP": f"search-e2e-{uuid.uuid4().hex[:8]}",
+        "PRODUCT_SERVICE_URL": product_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+    with start_service("search-service", env=env, profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def secured_gateway_url(
+    local_redis, local_oidc, otlp, order_url, inventory_url, notification_url, product_url,
+    search_url,
+) -> Iterator[str]:
+    """The gateway as deployed: AUTH_ENABLED=true against the local OIDC provider."""
+    env = {
+        **FAST_EXPORT,
+        "AUTH_ENABLED": "true",
+        "OIDC_ISSUER_URL": local_oidc,
+        "REDIS_URL": local_redis,
+        "RATE_LIMIT_KEY_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
+        "PRODUCT_SERVICE_URL": product_url,
+        "ORDER_SERVICE_URL": order_url,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "NOTIFICATION_SERVICE_URL": notification_url,
+        "SEARCH_SERVICE_URL": search_url,
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
     }
     with start_service("api-gateway", env=env, profile="test") as url:
