@@ -44,15 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from chassis.events import CloudEvent, encode_event
+from chassis.events import CloudEvent
 from chassis.kafka import EventProducer, backoff_delay
 from chassis.outbox import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
+    record_fields,
 )
-from chassis.tracing import current_traceparent
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -100,22 +100,12 @@ async def enqueue(
     traceparent: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    """Add ``event`` to the outbox inside ``session``'s transaction (the caller commits).
-
-    The key defaults to the event's subject, so one aggregate's events share a partition.
-    """
-    record_headers = dict(headers or {})
-    # The context current when the event was written, so consumers continue this trace.
-    traceparent = traceparent or current_traceparent()
-    if traceparent:
-        record_headers["traceparent"] = traceparent
+    """Add ``event`` to the outbox inside ``session``'s transaction (the caller commits)."""
     await collection.insert_one(
         {
             "_id": event.id,
             "topic": topic,
-            "key": key if key is not None else event.subject,
-            "payload": encode_event(event).decode(),
-            "headers": record_headers,
+            **record_fields(event, key, traceparent, headers),
             "created_at": _next_created_at(),
             "sent_at": None,
             "claimed_by": None,

@@ -91,6 +91,27 @@ def _row_id(event: CloudEvent) -> uuid.UUID:
         return uuid.uuid4()
 
 
+def record_fields(
+    event: CloudEvent,
+    key: str | None,
+    traceparent: str | None,
+    headers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """What every outbox (PostgreSQL or MongoDB) stores for an event: the record key (the
+    event's subject by default, so one aggregate's events share a partition), the exact
+    payload, and the record headers with the trace context current when the event was written,
+    so consumers continue this trace."""
+    record_headers = dict(headers or {})
+    traceparent = traceparent or current_traceparent()
+    if traceparent:
+        record_headers["traceparent"] = traceparent
+    return {
+        "key": key if key is not None else event.subject,
+        "payload": encode_event(event).decode(),
+        "headers": record_headers,
+    }
+
+
 async def enqueue(
     session: AsyncSession | AsyncConnection,
     table: Table,
@@ -101,22 +122,10 @@ async def enqueue(
     traceparent: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    """Add ``event`` to the outbox inside the caller's transaction (which the caller commits).
-
-    The key defaults to the event's subject, so one aggregate's events share a partition.
-    """
-    record_headers = dict(headers or {})
-    # The context current when the event was written, so consumers continue this trace.
-    traceparent = traceparent or current_traceparent()
-    if traceparent:
-        record_headers["traceparent"] = traceparent
+    """Add ``event`` to the outbox inside the caller's transaction (which the caller commits)."""
     await session.execute(
         insert(table).values(
-            id=_row_id(event),
-            topic=topic,
-            key=key if key is not None else event.subject,
-            payload=encode_event(event).decode(),
-            headers=record_headers,
+            id=_row_id(event), topic=topic, **record_fields(event, key, traceparent, headers)
         )
     )
     await session.execute(select(func.pg_notify(outbox_channel(table), "")))
