@@ -74,5 +74,4 @@ def build_app(settings: Settings) -> FastAPI:
     return app
 
 
-
 app = build_app(Settings())

@@ -69,5 +69,4 @@ def build_app(
     return app
 
 
-
 app = build_app(Settings())
