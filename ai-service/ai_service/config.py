@@ -43,6 +43,9 @@ class Settings(BaseServiceSettings):
 
     product_service_url: str = "http://127.0.0.1:8001"
     catalog_page_size: int = Field(default=100, ge=1, le=100)
+    # Consecutive failed catalog calls that open the breaker, and how long it stays open.
+    product_service_breaker_failure_threshold: int = Field(default=3, ge=1, le=100)
+    product_service_breaker_reset_seconds: float = Field(default=10.0, gt=0, le=600)
     # Start-up load retries with exponential backoff up to this pause, for as long as it takes.
     catalog_load_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
     # Products sent to the model as context (and shown by `local`).

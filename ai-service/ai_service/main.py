@@ -44,6 +44,10 @@ def build_app(
         products = ProductCatalogClient(settings.product_service_url,
                                         timeout_seconds=settings.http_timeout_seconds,
                                         page_size=settings.catalog_page_size,
+                                        breaker_failure_threshold=(
+                                            settings.product_service_breaker_failure_threshold),
+                                        breaker_reset_seconds=(
+                                            settings.product_service_breaker_reset_seconds),
                                         transport=products_transport)
         loader = CatalogLoader(products, catalog,
                                backoff_max_seconds=settings.catalog_load_backoff_max_seconds)

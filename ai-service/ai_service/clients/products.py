@@ -1,6 +1,8 @@
 """The catalog from product-service: every page of GET /api/products, loaded in the
 background at start-up with retries and backoff until it succeeds (the service answers
-meanwhile, from what product-updated events brought)."""
+meanwhile, from what product-updated events brought). A circuit breaker (purgatory, state as a
+gauge) stops the retries from calling a product-service that keeps failing until its reset
+time has passed."""
 
 import asyncio
 import contextlib
@@ -8,6 +10,9 @@ from typing import Any
 
 import httpx
 import structlog
+from prometheus_client import Gauge
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
 
 from ai_service.catalog import CatalogIndex, Product
 from chassis.kafka import backoff_delay
@@ -15,6 +20,12 @@ from chassis.kafka import backoff_delay
 log = structlog.get_logger(__name__)
 
 MAX_PAGES = 10_000
+CIRCUIT = "product-service"
+BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+BREAKER_STATE = Gauge(
+    "ai_product_service_circuit_breaker_state",
+    "Breaker on calls to product-service: 0 closed, 1 half-open, 2 open",
+)
 
 
 class CatalogUnavailable(Exception):
@@ -23,19 +34,42 @@ class CatalogUnavailable(Exception):
 
 class ProductCatalogClient:
     def __init__(self, base_url: str, *, timeout_seconds: float, page_size: int,
+                 breaker_failure_threshold: int = 3, breaker_reset_seconds: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.page_size = page_size
         self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"),
                                       timeout=httpx.Timeout(timeout_seconds), transport=transport)
+        self.breakers = AsyncCircuitBreakerFactory(
+            default_threshold=breaker_failure_threshold,
+            default_ttl=breaker_reset_seconds,
+            exclude=[asyncio.CancelledError],
+        )
+        self.breakers.add_listener(self._on_breaker_event)
+        BREAKER_STATE.set(0)
+
+    def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
+        if event_type == "state_changed":
+            state = str(payload.state)
+            BREAKER_STATE.set(BREAKER_STATES.get(state, 0))
+            log.warning("catalog.breaker_state_changed", state=state)
+
+    async def _get_page(self, page: int) -> Any:
+        breaker = await self.breakers.get_breaker(CIRCUIT)
+        try:
+            async with breaker:
+                reply = await self.http.get(
+                    "/api/products", params={"page": page, "page_size": self.page_size}
+                )
+                reply.raise_for_status()
+                return reply.json()
+        except OpenedState as exc:
+            raise CatalogUnavailable("product-service circuit breaker is open") from exc
 
     async def fetch_all(self) -> list[dict[str, Any]]:
         products: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             try:
-                reply = await self.http.get("/api/products",
-                                            params={"page": page, "page_size": self.page_size})
-                reply.raise_for_status()
-                body = reply.json()
+                body = await self._get_page(page)
             except (httpx.HTTPError, ValueError) as exc:
                 raise CatalogUnavailable(f"page {page}: {type(exc).__name__}: {exc}") from exc
             batch = body.get("products") if isinstance(body, dict) else None

@@ -2,9 +2,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
+from prometheus_client import REGISTRY
 
 from ai_service.catalog import CatalogIndex
-from ai_service.clients.products import CatalogLoader, ProductCatalogClient
+from ai_service.clients.products import CatalogLoader, CatalogUnavailable, ProductCatalogClient
 
 
 def _doc(n: int) -> dict[str, Any]:
@@ -51,4 +53,33 @@ async def test_loader_can_be_stopped_while_product_service_is_away() -> None:
     await asyncio.sleep(0.2)
     await loader.stop()
     assert loader.attempts >= 2
+    await client.close()
+
+
+async def test_breaker_stops_calling_a_failing_product_service_until_its_reset() -> None:
+    calls = 0
+    healthy = False
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if not healthy:
+            return httpx.Response(503)
+        return httpx.Response(200, json={"products": [_doc(1)], "total": 1, "page": 1,
+                                         "page_size": 100})
+
+    client = ProductCatalogClient("http://products", timeout_seconds=1, page_size=100,
+                                  breaker_failure_threshold=2, breaker_reset_seconds=0.3,
+                                  transport=httpx.MockTransport(serve))
+    for _ in range(2):
+        with pytest.raises(CatalogUnavailable, match="HTTPStatusError"):
+            await client.fetch_all()
+    with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
+        await client.fetch_all()
+    assert calls == 2  # the open breaker answered without calling product-service
+    assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 2
+    healthy = True
+    await asyncio.sleep(0.35)
+    assert len(await client.fetch_all()) == 1  # half-open trial call succeeds and closes it
+    assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 0
     await client.close()
