@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from chassis.events import CloudEvent
-from chassis.kafka import EventProducer, backoff_delay
+from chassis.kafka import EventProducer
 from chassis.outbox import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -53,6 +53,7 @@ from chassis.outbox import (
     OUTBOX_PUBLISHED,
     record_fields,
 )
+from chassis.relay_loop import RelayLoop
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -117,7 +118,7 @@ async def enqueue(
     )
 
 
-class MongoOutboxRelay:
+class MongoOutboxRelay(RelayLoop):
     """Publishes committed outbox documents of ``collection`` and marks them sent.
 
     ``notify()`` wakes it at once (call it after committing a transaction that enqueued);
@@ -145,54 +146,31 @@ class MongoOutboxRelay:
         if lease <= publish_timeout:
             # A lease shorter than one publish would let a second relay take a live batch.
             raise ValueError("lease must be longer than publish_timeout")
+        super().__init__(
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            cleanup_interval=cleanup_interval,
+            metrics_interval=metrics_interval,
+            stop_timeout=stop_timeout,
+            log_prefix="mongo_outbox",
+            log_fields={"collection": collection.name},
+        )
         self.collection = collection
         self.producer = producer
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
         self.lease = lease
         self.publish_timeout = publish_timeout
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.retention = retention
-        self.cleanup_interval = cleanup_interval
-        self.metrics_interval = metrics_interval
-        self.stop_timeout = stop_timeout
         self.relay_id = relay_id or uuid.uuid4().hex[:12]
         self.label = collection.name
         self._isolation_lock = isolation_lock
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._next_cleanup = 0.0
-        self._next_metrics = 0.0
-        self.published = 0  # documents this relay published, for tests and benchmarks
 
     # lifecycle
 
     def notify(self) -> None:
         """Something was committed to the outbox: publish now rather than at the next poll."""
         self._wake.set()
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if not self.running:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name=f"mongo-outbox:{self.label}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping = True
-        self._wake.set()
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     # one batch
 
@@ -310,15 +288,6 @@ class MongoOutboxRelay:
             },
         )
 
-    async def drain(self) -> int:
-        """Publish batches until one comes back short; returns the number published."""
-        total = 0
-        while True:
-            published = await self.run_once()
-            total += published
-            if published < self.batch_size:
-                return total
-
     # housekeeping
 
     async def cleanup(self) -> int:
@@ -346,58 +315,3 @@ class MongoOutboxRelay:
         OUTBOX_BACKLOG.labels(self.label).set(count)
         OUTBOX_OLDEST_AGE.labels(self.label).set(age)
         return count, age
-
-    async def _housekeeping(self) -> None:
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_metrics:
-            self._next_metrics = now + self.metrics_interval
-            await self.refresh_metrics()
-        if now >= self._next_cleanup:
-            self._next_cleanup = now + self.cleanup_interval
-            await self.cleanup()
-
-    # the loop
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            if failures == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
-            if self._stopping:
-                break
-            try:
-                await self.drain()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = backoff_delay(min(failures, 16), self.backoff_initial, self.backoff_max)
-                log.warning(
-                    "mongo_outbox.publish_failed",
-                    collection=self.label,
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    failures=failures,
-                    retry_in=round(delay, 3),
-                )
-                await self._sleep_unless_stopping(delay)
-            try:
-                await self._housekeeping()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "mongo_outbox.housekeeping_failed", collection=self.label, error=str(exc)
-                )
-
-    async def _sleep_unless_stopping(self, delay: float) -> None:
-        # A notify() during the backoff must not cut it short; only stop() does.
-        deadline = asyncio.get_running_loop().time() + delay
-        while not self._stopping:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            await asyncio.sleep(min(remaining, 0.1))

@@ -7,7 +7,6 @@ wakes exactly when the row becomes visible and polling is only a fallback.
 """
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -36,7 +35,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from chassis.events import CloudEvent, encode_event
-from chassis.kafka import EventProducer, backoff_delay
+from chassis.kafka import EventProducer
+from chassis.relay_loop import RelayLoop
 from chassis.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -131,7 +131,7 @@ async def enqueue(
     await session.execute(select(func.pg_notify(outbox_channel(table), "")))
 
 
-class OutboxRelay:
+class OutboxRelay(RelayLoop):
     """Publishes committed outbox rows, oldest first, and marks them sent.
 
     Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` inside the transaction that later
@@ -156,46 +156,25 @@ class OutboxRelay:
         publish_timeout: float = 15.0,
         stop_timeout: float = 10.0,
     ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            cleanup_interval=cleanup_interval,
+            metrics_interval=metrics_interval,
+            stop_timeout=stop_timeout,
+            log_prefix="outbox",
+            log_fields={"table": table.name},
+        )
         self.engine = engine
         self.table = table
         self.producer = producer
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
         self.retention = retention
-        self.cleanup_interval = cleanup_interval
-        self.metrics_interval = metrics_interval
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.publish_timeout = publish_timeout
-        self.stop_timeout = stop_timeout
         self.channel = outbox_channel(table)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
-        self._next_cleanup = 0.0
-        self._next_metrics = 0.0
-        self.published = 0  # rows this relay published, for tests and benchmarks
-
-    # lifecycle
-
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self.table.name}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping = True
-        self._wake.set()
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self._close_listener()
+        self._listener_warned = False
 
     # one batch
 
@@ -289,15 +268,6 @@ class OutboxRelay:
         except Exception:
             log.exception("outbox.record_failure_failed", table=t.name)
 
-    async def drain(self) -> int:
-        """Publish batches until one comes back short; returns the number published."""
-        total = 0
-        while True:
-            published = await self.run_once()
-            total += published
-            if published < self.batch_size:
-                return total
-
     # housekeeping
 
     async def cleanup(self) -> int:
@@ -329,15 +299,11 @@ class OutboxRelay:
         OUTBOX_OLDEST_AGE.labels(t.name).set(max(0.0, float(age)))
         return int(count), float(age)
 
-    async def _housekeeping(self) -> None:
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_metrics:
-            self._next_metrics = now + self.metrics_interval
-            await self._check_listener()
-            await self.refresh_metrics()
-        if now >= self._next_cleanup:
-            self._next_cleanup = now + self.cleanup_interval
-            await self.cleanup()
+    async def _on_metrics_tick(self) -> None:
+        await self._check_listener()
+
+    async def _after_stop(self) -> None:
+        await self._close_listener()
 
     # NOTIFY listener
 
@@ -385,56 +351,12 @@ class OutboxRelay:
             except Exception:
                 conn.terminate()
 
-    # the loop
-
-    async def _run(self) -> None:
-        failures = 0
-        listener_warned = False
-        while not self._stopping:
-            try:
-                await self._ensure_listener()
-                listener_warned = False
-            except Exception as exc:
-                if not listener_warned:
-                    log.warning(
-                        "outbox.listener.unavailable", table=self.table.name, error=str(exc)
-                    )
-                    listener_warned = True
-            if failures == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
-            if self._stopping:
-                break
-            try:
-                await self.drain()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = backoff_delay(min(failures, 16), self.backoff_initial, self.backoff_max)
-                log.warning(
-                    "outbox.publish_failed",
-                    table=self.table.name,
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    failures=failures,
-                    retry_in=round(delay, 3),
-                )
-                await self._sleep_unless_stopping(delay)
-            try:
-                await self._housekeeping()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox.housekeeping_failed", table=self.table.name, error=str(exc))
-
-    async def _sleep_unless_stopping(self, delay: float) -> None:
-        # A NOTIFY during the backoff must not cut it short; only stop() does.
-        deadline = asyncio.get_running_loop().time() + delay
-        while not self._stopping:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            await asyncio.sleep(min(remaining, 0.1))
+    async def _before_wait(self) -> None:
+        # Without a listener the relay still works, on the poll interval; say so once.
+        try:
+            await self._ensure_listener()
+            self._listener_warned = False
+        except Exception as exc:
+            if not self._listener_warned:
+                log.warning("outbox.listener.unavailable", table=self.table.name, error=str(exc))
+                self._listener_warned = True
