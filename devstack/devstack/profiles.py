@@ -124,9 +124,28 @@ def dev_overrides(base: Profile, environ: Mapping[str, str]) -> Profile:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+# Two checkouts on one machine (CI runners, worktrees) each run the test or bench stack on
+# their own stand-in ports when one sets this: every stand-in port moves up by the offset.
+PORT_OFFSET_VARIABLE = "DEVSTACK_PORT_OFFSET"
+SHIFTED_PORTS = ("kafka_port", "elasticsearch_port", "mongodb_port", "smtp_port", "oidc_port")
+
+
+def port_offset(environ: Mapping[str, str]) -> int:
+    raw = environ.get(PORT_OFFSET_VARIABLE, "").strip() or "0"
+    if not raw.isdigit() or int(raw) > 20_000:
+        raise ValueError(f"{PORT_OFFSET_VARIABLE} must be a whole number from 0 to 20000, "
+                         f"not {raw!r}")
+    return int(raw)
+
+
 def get_profile(name: str, environ: Mapping[str, str] | None = None) -> Profile:
     if name not in PROFILES:
         raise UnknownProfile(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    env = os.environ if environ is None else environ
     if name == "dev":
-        return dev_overrides(PROFILES["dev"], os.environ if environ is None else environ)
-    return PROFILES[name]
+        return dev_overrides(PROFILES["dev"], env)
+    profile = PROFILES[name]
+    offset = port_offset(env)
+    if offset:
+        profile = replace(profile, **{f: getattr(profile, f) + offset for f in SHIFTED_PORTS})
+    return profile

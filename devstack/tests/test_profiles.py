@@ -99,3 +99,18 @@ def test_every_topic_has_a_single_partition_dlq() -> None:
     for name in EVENT_TOPICS:
         assert TOPICS[f"{name}.dlq"] == 1
     assert len(TOPICS) == 2 * len(EVENT_TOPICS)
+
+
+def test_port_offset_moves_every_test_stand_in_but_not_shared_servers() -> None:
+    shifted = get_profile("test", environ={"DEVSTACK_PORT_OFFSET": "1000"})
+    base = PROFILES["test"]
+    assert shifted.kafka_bootstrap == "127.0.0.1:20092"
+    assert (shifted.elasticsearch_port, shifted.mongodb_port, shifted.smtp_port,
+            shifted.oidc_port) == (20200, 38017, 12025, 19081)
+    assert (shifted.postgres_port, shifted.redis_port) == (base.postgres_port, base.redis_port)
+    assert get_profile("dev", environ={"DEVSTACK_PORT_OFFSET": "1000"}).kafka_port == 9092
+
+
+def test_a_port_offset_that_is_not_a_number_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="DEVSTACK_PORT_OFFSET"):
+        get_profile("test", environ={"DEVSTACK_PORT_OFFSET": "lots"})
