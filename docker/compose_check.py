@@ -40,7 +40,17 @@ import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT.parent / "shared" / "compose-spec.json"
+
+
+def bundled_schema_path() -> Path:
+    """The Compose specification's JSON schema as the maintained `check-jsonschema` package
+    vendors it (from SchemaStore), so the check needs nothing outside the repository."""
+    from importlib.resources import files
+
+    return Path(str(files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"))
+
+
+SCHEMA_PATH = bundled_schema_path()
 COMPOSE_PATH = ROOT / "docker-compose.yml"
 
 # Read from the environment by libraries, not by a Settings class: the OpenTelemetry SDK
@@ -189,7 +199,8 @@ def service_settings(package: str) -> type:
 # --- 1. schema -------------------------------------------------------------------------------
 
 def check_schema(compose: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(schema)
+    # The schema names its own draft (2020-12 today); validate by that one.
+    validator = jsonschema.validators.validator_for(schema)(schema)
     problems = []
     for error in sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
@@ -724,7 +735,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root")
     parser.add_argument("--schema", type=Path, default=SCHEMA_PATH,
-                        help="Compose specification JSON schema (default: ../shared/)")
+                        help="Compose specification JSON schema (default: the one "
+                        "check-jsonschema vendors)")
     args = parser.parse_args(argv)
     if not args.schema.exists():
         print(f"compose-check: schema {args.schema} not found", file=sys.stderr)
