@@ -47,6 +47,7 @@ def test_dev_profile_reads_the_service_env_vars() -> None:
 
 
 def test_env_overrides_apply_to_dev_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVSTACK_PORT_OFFSET", raising=False)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1111")
     assert get_profile("test").kafka_port == 19092
     assert get_profile("dev").kafka_port == 1111
