@@ -173,7 +173,8 @@ def main() -> int:
 
         load_cpu, requests = asyncio.run(loaded())
     services = {
-        name: {"rss_idle_mib": round(idle_peak[name], 1), "rss_load_peak_mib": round(load_peak[name], 1),
+        name: {"rss_idle_mib": round(idle_peak[name], 1),
+               "rss_load_peak_mib": round(load_peak[name], 1),
                "cpu_idle_millicores": idle_cpu[name], "cpu_load_millicores": load_cpu[name]}
         for name in pids
     }

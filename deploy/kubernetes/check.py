@@ -198,7 +198,8 @@ def run_checkov(checkov: Path, files: list[Path]) -> tuple[list[str], list[str]]
         reports = json.loads(result.stdout)
     except json.JSONDecodeError:
         return [f"checkov gave no JSON: {(result.stderr or result.stdout)[-2000:]}"], []
-    problems, notes = [], []
+    problems: list[str] = []
+    notes: list[str] = []
     for report in reports if isinstance(reports, list) else [reports]:
         results = report.get("results") or {}
         for failed in results.get("failed_checks") or []:
@@ -248,7 +249,8 @@ def check_fleet(objects: list[dict[str, Any]], where: str, fleet: list[Any],
         if container is None:
             problems.append(f"{where}: Deployment {name} has no container named {name}")
             continue
-        say = lambda text, n=name: problems.append(f"{where}: {n}: {text}")  # noqa: E731
+        found: list[str] = []
+        say = found.append
         if base_images and container.get("image") != compose_image(compose, name):
             say(f"image {container.get('image')}, docker-compose.yml builds "
                 f"{compose_image(compose, name)}")
@@ -284,8 +286,8 @@ def check_fleet(objects: list[dict[str, Any]], where: str, fleet: list[Any],
             say("no PodDisruptionBudget")
         if name in STATELESS_HTTP and name not in hpas:
             say("stateless HTTP service without a HorizontalPodAutoscaler")
-        problems += [f"{where}: {name}: {p}" for p in check_network_policy(name, labels,
-                                                                           policies)]
+        found += check_network_policy(name, labels, policies)
+        problems += [f"{where}: {name}: {p}" for p in found]
     problems += check_ingress(objects, where)
     problems += [f"{where}: {name_of(obj)} holds secret values: reference a Secret created "
                  "outside the repository" for obj in objects
@@ -404,7 +406,7 @@ def container_environment(objects: list[dict[str, Any]], name: str) -> dict[str,
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         reference = (source.get("configMapRef") or {}).get("name")
-        env.update({str(k): str(v) for k, v in (maps.get(reference, {}).get("data") or {})
+        env.update({str(k): str(v) for k, v in (maps.get(str(reference), {}).get("data") or {})
                     .items()})
     for item in container.get("env") or []:
         secret = ((item.get("valueFrom") or {}).get("secretKeyRef") or {})
