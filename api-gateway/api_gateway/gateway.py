@@ -130,7 +130,7 @@ class Gateway:
     async def _for_order_owner(self, request: Request, upstream: Upstream, identity: Identity,
                                order_id: str) -> Response:
         lookup = await self.proxy.forward(
-            upstream, "GET", f"{upstream.base_url}/api/orders/{order_id}",
+            upstream, "GET", f"/api/orders/{order_id}",
             self._headers(request, identity), b"", self.settings.upstream_timeout_seconds)
         if isinstance(lookup, Response):
             return lookup
@@ -195,12 +195,10 @@ class Gateway:
 
     async def _send(self, request: Request, upstream: Upstream, path: str,
                     identity: Identity | None, body: AsyncIterator[bytes] | bytes) -> Response:
-        url = upstream.base_url + path
-        if request.url.query:
-            url = f"{url}?{request.url.query}"
+        target = f"{path}?{request.url.query}" if request.url.query else path
         timeout = (self.settings.ai_upstream_timeout_seconds if upstream.segment == "ai"
                    else self.settings.upstream_timeout_seconds)
-        reply = await self.proxy.forward(upstream, request.method, url,
+        reply = await self.proxy.forward(upstream, request.method, target,
                                          self._headers(request, identity), body, timeout)
         if isinstance(reply, Response):
             return reply

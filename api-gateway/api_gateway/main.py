@@ -34,7 +34,7 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         )
         proxy = Proxy(client, failure_threshold=settings.breaker_failure_threshold,
                       reset_seconds=settings.breaker_reset_seconds,
-                      upstream_names=[u.name for u in routes.values()])
+                      upstreams=list(routes.values()))
         oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
         validator = TokenValidator(
             settings.oidc_issuer_url, settings.oidc_audience, settings.algorithms,

@@ -1,7 +1,9 @@
-"""Forwarding one request to its upstream: the pooled client, a circuit breaker per upstream
+"""Forwarding one request to its upstream: the pooled client, the choice of an instance
+(round-robin over those whose breaker is not open), a circuit breaker per upstream instance
 (purgatory, state exported as a gauge), and the mapping of failures to 503 / 504."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -27,8 +29,8 @@ log = structlog.get_logger(__name__)
 BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 BREAKER_STATE = Gauge(
     "gateway_circuit_breaker_state",
-    "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
-    ["upstream"],
+    "Circuit breaker per upstream instance: 0 closed, 1 half-open, 2 open",
+    ["upstream", "endpoint"],
 )
 UPSTREAM_FAILURES = Counter(
     "gateway_upstream_failures_total", "Upstream calls that failed", ["upstream", "reason"]
@@ -80,9 +82,13 @@ class UpstreamResponse(Response):
             await self.reply.close()
 
 
+def circuit_name(upstream: str, instance: str) -> str:
+    return f"{upstream} {instance}"
+
+
 class Proxy:
     def __init__(self, client: UpstreamClient, *, failure_threshold: int,
-                 reset_seconds: float, upstream_names: Sequence[str]) -> None:
+                 reset_seconds: float, upstreams: Sequence[Upstream]) -> None:
         self.client = client
         self.reset_seconds = reset_seconds
         self.breakers = AsyncCircuitBreakerFactory(
@@ -92,30 +98,67 @@ class Proxy:
             exclude=[asyncio.CancelledError, BodyTooLarge],
         )
         self.breakers.add_listener(self._on_breaker_event)
-        for name in upstream_names:
-            BREAKER_STATE.labels(name).set(0)
+        # circuit name -> (upstream, instance), for the gauge's labels
+        self._circuits: dict[str, tuple[str, str]] = {}
+        for upstream in upstreams:
+            for instance in upstream.instances:
+                self._circuits[circuit_name(upstream.name, instance)] = (upstream.name, instance)
+                BREAKER_STATE.labels(upstream.name, instance).set(0)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def breaker_state(self, upstream: str) -> str:
-        return (await self.breakers.get_breaker(upstream)).context.state
+    async def breaker_state(self, upstream: str, instance: str) -> str:
+        return (await self.breakers.get_breaker(circuit_name(upstream, instance))).context.state
 
-    async def forward(self, upstream: Upstream, method: str, url: str,
+    async def _available(self, upstream: Upstream) -> list[str]:
+        """Instances in round-robin turn, those whose breaker is open (and not yet due for a
+        trial call) left out; all of them when every breaker is open, so the first answers
+        at once with its breaker's 503."""
+        turn = upstream.rotation()
+        available = []
+        for instance in turn:
+            context = (await self.breakers.get_breaker(
+                circuit_name(upstream.name, instance))).context
+            reopens_at = (context.opened_at or 0.0) + float(context.ttl)
+            if context.state != "opened" or time.time() > reopens_at:
+                available.append(instance)
+        return available or turn
+
+    async def forward(self, upstream: Upstream, method: str, target: str,
                       headers: Sequence[tuple[str, str]], body: AsyncIterator[bytes] | bytes,
                       read_timeout: float) -> UpstreamReply | Response:
-        """The upstream's reply, or the gateway's own 503 / 504 / 413 answer."""
-        breaker = await self.breakers.get_breaker(upstream.name)
+        """The reply of one of the upstream's instances to `target` (path and query), or the
+        gateway's own 503 / 504 / 413 answer. An instance that refuses the connection received
+        nothing: a body already in hand is then offered to the next available instance."""
+        instances = await self._available(upstream)
+        for index, instance in enumerate(instances):
+            last = index == len(instances) - 1 or not isinstance(body, bytes)
+            reply = await self._forward_to(upstream, instance, method, instance + target,
+                                           headers, body, read_timeout, last)
+            if reply is not None:
+                return reply
+        raise AssertionError("the last instance always answers")  # pragma: no cover
+
+    async def _forward_to(self, upstream: Upstream, instance: str, method: str, url: str,
+                          headers: Sequence[tuple[str, str]],
+                          body: AsyncIterator[bytes] | bytes, read_timeout: float,
+                          last: bool) -> UpstreamReply | Response | None:
+        """None when the instance refused and another may be tried."""
+        breaker = await self.breakers.get_breaker(circuit_name(upstream.name, instance))
         try:
             async with breaker:
                 return await self.client.send(method, url, headers, body, read_timeout)
         except OpenedState:
+            if not last:
+                return None
             BREAKER_REJECTED.labels(upstream.name).inc()
             return problem(503, f"{upstream.name} is unavailable",
                            {"Retry-After": str(max(1, round(self.reset_seconds)))})
         except UpstreamRefused as exc:
-            return self._failed(upstream, "refused", exc, 503,
-                                f"{upstream.name} is unavailable")
+            failed = self._failed(upstream, "refused", exc, 503,
+                                  f"{upstream.name} is unavailable")
+            return failed if last else None
         except UpstreamTimeout as exc:
             return self._failed(upstream, "timeout", exc, 504,
                                 f"{upstream.name} did not answer in time")
@@ -136,5 +179,7 @@ class Proxy:
     def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
         if event_type == "state_changed":
             state = str(payload.state)
-            BREAKER_STATE.labels(circuit).set(BREAKER_STATES.get(state, 0))
-            log.warning("gateway.breaker_state_changed", upstream=circuit, state=state)
+            upstream, instance = self._circuits.get(circuit, (circuit, ""))
+            BREAKER_STATE.labels(upstream, instance).set(BREAKER_STATES.get(state, 0))
+            log.warning("gateway.breaker_state_changed", upstream=upstream, endpoint=instance,
+                        state=state)

@@ -10,9 +10,12 @@ Claiming uses a lease, so any number of relays (replicas) share one collection w
 publishing a document twice while they are alive: a relay stamps a batch with its own claim
 token and ``claimed_until = now + lease`` in one conditional ``update_many`` (only documents
 that are unsent and unclaimed or whose lease ran out match; each document's update is atomic),
-then reads back exactly the documents carrying its token. A document is marked ``sent_at``
-only after the broker acknowledged it; a failed one gets its claim released, ``attempts``
-raised and ``last_error`` set, and is retried with backoff.
+then reads back exactly the documents carrying its token. A batch takes only the oldest unsent
+document of each key, and none of a key whose oldest is leased by another relay, so one
+aggregate's events are published in the order they were written whatever the number of
+relays; a key with a backlog advances one event per round (the next round runs at once).
+A document is marked ``sent_at`` only after the broker acknowledged it; a failed one gets its
+claim released, ``attempts`` raised and ``last_error`` set, and is retried with backoff.
 
 Stand-ins without transaction isolation: nx-27017 (the local stack's MongoDB) runs every
 transaction on one SQLite connection, so two concurrent transactions fail at commit and other
@@ -118,6 +121,39 @@ async def enqueue(
     )
 
 
+# How many unsent documents one claim looks at per document it may take: keys with a backlog
+# take one slot each, so a wider window keeps a batch full when a few keys are busy.
+CLAIM_WINDOW_FACTOR = 4
+
+
+def heads_of_keys(
+    window: list[dict[str, Any]], now_ms: int, limit: int
+) -> tuple[list[Any], bool]:
+    """Of unsent documents oldest first: the ids to claim (each key's oldest, when no live lease
+    holds it; documents without a key are free) and whether a claimed key has more waiting.
+
+    A key whose oldest document is leased by another relay is skipped whole, so its next event
+    is never published before that one is sent."""
+    seen: set[Any] = set()
+    ids: list[Any] = []
+    claimed_keys: set[Any] = set()
+    successors = False
+    for doc in window:
+        key = doc.get("key")
+        if key is None:
+            if len(ids) < limit and doc.get("claimed_until", 0) < now_ms:
+                ids.append(doc["_id"])
+            continue
+        if key in seen:
+            successors = successors or key in claimed_keys
+            continue
+        seen.add(key)
+        if len(ids) < limit and doc.get("claimed_until", 0) < now_ms:
+            ids.append(doc["_id"])
+            claimed_keys.add(key)
+    return ids, successors
+
+
 class MongoOutboxRelay(RelayLoop):
     """Publishes committed outbox documents of ``collection`` and marks them sent.
 
@@ -180,12 +216,17 @@ class MongoOutboxRelay(RelayLoop):
     async def _claim(self) -> tuple[str, list[dict[str, Any]]]:
         now = _now_ms()
         claimable = {"sent_at": UNSENT, "claimed_until": {"$lt": now}}
-        candidates = await self.collection.find(
-            claimable, {"_id": 1}, sort=[("created_at", 1)], limit=self.batch_size
+        # The oldest unsent documents, claimed or not: a key's oldest unsent document is in
+        # this window whenever the key is, so the first one seen per key is its head.
+        window = await self.collection.find(
+            {"sent_at": UNSENT}, {"_id": 1, "key": 1, "claimed_until": 1},
+            sort=[("created_at", 1), ("_id", 1)], limit=self.batch_size * CLAIM_WINDOW_FACTOR,
         ).to_list()
-        if not candidates:
+        ids, successors = heads_of_keys(window, now, self.batch_size)
+        if successors:
+            self._wake.set()
+        if not ids:
             return "", []
-        ids = [doc["_id"] for doc in candidates]
         token = f"{self.relay_id}:{uuid.uuid4().hex[:12]}"
         # The filter is re-checked per document as it is written: of two relays racing for a
         # document, only the first matches it.

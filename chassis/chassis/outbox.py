@@ -29,10 +29,12 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Select
 
 from chassis.events import CloudEvent, encode_event
 from chassis.kafka import EventProducer
@@ -131,6 +133,39 @@ async def enqueue(
     await session.execute(select(func.pg_notify(outbox_channel(table), "")))
 
 
+def claim_query(table: Table, batch_size: int) -> Select[Any]:
+    """The oldest unsent rows, at most one per key (the key's oldest), locked for this relay.
+
+    A row whose key has an older unsent row is left alone even when that row is locked by
+    another relay (SKIP LOCKED would otherwise step past it). ``(created_at, id)`` orders rows
+    written in the same instant, so two relays agree on which one is first.
+    """
+    t = table
+    older = table.alias("older")
+    newer = table.alias("newer")
+    unsent_same_key = (older.c.key == t.c.key) & older.c.sent_at.is_(None)
+    has_predecessor = (
+        select(older.c.id)
+        .where(unsent_same_key, tuple_(older.c.created_at, older.c.id)
+               < tuple_(t.c.created_at, t.c.id))
+        .exists()
+    )
+    has_successor = (
+        select(newer.c.id)
+        .where(newer.c.key == t.c.key, newer.c.sent_at.is_(None),
+               tuple_(newer.c.created_at, newer.c.id) > tuple_(t.c.created_at, t.c.id))
+        .exists()
+        .label("has_successor")
+    )
+    return (
+        select(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.headers, has_successor)
+        .where(t.c.sent_at.is_(None), ~has_predecessor)
+        .order_by(t.c.created_at, t.c.id)
+        .limit(batch_size)
+        .with_for_update(of=t, skip_locked=True)
+    )
+
+
 class OutboxRelay(RelayLoop):
     """Publishes committed outbox rows, oldest first, and marks them sent.
 
@@ -138,6 +173,13 @@ class OutboxRelay(RelayLoop):
     marks it sent, so any number of relays over one table never publish a row twice. A row is
     marked only after the broker acknowledged it; on failure it stays unsent and is retried
     with backoff (a crash between ack and commit republishes it: consumers dedup on event id).
+
+    Per-key order holds across relays: a batch takes only the oldest unsent row of each key,
+    so a key's next event is claimable only once its predecessor is marked sent. (Without
+    that, relay A could hold a key's first event while relay B skipped past the lock and
+    published the second.) A key with a backlog advances one event per round; the relay runs
+    the next round at once when it claimed a row with a successor waiting. Rows without a key
+    carry no order and are claimed freely.
     """
 
     def __init__(
@@ -173,6 +215,7 @@ class OutboxRelay(RelayLoop):
         self.retention = retention
         self.publish_timeout = publish_timeout
         self.channel = outbox_channel(table)
+        self._claim = claim_query(table, batch_size)
         self._listener: asyncpg.Connection | None = None
         self._listener_warned = False
 
@@ -184,19 +227,14 @@ class OutboxRelay(RelayLoop):
         Raises after a publish failure (the acknowledged part of the batch is still marked).
         """
         t = self.table
-        claim = (
-            select(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.headers)
-            .where(t.c.sent_at.is_(None))
-            .order_by(t.c.created_at)
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-        )
         failed: list[uuid.UUID] = []
         error: BaseException | None = None
         async with self.engine.begin() as conn:
-            rows = list((await conn.execute(claim)).all())
+            rows = list((await conn.execute(self._claim)).all())
             if not rows:
                 return 0
+            if any(row.has_successor for row in rows):
+                self._wake.set()
             acked, failed, error = await self._publish(rows)
             if acked:
                 await conn.execute(update(t).where(t.c.id.in_(acked)).values(sent_at=func.now()))

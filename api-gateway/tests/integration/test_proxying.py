@@ -1,14 +1,15 @@
 """The gateway in front of a real upstream (uvicorn on a socket): what passes, what is set,
 what is refused, and what an absent or slow upstream looks like."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 
 from api_gateway.clients import CLIENTS
 
-from .conftest import GatewayFactory, free_port
+from .conftest import GatewayFactory, ThreadedServer, free_port
+from .upstream_app import app as upstream_app
 
 
 async def test_method_path_query_body_status_and_headers_pass_through(
@@ -135,7 +136,8 @@ async def test_the_breaker_opens_after_repeated_failures_and_shows_in_metrics(
     assert REGISTRY.get_sample_value(
         "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
     ) == rejected_before + 1
-    assert 'gateway_circuit_breaker_state{upstream="search-service"} 2.0' in metrics
+    assert (f'gateway_circuit_breaker_state{{endpoint="{dead}",upstream="search-service"}} 2.0'
+            in metrics)
 
 
 async def test_one_upstream_down_leaves_the_others_served(gateway: GatewayFactory) -> None:
@@ -178,3 +180,49 @@ async def test_an_encoded_path_reaches_upstream_as_encoded(gateway: GatewayFacto
     assert reply.status_code == 200
     assert reply.json()["path"] == "/api/products/a/b c"  # the upstream's decoded view
     assert reply.json()["raw_path"] == "/api/products/a%2Fb%20c"
+
+
+@pytest.fixture(scope="module")
+def second_upstream_url() -> Iterator[str]:
+    with ThreadedServer(upstream_app, free_port()) as url:
+        yield url
+
+
+async def test_requests_are_balanced_across_an_upstreams_instances(
+    gateway: GatewayFactory, upstream_url: str, second_upstream_url: str
+) -> None:
+    async with gateway(order_service_url=f"{upstream_url}, {second_upstream_url}/") as client:
+        ports = [(await client.get(f"/api/orders?n={n}")).json()["server_port"]
+                 for n in range(10)]
+    assert sorted(set(ports)) == sorted(int(u.rsplit(":", 1)[1])
+                                        for u in (upstream_url, second_upstream_url))
+    assert ports.count(ports[0]) == 5  # round-robin: every other request
+
+
+async def test_a_dead_instance_is_skipped_and_only_its_own_breaker_opens(
+    gateway: GatewayFactory, upstream_url: str
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with gateway(inventory_service_url=f"{dead},{upstream_url}",
+                       breaker_failure_threshold=2, breaker_reset_seconds=30) as client:
+        # Until its breaker opens, the dead instance gets its turn: it refuses the connection,
+        # nothing was sent, and the request (no body) goes on to the live one.
+        replies = [await client.get("/api/inventory/p-1") for _ in range(8)]
+        metrics = (await client.get("/metrics")).text
+    assert [r.status_code for r in replies] == [200] * 8
+    assert f'gateway_circuit_breaker_state{{endpoint="{dead}",upstream="inventory-service"}} 2.0' \
+        in metrics
+    assert (f'gateway_circuit_breaker_state{{endpoint="{upstream_url}",'
+            f'upstream="inventory-service"}} 0.0') in metrics
+
+
+async def test_every_instance_down_answers_503_with_retry_after(gateway: GatewayFactory) -> None:
+    dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    async with gateway(search_service_url=",".join(dead), breaker_failure_threshold=1,
+                       breaker_reset_seconds=7) as client:
+        first = await client.get("/api/search?q=x")
+        second = await client.get("/api/search?q=x")
+    assert first.status_code == 503
+    assert first.json() == {"detail": "search-service is unavailable"}
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "7"

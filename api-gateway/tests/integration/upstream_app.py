@@ -33,6 +33,8 @@ async def echo(request: Request) -> Response:
             "headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
             "body_size": len(body),
             "body_head": body[:64].decode("latin-1"),
+            # which instance answered, when several serve one upstream
+            "server_port": request.scope["server"][1],
         },
         status_code=int(request.query_params.get("status", "200")),
     )

@@ -182,3 +182,78 @@ async def test_relay_deletes_sent_rows_past_retention_and_reports_backlog(
     assert backlog == 2
     assert age >= 0
     assert OUTBOX_BACKLOG.labels(outbox.name)._value.get() == 2
+
+
+class HeldProducer:
+    """A real producer whose sends wait until the test lets them go: a relay caught between
+    claiming its batch and publishing it, as a slow or preempted replica would be."""
+
+    def __init__(self, producer: EventProducer) -> None:
+        self.producer = producer
+        self.claimed = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send_raw(self, *args, **kwargs):
+        self.claimed.set()
+        await self.release.wait()
+        return await self.producer.send_raw(*args, **kwargs)
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+
+async def test_a_second_relay_never_publishes_an_aggregates_later_event_before_its_earlier_one(
+    engine, outbox, kafka_bootstrap, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-key-order")
+    first, second = (new_event(topic, "test", "order-1", {"n": n}) for n in range(2))
+    for event in (first, second):
+        async with AsyncSession(engine) as session, session.begin():
+            await enqueue(session, outbox, topic, event)
+    held = HeldProducer(EventProducer(kafka_bootstrap))
+    other = EventProducer(kafka_bootstrap)
+    # Batches of one: relay A holds order-1's first event, unsent, while relay B looks.
+    slow = OutboxRelay(engine, outbox, held, batch_size=1)  # type: ignore[arg-type]
+    fast = OutboxRelay(engine, outbox, other, batch_size=1)
+    try:
+        holding = asyncio.create_task(slow.run_once())
+        await asyncio.wait_for(held.claimed.wait(), 10)
+        assert await fast.run_once() == 0  # the successor waits for its predecessor
+        held.release.set()
+        assert await holding == 1
+        assert await fast.run_once() == 1
+    finally:
+        held.release.set()
+        await held.stop()
+        await other.stop()
+    records = await read_records(kafka_bootstrap, topic, 2, within=5)
+    assert [decode_event(r.value).id for r in records] == [first.id, second.id]
+
+
+async def test_two_relays_keep_each_aggregates_events_in_commit_order(
+    engine, outbox, kafka_bootstrap, create_topics, read_records
+):
+    [topic] = await create_topics("outbox-two-relays-order")
+    producers = [EventProducer(kafka_bootstrap) for _ in range(2)]
+    relays = [OutboxRelay(engine, outbox, p, batch_size=3, poll_interval=0.1) for p in producers]
+    for relay in relays:
+        await relay.start()
+    try:
+        # 4 writers x 60 events over 7 aggregates each: every aggregate has a long history.
+        writers = [enqueue_committed(engine, outbox, topic, 60, subject=f"w{w}") for w in range(4)]
+        events = [e for batch in await asyncio.gather(*writers) for e in batch]
+        await wait_until_unsent_is(engine, outbox, 0)
+    finally:
+        for relay in relays:
+            await relay.stop()
+        for producer in producers:
+            await producer.stop()
+    records = await read_records(kafka_bootstrap, topic, len(events), within=10)
+    published: dict[bytes, list[str]] = {}
+    for record in records:
+        published.setdefault(record.key, []).append(decode_event(record.value).id)
+    committed: dict[bytes, list[str]] = {}
+    for event in events:
+        committed.setdefault(event.subject.encode(), []).append(event.id)
+    assert published == committed
+    assert all(relay.published > 0 for relay in relays)  # both really competed
