@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -83,10 +84,23 @@ class Product:
 
     def text_key(self) -> str:
         """Names the embedded text: a vector is reused only for exactly this text."""
+        return self._text_key
+
+    @cached_property
+    def _text_key(self) -> str:
         return hashlib.sha256(self.embedding_text().encode()).hexdigest()[:32]
 
     def weighted_tokens(self) -> list[str]:
-        return (
+        return list(self._weighted_tokens)
+
+    @cached_property
+    def token_set(self) -> frozenset[str]:
+        return frozenset(self._weighted_tokens)
+
+    @cached_property
+    def _weighted_tokens(self) -> tuple[str, ...]:
+        # Tokenised once per product version (a frozen product never changes).
+        return tuple(
             tokenize(self.name) * NAME_WEIGHT
             + tokenize(" ".join(self.tags)) * TAG_WEIGHT
             + tokenize(self.category) * CATEGORY_WEIGHT
@@ -316,7 +330,7 @@ class CatalogIndex:
             in_stock = product.stock_quantity > 0
             if in_stock_only and not in_stock:
                 continue
-            words = set(product.weighted_tokens())
+            words = product.token_set
             matched = tuple(t for t in dict.fromkeys(terms) if t in words)
             similarity: float | None = None
             if similarities is not None and embedded is not None and embedded[row]:

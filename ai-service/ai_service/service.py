@@ -197,7 +197,7 @@ class AssistantService:
 
     async def chat_reply(self, request: ChatRequest) -> ChatReply:
         history = [ChatTurn(m.role, m.content) for m in request.history]
-        known = {t for p in self.catalog.products.values() for t in p.weighted_tokens()}
+        known: set[str] = set().union(*(p.token_set for p in self.catalog.products.values()))
         query = understand(request.message, history, known)
         shown: set[str] = set()
         if query.exclude_shown:
