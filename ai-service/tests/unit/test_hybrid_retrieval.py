@@ -99,7 +99,8 @@ async def test_nothing_fits_is_said_with_labelled_alternatives(
 ) -> None:
     reply = await assistant.suggest("a lawn mower for my garden")
     assert reply.matches == []
-    assert reply.note is not None and reply.note.startswith("Nothing in our catalog fits")
+    assert reply.note is not None
+    assert reply.note.startswith("Nothing in our catalog fits")
     assert reply.alternatives
     assert all(a.reason.startswith("Closest alternative") for a in reply.alternatives)
     chat = await assistant.chat_reply(ChatRequest(message="a lawn mower for my garden"))
@@ -118,7 +119,8 @@ async def test_over_budget_the_fitting_product_is_an_alternative_above_the_budge
 
 async def test_budget_category_and_stock_are_hard_limits(assistant: AssistantService) -> None:
     cheap = await assistant.suggest("something for the kitchen under $100")
-    assert cheap.matches and all(m.price <= Decimal(100) for m in cheap.matches)
+    assert cheap.matches
+    assert all(m.price <= Decimal(100) for m in cheap.matches)
     books = await assistant.suggest("a good read", category="books")
     assert {m.product_id for m in books.matches} <= {"habits"}
     stocked = await assistant.suggest("yoga at home", in_stock_only=True)
@@ -145,7 +147,8 @@ async def test_changed_text_is_embedded_again_and_stale_vectors_never_attach(
     catalog, indexer = assistant.catalog, assistant.indexer
     assert indexer is not None
     old = catalog.get("jeans")
-    assert old is not None and "jeans" in catalog.vectors
+    assert old is not None
+    assert "jeans" in catalog.vectors
     renamed = product("jeans", "Trail Running Vest", "69.50", "Clothing", ("running",),
                       "A light hydration vest for long trail runs.", version=2)
     assert catalog.upsert(renamed)

@@ -68,8 +68,10 @@ def assistant(provider: str) -> AssistantService:
 def assert_grounded(ai: AssistantService, products: list[Any], text: str) -> None:
     for item in products:
         real = ai.catalog.get(item.product_id)
-        assert real is not None and (item.name, item.price) == (real.name, real.price)
-        assert "http" not in item.reason and "www." not in item.reason
+        assert real is not None
+        assert (item.name, item.price) == (real.name, real.price)
+        assert "http" not in item.reason
+        assert "www." not in item.reason
     for leaked in ("http", "www.", "evil.example", "$1!", "$0", "$5", "Free iPhone 99",
                    "HackerPhone", "system prompt", "IGNORE"):
         assert leaked not in text
@@ -96,7 +98,8 @@ async def test_an_injected_product_description_cannot_change_prices_or_add_links
     else:
         system = sent["messages"][0]["content"]
         data = json.dumps(sent["messages"][1:])
-    assert "not instructions" in system and "Never write URLs" in system
+    assert "not instructions" in system
+    assert "Never write URLs" in system
     assert "IGNORE ALL PREVIOUS" not in system  # the description travels as data only
     assert "IGNORE ALL PREVIOUS" in data
 
@@ -113,7 +116,8 @@ async def test_a_chat_message_that_tries_to_take_over_gets_only_catalog_answers(
     answer = await ai.chat_reply(ChatRequest(message=MESSAGE_INJECTION))
     # Every product the model named was invented: the answer is the local, grounded one.
     assert answer.generated_by == "local-retrieval"
-    assert answer.products and answer.products[0].product_id == "p-shoe"
+    assert answer.products
+    assert answer.products[0].product_id == "p-shoe"
     assert_grounded(ai, answer.products, answer.reply)
 
 
@@ -136,8 +140,11 @@ async def test_recommendations_suggest_and_email_are_grounded_under_injection() 
     email, by = await ai.follow_up_email("Ada", "ORD-1", [("p-road", "Road Racer")])
     assert by == label
     for text in (email.subject, email.body_text, email.body_html):
-        assert "evil.example" not in text and "$1 " not in text and "$1." not in text
-    assert "<script>" not in email.body_html and "&lt;script&gt;" in email.body_html
+        assert "evil.example" not in text
+        assert "$1 " not in text
+        assert "$1." not in text
+    assert "<script>" not in email.body_html
+    assert "&lt;script&gt;" in email.body_html
     assert "Trail Runner ($89.50)" in email.body_text or "$89.50" in email.body_text
 
 
@@ -155,7 +162,8 @@ async def test_local_answers_never_repeat_an_injected_description() -> None:
 def test_prose_checks_links_prices_and_invented_amounts() -> None:
     catalog = sample_catalog()
     shoe, pixel = catalog.get("p-shoe"), catalog.get("p-pixel")
-    assert shoe is not None and pixel is not None
+    assert shoe is not None
+    assert pixel is not None
     everything = list(catalog.products.values())
     checked = check_text(
         "The Trail Runner is $12 today. See [the deal](http://x.example) or www.x.example "
