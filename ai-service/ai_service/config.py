@@ -5,6 +5,7 @@ from pydantic import Field
 from chassis import BaseServiceSettings
 
 Provider = Literal["local", "groq", "openai", "ollama", "gemini"]
+RetrievalMode = Literal["hybrid", "lexical"]
 
 # Used when LLM_MODEL / LLM_BASE_URL are not set.
 DEFAULT_MODELS: dict[str, str] = {
@@ -50,6 +51,27 @@ class Settings(BaseServiceSettings):
     catalog_load_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
     # Products sent to the model as context (and shown by `local`).
     retrieval_top_k: int = Field(default=8, ge=1, le=50)
+    # `hybrid`: sentence embeddings (all-MiniLM-L6-v2, int8 ONNX, offline) fused with BM25;
+    # `lexical`: BM25 alone (no model loaded, ~150 MB less memory, no understanding of intent).
+    retrieval_mode: RetrievalMode = "hybrid"
+    # score = cosine + weight * BM25 / best BM25 of the query.
+    retrieval_lexical_weight: float = Field(default=0.3, ge=0, le=5)
+    # A product fits a query when its cosine reaches the threshold; or the lower support and
+    # it shares a word with the query or stands out (cosine `distinct` standard deviations
+    # above the catalog's mean); or it scores within `margin` of the best fitting product.
+    # When nothing fits the answer says so (ai-service/README.md, "Retrieval").
+    retrieval_relevance_threshold: float = Field(default=0.3, ge=-1, le=1)
+    retrieval_relevance_support: float = Field(default=0.2, ge=-1, le=1)
+    retrieval_relevance_distinct: float = Field(default=2.6, ge=0, le=10)
+    retrieval_relevance_margin: float = Field(default=0.1, ge=0, le=2)
+    # Products embedded per worker-thread call, and the threads onnxruntime uses per call.
+    embedding_batch_size: int = Field(default=32, ge=1, le=512)
+    embedding_threads: int = Field(default=1, ge=1, le=16)
+    # Vectors cached in Redis (by model and text) so a restart does not re-embed the catalog.
+    embedding_cache_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
+    # Recommendations: at most this many items, of which up to `bought_together` from orders.
+    recommendations_limit: int = Field(default=5, ge=1, le=20)
+    recommendations_bought_together: int = Field(default=3, ge=0, le=20)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)

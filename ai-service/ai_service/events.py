@@ -1,4 +1,5 @@
-"""Events in (`product-updated`, `order-placed`) and out (`ai-notification-ready`)."""
+"""Events in (`product-updated`, `order-placed`) and out (`ai-notification-ready`).
+An order-placed updates the "bought together" counts, then becomes a follow-up email."""
 
 import uuid
 from datetime import UTC, datetime
@@ -78,6 +79,10 @@ class FollowUpWriter:
 
     async def handle(self, event: CloudEvent) -> None:
         order = OrderPlaced.model_validate(event.data)
+        # "Bought together" first: counted once per event id, whatever is redelivered.
+        counted = await self.assistant.record_order(
+            event.id, [item.product_id for item in order.items])
+        log.info("ai.order_counted", order_number=order.order_number, counted=counted)
         email, generated_by = await self.assistant.follow_up_email(
             order.customer_name, order.order_number,
             [(item.product_id, item.product_name) for item in order.items],

@@ -21,6 +21,8 @@ def reason_for(hit: Hit) -> str:
     parts = []
     if hit.matched:
         parts.append("matches " + ", ".join(f"'{t}'" for t in hit.matched[:4]))
+    elif hit.similarity is not None and hit.fits:
+        parts.append("close in meaning to your request")
     if product.category:
         parts.append(f"in {product.category}")
     if product.stock_quantity > 0:
@@ -36,6 +38,20 @@ def suggestion(product: Product, reason: str) -> ProductSuggestion:
                              reason=reason)
 
 
+def alternative_reason(hit: Hit, query: ShoppingQuery) -> str:
+    """Labels a product that does not answer the request, and says why it is shown."""
+    price = hit.product.price
+    if hit.fits and query.max_price is not None and price > query.max_price:
+        why = f"above your budget at {price_text(price)}"
+    elif hit.fits and query.min_price is not None and price < query.min_price:
+        why = f"below your price range at {price_text(price)}"
+    elif hit.fits and query.in_stock_only and hit.product.stock_quantity <= 0:
+        why = "currently out of stock"
+    else:
+        why = "not a close match"
+    return f"Closest alternative, {why}"
+
+
 def budget_text(query: ShoppingQuery) -> str:
     low, high = query.min_price, query.max_price
     if low is not None and high is not None:
@@ -47,15 +63,24 @@ def budget_text(query: ShoppingQuery) -> str:
     return ""
 
 
-def chat_reply(query: ShoppingQuery, hits: Sequence[Hit], catalog_size: int) -> str:
+def chat_reply(query: ShoppingQuery, hits: Sequence[Hit], catalog_size: int,
+               alternatives: Sequence[Hit] = ()) -> str:
     if catalog_size == 0:
         return ("The product catalog is not loaded yet, so I cannot suggest anything right "
                 "now. Please try again in a moment.")
     budget = budget_text(query)
     if not hits:
         within = f" {budget}" if budget else ""
-        return (f"I could not find anything in our catalog for \"{query.topic.strip()}\"{within}. "
-                "Try other words or a wider budget.")
+        lines = [f"Nothing in our catalog fits \"{query.topic.strip()}\"{within}."]
+        if alternatives:
+            lines.append("The closest alternatives, which may not be what you are looking for:")
+            for number, hit in enumerate(alternatives, 1):
+                lines.append(f"{number}. {hit.product.name}: {price_text(hit.product.price)}"
+                             f" ({alternative_reason(hit, query)})")
+        else:
+            lines.append("Try other words or a wider budget.")
+        lines.append("(Found by catalog search; not written by a language model.)")
+        return "\n".join(lines)
     # The list comes first: a follow-up ("something cheaper") reads the first price shown.
     lines = [f"Here {'is' if len(hits) == 1 else 'are'} {len(hits)} "
              f"pick{'' if len(hits) == 1 else 's'} from our catalog:"]

@@ -13,16 +13,27 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ai_service.api import router
-from ai_service.catalog import CatalogIndex
+from ai_service.catalog import CatalogIndex, Relevance
 from ai_service.clients.products import CatalogLoader, ProductCatalogClient
 from ai_service.config import Settings
+from ai_service.copurchase import CoPurchases
+from ai_service.embeddings import MODEL_ID
 from ai_service.events import FollowUpWriter, apply_product_event
+from ai_service.indexer import EmbeddingIndexer, VectorCache
 from ai_service.llm.factory import build_chat
 from ai_service.repository import ProcessedEvents
 from ai_service.service import AssistantService
 from chassis import create_app
 from chassis.events import CloudEvent
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+
+
+def relevance_rules(settings: Settings) -> Relevance:
+    return Relevance(lexical_weight=settings.retrieval_lexical_weight,
+                     threshold=settings.retrieval_relevance_threshold,
+                     support=settings.retrieval_relevance_support,
+                     distinct=settings.retrieval_relevance_distinct,
+                     margin=settings.retrieval_relevance_margin)
 
 
 def build_app(
@@ -33,12 +44,21 @@ def build_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        catalog = CatalogIndex()
+        catalog = CatalogIndex(relevance=relevance_rules(settings))
         chat = build_chat(settings, llm_transport)
-        assistant = AssistantService(catalog, chat, settings)
         redis = Redis.from_url(settings.redis_url, decode_responses=True,
                                socket_timeout=settings.redis_timeout_seconds,
                                socket_connect_timeout=settings.redis_timeout_seconds)
+        indexer = None
+        if settings.retrieval_mode == "hybrid":
+            cache = VectorCache(redis, prefix=settings.redis_key_prefix, model_id=MODEL_ID,
+                                ttl_seconds=settings.embedding_cache_ttl_seconds)
+            indexer = EmbeddingIndexer(catalog, cache, batch_size=settings.embedding_batch_size,
+                                       threads=settings.embedding_threads)
+        copurchases = CoPurchases(redis, prefix=settings.redis_key_prefix,
+                                  dedup_ttl_seconds=settings.processed_event_ttl_seconds)
+        assistant = AssistantService(catalog, chat, settings, indexer=indexer,
+                                     copurchases=copurchases)
         processed = ProcessedEvents(redis, prefix=settings.redis_key_prefix,
                                     ttl_seconds=settings.processed_event_ttl_seconds)
         products = ProductCatalogClient(settings.product_service_url,
@@ -81,6 +101,9 @@ def build_app(
         app.state.catalog = catalog
         app.state.processed = processed
         app.state.loader = loader
+        app.state.indexer = indexer
+        if indexer is not None:
+            indexer.start()
         if settings.run_event_consumer:
             await catalog_events.start()
             await orders.start()
@@ -90,6 +113,8 @@ def build_app(
             yield
         finally:
             await loader.stop()
+            if indexer is not None:
+                await indexer.stop()
             if settings.run_event_consumer:
                 await orders.stop()
                 await catalog_events.stop()

@@ -23,6 +23,7 @@ _PRICIER = re.compile(r"\b(more expensive|pricier|premium|higher[- ]end|fancier|
                       re.I)
 _OTHERS = re.compile(r"\b(something else|other options?|anything else|alternatives?|more options|"
                      r"different one)\b", re.I)
+_IN_STOCK = re.compile(r"\b(in stock|available (?:now|today)|ships? (?:now|today))\b", re.I)
 CUE_WORDS = set(tokenize("cheaper less expensive lower price more affordable budget option "
                          "pricier premium higher end fancier upgrade else other options "
                          "alternative alternatives different under below over above between "
@@ -43,6 +44,7 @@ class ShoppingQuery:
     max_price: Decimal | None = None
     exclude_shown: bool = False
     follow_up: bool = False
+    in_stock_only: bool = False
 
 
 def _amount(number: str, thousands: str | None) -> Decimal | None:
@@ -68,6 +70,19 @@ def parse_budget(text: str) -> tuple[Decimal | None, Decimal | None]:
     if match := _LOWER.search(text):
         low = _amount(match.group(1), match.group(2))
     return low, high
+
+
+def without_budget(text: str) -> str:
+    """The text less its price limits ("running shoes under $150" -> "running shoes"), so
+    the numbers do not pull the sentence embedding away from what is wanted."""
+    stripped = text
+    match = _BETWEEN.search(stripped)
+    if match and ("between" in match.group(0).lower() or "$" in match.group(0)):
+        stripped = stripped.replace(match.group(0), " ")
+    for pattern in (_UPPER, _LOWER, _IN_STOCK):
+        stripped = pattern.sub(" ", stripped)
+    cleaned = " ".join(stripped.split()).strip(" ,.;:-")
+    return cleaned or text
 
 
 def prices_shown(text: str) -> list[Decimal]:
@@ -108,4 +123,5 @@ def understand(message: str, history: Sequence[ChatTurn], known_words: set[str])
             if pricier and low is None:
                 low = reference + Decimal("0.01")
     return ShoppingQuery(topic=topic, min_price=low, max_price=high, exclude_shown=others,
-                         follow_up=follow_up and bool(history))
+                         follow_up=follow_up and bool(history),
+                         in_stock_only=bool(_IN_STOCK.search(message)))

@@ -41,12 +41,19 @@ class RecommendationsReply(BaseModel):
 
 class SuggestRequest(BaseModel):
     query: str = Field(min_length=1, max_length=500)
+    # Only this category (the catalog's name, any case), only products in stock.
+    category: str | None = Field(default=None, max_length=100)
+    in_stock_only: bool = False
 
 
 class SuggestReply(BaseModel):
+    # Products that fit the query (empty when nothing in the catalog does).
     matches: list[ProductSuggestion]
     search_tags: list[str]
     search_category: str | None
+    # When nothing fits: the closest products, each labelled as an alternative, not a match.
+    alternatives: list[ProductSuggestion] = Field(default_factory=list)
+    note: str | None = None
     generated_by: str
 
 
@@ -70,6 +77,13 @@ class ModelSuggestAnswer(BaseModel):
     products: list[PickedProduct] = Field(default_factory=list, max_length=20)
     search_tags: list[str] = Field(default_factory=list, max_length=20)
     search_category: str | None = None
+
+
+class ModelEmailDraft(BaseModel):
+    """What the model writes for a follow-up email; the store adds the HTML and products."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    body_text: str = Field(min_length=1, max_length=20_000)
 
 
 class ModelEmail(BaseModel):
