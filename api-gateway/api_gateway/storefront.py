@@ -91,7 +91,8 @@ def mount_storefront(app: FastAPI, settings: Settings) -> None:
             return file(found, REVALIDATE)
         index = root / "index.html"
         if not index.is_file():
-            return problem(503, "The storefront is not built: run `make storefront` (or `make dev`).")
+            return problem(503, "The storefront is not built: run `make storefront` "
+                                "(or `make dev`).")
         return file(index, REVALIDATE)
 
     app.router.add_route("/config.json", config, methods=["GET", "HEAD"], include_in_schema=False)

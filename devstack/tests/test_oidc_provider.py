@@ -100,13 +100,15 @@ def test_the_shop_signs_a_chosen_user_in_with_code_and_pkce(tmp_path: Path) -> N
         authorize = discovery["authorization_endpoint"]
         with httpx.Client(timeout=5) as http:
             form = http.get(authorize, params=params)
-            assert form.status_code == 200 and "<form" in form.text
+            assert form.status_code == 200
+            assert "<form" in form.text
             assert http.get(authorize, params={**params, "redirect_uri": "http://evil.example/cb"}
                             ).status_code == 400
             assert http.get(authorize, params={**params, "code_challenge_method": "plain"}
                             ).status_code == 400
             wrong = http.post(authorize, data={**params, "username": "admin", "password": "no"})
-            assert wrong.status_code == 401 and "Invalid username or password" in wrong.text
+            assert wrong.status_code == 401
+            assert "Invalid username or password" in wrong.text
 
             signed_in = http.post(authorize, data={**params, "username": "admin",
                                                    "password": "admin"})
@@ -133,6 +135,7 @@ def test_the_shop_signs_a_chosen_user_in_with_code_and_pkce(tmp_path: Path) -> N
             assert claims["preferred_username"] == "admin"
             assert claims["email"] == "admin@example.com"
             assert "admin" in claims["realm_access"]["roles"]
-            assert "api-gateway" in claims["aud"] and claims["azp"] == "storefront"
+            assert "api-gateway" in claims["aud"]
+            assert claims["azp"] == "storefront"
             again = http.post(token_url, data={**exchange, "code": code, "code_verifier": verifier})
             assert again.status_code >= 400

@@ -59,11 +59,13 @@ def test_deep_links_open_the_shop_but_api_paths_never_do(build: Path) -> None:
         unknown_api = client.get("/api/unknown/thing")
         bare_api = client.get("/api")
         health = client.get("/health")
-    assert deep.status_code == 200 and "Fleet Shop" in deep.text
+    assert deep.status_code == 200
+    assert "Fleet Shop" in deep.text
     assert favicon.text == "<svg/>"
     assert unknown_api.status_code == 404
     assert unknown_api.json() == {"detail": "No route for /api/unknown/thing."}
-    assert bare_api.status_code == 404 and bare_api.json()["detail"] == "No route for /api."
+    assert bare_api.status_code == 404
+    assert bare_api.json()["detail"] == "No route for /api."
     assert health.json()["service"] == "api-gateway"
 
 
