@@ -27,12 +27,15 @@ function Callback({ loc }: { loc: Location }) {
   return error ? <Notice error={new Error(error)} /> : <p class="muted">Signing you in…</p>;
 }
 
-function Page({ loc }: { loc: Location }) {
+// The catalog, search and product pages need no configuration: they load alongside it, so the
+// first product grid does not wait for /config.json. The others need to know who is shopping.
+function Page({ loc, configured }: { loc: Location; configured: boolean }) {
   const path = loc.path;
   let match: RegExpMatchArray | null;
   if (path === "/") return <CatalogPage loc={loc} />;
   if (path === "/search") return <SearchPage loc={loc} />;
   if ((match = path.match(/^\/product\/([^/]+)$/))) return <ProductPage productId={decodeURIComponent(match[1])} />;
+  if (!configured) return <p class="muted">Opening the shop…</p>;
   if (path === "/cart") return <CartPage />;
   if (path === "/orders") return <OrdersPage />;
   if ((match = path.match(/^\/orders\/([^/]+)$/))) return <OrderPage orderId={decodeURIComponent(match[1])} loc={loc} />;
@@ -52,7 +55,8 @@ export function App() {
     <>
       <Header />
       <main>
-        {configError !== null ? <Notice error={configError} /> : shop.config ? <Page loc={loc} /> : <p class="muted">Opening the shop…</p>}
+        {configError !== null && <Notice error={configError} />}
+        <Page loc={loc} configured={shop.config !== null} />
       </main>
       <ChatPanel />
       <footer class="site-footer">Fleet Shop: an open-source, event-driven reference shop.</footer>

@@ -16,9 +16,12 @@ function ProductForm({ initial, onSave, label }: { initial?: Product; onSave: (p
   const [stock, setStock] = useState("10");
   const submit = async (event: Event) => {
     event.preventDefault();
+    // product-service clears a description with null on edit but wants it absent on create.
+    const text = description.trim();
     await onSave({
-      name: name.trim(), price: Number(price), category: category.trim(), description: description.trim() || null,
-      tags: tags.split(",").map((t) => t.trim()).filter(Boolean), ...(initial ? {} : { stock_quantity: Number(stock) }),
+      name: name.trim(), price: Number(price), category: category.trim(),
+      tags: tags.split(",").map((t) => t.trim()).filter(Boolean),
+      ...(initial ? { description: text || null } : { stock_quantity: Number(stock), ...(text ? { description: text } : {}) }),
     });
   };
   return (
