@@ -84,7 +84,7 @@ compose-check: install
 image-check: install
 	@PATH="$(abspath $(dir $(UV))):$$PATH" $(BIN)/python docker/image_check.py
 
-bench: install
+bench: install storefront
 	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
 	 if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 

@@ -1,7 +1,7 @@
 // A router in forty lines: the History API, one hook, one link. Enough for eight pages, and
 // no dependency shipped to every shopper.
 import type { AnchorHTMLAttributes, ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useNotified } from "./subscribe";
 
 const listeners = new Set<() => void>();
 
@@ -20,12 +20,7 @@ export interface Location {
 }
 
 export function useLocation(): Location {
-  const [, setTick] = useState(0);
-  useEffect(() => {
-    const notify = () => setTick((n) => n + 1);
-    listeners.add(notify);
-    return () => listeners.delete(notify);
-  }, []);
+  useNotified(listeners);
   return { path: location.pathname, params: new URLSearchParams(location.search) };
 }
 

@@ -1,8 +1,8 @@
 // What every page shares: the shop's configuration, the cart, who is shopping.
-import { useEffect, useState } from "preact/hooks";
 import type { ShopConfig } from "./api";
 import { currentIdentity, type Identity } from "./auth";
 import { type Cart, loadCart, saveCart } from "./cart";
+import { useNotified } from "./subscribe";
 
 export interface Shopper {
   name: string;
@@ -48,12 +48,7 @@ addEventListener("storage", (event) => {
 });
 
 export function useShop(): ShopState {
-  const [, setTick] = useState(0);
-  useEffect(() => {
-    const notify = () => setTick((n) => n + 1);
-    listeners.add(notify);
-    return () => listeners.delete(notify);
-  }, []);
+  useNotified(listeners);
   return state;
 }
 

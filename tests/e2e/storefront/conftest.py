@@ -15,7 +15,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from devstack.browser import LAUNCH_ARGS, chromium_executable
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / ".local" / "test" / "storefront-screenshots"
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / ".local" / "test" / "storefront-screenshots"
 TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -25,6 +26,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_shop() -> None:
+    # The gateways serve the checkout's storefront/dist: `make test` builds it first.
+    if not (ROOT / "storefront" / "dist" / "index.html").is_file():
+        pytest.fail("the storefront is not built: run `make storefront` (make test does)")
 
 
 @pytest.fixture(scope="session")
