@@ -16,7 +16,7 @@ export UV_PYTHON := $(PYTHON)
 TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e
 PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
-.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check
+.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test
 help:
 	@echo "make dev      install, start the local stack and the implemented services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
@@ -25,6 +25,7 @@ help:
 	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
 	@echo "make k8s-check      deploy/kubernetes rendered, schema-validated, checkov-scanned, Settings parity"
+	@echo "make storefront     build the web shop (storefront/dist, served by the gateway at /)"
 
 $(UV):
 	@echo "installing uv into $(TOOLS) (not found on PATH)"
@@ -37,12 +38,34 @@ $(BIN)/python: $(UV) pyproject.toml uv.lock $(wildcard */pyproject.toml)
 
 install: $(BIN)/python
 
-dev: install
+# The web shop (storefront/): npm packages from the committed lock, rebuilt when a source changed.
+STOREFRONT_SOURCES := $(shell find storefront/src storefront/public -type f 2>/dev/null) \
+	storefront/index.html storefront/vite.config.ts storefront/tsconfig.json
+STOREFRONT_MODULES := storefront/node_modules/.package-lock.json
+
+$(STOREFRONT_MODULES): storefront/package.json storefront/package-lock.json
+	@command -v npm >/dev/null || { echo "storefront: installing Node.js and npm (apt-get install -y nodejs npm)"; \
+	  apt-get install -y nodejs npm || { apt-get update && apt-get install -y nodejs npm; }; }
+	@echo "storefront: installing npm packages (npm ci from the committed package-lock.json)"
+	@cd storefront && npm ci --no-audit --no-fund --prefer-offline
+	@touch $@
+
+storefront/dist/index.html: $(STOREFRONT_MODULES) $(STOREFRONT_SOURCES)
+	@echo "storefront: type-checking and building (tsc, vite build)"
+	@cd storefront && npm run --silent build
+
+storefront: storefront/dist/index.html
+
+# Unit tests of the cart, money and refusal sentences (vitest); the browser journeys run in pytest.
+storefront-test: $(STOREFRONT_MODULES)
+	@cd storefront && npx vitest run
+
+dev: install storefront
 	@$(BIN)/devstack up --profile dev
 
 # The test profile's servers are started once here and reused by every suite's fixtures;
 # whatever happens, they are stopped again.
-test: install compose-check image-check k8s-check
+test: install compose-check image-check k8s-check storefront storefront-test
 	@$(BIN)/devstack infra --profile test || { $(BIN)/devstack stop --profile test; exit 1; }
 	@status=0; $(BIN)/pytest $(TEST_PATHS) || status=$$?; \
 	 $(BIN)/devstack stop --profile test; exit $$status
@@ -67,7 +90,7 @@ image-check: install
 k8s-check: install
 	@$(BIN)/python deploy/kubernetes/check.py --uv "$(UV)"
 
-bench: install
+bench: install storefront
 	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
 	 if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 

@@ -58,6 +58,14 @@ class Settings(BaseServiceSettings):
     # A Redis that does not answer within this is treated as down: the request passes (fail-open).
     rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
 
+    # The web shop (storefront/, api_gateway/storefront.py) served at /. Empty: the checkout's
+    # storefront/dist (built by `make dev` / `make test`); the image sets /app/storefront.
+    storefront_dir: str = ""
+    # The public client the shop signs in with (authorization code + PKCE), and the issuer as a
+    # browser reaches it (empty: OIDC_ISSUER_URL, which Compose makes the same everywhere).
+    storefront_oidc_client_id: str = "storefront"
+    storefront_oidc_issuer_url: str = ""
+
     @field_validator("product_service_url", "order_service_url", "inventory_service_url",
                      "notification_service_url", "ai_service_url", "search_service_url")
     @classmethod

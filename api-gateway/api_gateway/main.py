@@ -15,6 +15,7 @@ from api_gateway.identity import TokenValidator
 from api_gateway.proxy import Proxy
 from api_gateway.rate_limits import RateLimits
 from api_gateway.routing import upstreams
+from api_gateway.storefront import mount_storefront
 from chassis import create_app
 from chassis.app import ReadinessCheck
 
@@ -75,6 +76,8 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
 
     app.router.add_route("/api/{path:path}", proxy_endpoint, methods=METHODS,
                          include_in_schema=False)
+    # Last: the shop's catch-all answers only paths nothing above claims.
+    mount_storefront(app, settings)
     return app
 
 

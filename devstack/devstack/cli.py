@@ -124,6 +124,8 @@ def next_steps(stack: Stack) -> str:
         "          the gateway checks tokens only with AUTH_ENABLED=true "
         "(a development switch; off by default in the local stack)",
         f"emails:   {stack.mail_folder()}   (one .eml file per message the SMTP sink accepted)",
+        "",
+        f"shop:     {gateway}/   (open it in a browser: the storefront, served by the gateway)",
     ])
 
 

@@ -37,6 +37,8 @@ const USERS = {
 };
 const CLIENTS = {
   "ecommerce-app": { secret: null, roles: [] },
+  // The web shop (storefront/): public, authorization code + PKCE only, back to the shop's origin.
+  storefront: { secret: null, roles: [], pkce: true },
   "api-gateway": { secret: "api-gateway-local-secret", roles: [] },
   "ecommerce-admin-cli": { secret: "admin-cli-secret", roles: ["admin"] },
 };
@@ -82,9 +84,19 @@ function principal(req) {
     return { client: client.id, username: `service-account-${client.id}`,
       email: undefined, roles: known.roles, id: `service-account-${client.id}` };
   }
-  // authorization_code / refresh_token: the demo customer, as the mock does not log anyone in.
-  return { client: client.id ?? "ecommerce-app", username: "customer", ...USERS.customer };
+  // authorization_code: whoever signed in on the login page for that code; refresh_token: the
+  // user the refreshed token was issued to.
+  const username = body.grant_type === "authorization_code" ? signedInWith.get(body.code)
+    : body.grant_type === "refresh_token" ? refreshedFor.get(body.refresh_token) : undefined;
+  if (!username) return { error: "invalid_grant", reason: "Code not valid" };
+  if (known.pkce && body.grant_type === "authorization_code" && !body.code_verifier)
+    return { error: "invalid_grant", reason: "PKCE code_verifier required for this client" };
+  return { client: client.id, username, ...USERS[username] };
 }
+
+// Who signed in for each authorization code / refresh token (the mock itself logs nobody in).
+const signedInWith = new Map();
+const refreshedFor = new Map();
 
 service.on("beforeTokenSigning", (token, req) => {
   const who = principal(req);
@@ -107,8 +119,89 @@ service.on("beforeResponse", (response, req) => {
   if (who.error) {
     response.statusCode = who.error === "invalid_grant" ? 401 : 400;
     response.body = { error: who.error, error_description: who.reason };
+    return;
   }
+  // A code is good for one exchange, as with Keycloak.
+  if (req.body.grant_type === "authorization_code") signedInWith.delete(req.body.code);
+  if (response.body.refresh_token) refreshedFor.set(response.body.refresh_token, who.username);
 });
+
+// The login page filled the username in; remember it under the code the mock hands out.
+service.on("beforeAuthorizeRedirect", (redirect, req) => {
+  const code = redirect.url.searchParams.get("code");
+  const username = new URL(req.url, "http://local").searchParams.get("username");
+  if (code && username) signedInWith.set(code, username);
+});
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// A client may only send users back to where it is allowed to: the shop's own origins here
+// (Keycloak checks the client's redirectUris the same way).
+function redirectAllowed(clientId, redirectUri) {
+  if (!CLIENTS[clientId] || CLIENTS[clientId].secret !== null) return false;
+  try {
+    const url = new URL(redirectUri);
+    return url.protocol === "http:" && ["127.0.0.1", "localhost"].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function loginPage(res, params, error) {
+  const hidden = [...params].filter(([name]) => !["username", "password"].includes(name))
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`).join("");
+  const users = Object.keys(USERS).map((u) => `<option value="${u}">${u}</option>`).join("");
+  res.writeHead(error ? 401 : 200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in to ${escapeHtml(args.realm)}</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 22rem; margin: 4rem auto">
+<h1>Sign in</h1><p>Local identity provider (development only). Demo users: ${Object.keys(USERS).join(", ")}; the password is the username.</p>
+${error ? `<p role="alert" style="color: #b3261e">${escapeHtml(error)}</p>` : ""}
+<form method="post">${hidden}
+<p><label>Username <input name="username" list="demo-users" autocomplete="username" required autofocus></label></p>
+<datalist id="demo-users">${users}</datalist>
+<p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit">Sign in</button></p></form></body></html>`);
+}
+
+function readForm(req) {
+  return new Promise((resolve, reject) => {
+    let body = "";
+    req.on("data", (chunk) => {
+      body += chunk;
+      if (body.length > 16_384) reject(new Error("form too large"));
+    });
+    req.on("end", () => resolve(new URLSearchParams(body)));
+    req.on("error", reject);
+  });
+}
+
+// The authorization endpoint: a login form (GET) that checks the demo user's password (POST)
+// before the mock issues a code; the mock alone would hand a code to anyone, as nobody.
+async function authorize(req, res, handler) {
+  const url = new URL(req.url, "http://local");
+  const params = req.method === "POST" ? await readForm(req) : url.searchParams;
+  const clientId = params.get("client_id");
+  if (!redirectAllowed(clientId, params.get("redirect_uri") ?? "")) {
+    res.writeHead(400, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "invalid_request", error_description: "Invalid client or redirect_uri" }));
+    return;
+  }
+  if (CLIENTS[clientId].pkce && params.get("code_challenge_method") !== "S256") {
+    res.writeHead(400, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "invalid_request", error_description: "PKCE (S256) is required for this client" }));
+    return;
+  }
+  if (req.method !== "POST") return loginPage(res, params);
+  const username = params.get("username") ?? "";
+  const user = USERS[username];
+  if (!user || user.password !== params.get("password")) return loginPage(res, params, "Invalid username or password.");
+  params.delete("password");
+  req.method = "GET";
+  req.url = `/authorize?${params}`;
+  handler(req, res);
+}
 
 // Keycloak's paths onto the mock's: /realms/<realm>/protocol/openid-connect/{token,certs,...}.
 const KEYCLOAK_PATHS = {
@@ -136,6 +229,13 @@ const server = createServer((req, res) => {
   }
   const rest = url.pathname.slice(prefix.length) || "/";
   req.url = (KEYCLOAK_PATHS[rest] ?? rest) + url.search;
+  if (req.url.split("?")[0] === "/authorize") {
+    authorize(req, res, handler).catch(() => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "invalid_request" }));
+    });
+    return;
+  }
   handler(req, res);
 });
 

@@ -147,3 +147,67 @@ def secured_gateway_url(
     }
     with start_service("api-gateway", env=env, profile="test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def ai_url(local_kafka, fleet_topics, otlp, product_url) -> Iterator[str]:
+    with start_service("ai-service", env=ai_env(local_kafka, fleet_topics, otlp, product_url),
+                       profile="test") as url:
+        yield url
+
+
+def ai_env(kafka: str, topics: dict[str, str], otlp: tuple[OtlpReceiver, str],
+           product_url: str) -> dict[str, str]:
+    return {
+        **FAST_EXPORT, **topics,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "CONSUMER_GROUP": f"ai-e2e-{uuid.uuid4().hex[:8]}",
+        "PRODUCT_SERVICE_URL": product_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+    }
+
+
+def shop_gateway_env(redis: str, otlp: tuple[OtlpReceiver, str], upstreams: dict[str, str],
+                     **extra: str) -> dict[str, str]:
+    """The gateway the storefront's browser journeys use: every upstream, and a rate limit
+    above what a test clicking at machine speed needs (a person stays far below 60/min)."""
+    return {
+        **FAST_EXPORT,
+        "REDIS_URL": redis,
+        "RATE_LIMIT_DEFAULT": "1000/minute",
+        "RATE_LIMIT_AI": "200/minute",
+        "RATE_LIMIT_KEY_PREFIX": f"shop-e2e-{uuid.uuid4().hex[:8]}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[1],
+        **upstreams,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def fleet_upstreams(product_url, order_url, inventory_url, notification_url, search_url,
+                    ai_url) -> dict[str, str]:
+    return {
+        "PRODUCT_SERVICE_URL": product_url,
+        "ORDER_SERVICE_URL": order_url,
+        "INVENTORY_SERVICE_URL": inventory_url,
+        "NOTIFICATION_SERVICE_URL": notification_url,
+        "SEARCH_SERVICE_URL": search_url,
+        "AI_SERVICE_URL": ai_url,
+    }
+
+
+@pytest.fixture(scope="session")
+def shop_url(local_redis, otlp, fleet_upstreams) -> Iterator[str]:
+    """The storefront with AUTH_ENABLED=false: shoppers give a name and an email."""
+    with start_service("api-gateway", env=shop_gateway_env(local_redis, otlp, fleet_upstreams),
+                       profile="test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def secured_shop_url(local_redis, local_oidc, otlp, fleet_upstreams) -> Iterator[str]:
+    """The storefront as deployed: sign-in against the local OIDC provider, tokens checked."""
+    env = shop_gateway_env(local_redis, otlp, fleet_upstreams, AUTH_ENABLED="true",
+                           OIDC_ISSUER_URL=local_oidc)
+    with start_service("api-gateway", env=env, profile="test") as url:
+        yield url
