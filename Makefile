@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
 # Every folder with a test suite, run in one pytest session.
-TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e
+TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults
 PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
 .PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test
