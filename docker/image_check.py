@@ -2,11 +2,12 @@
 
 The workspace .venv holds every package of the fleet, so a service that imports something only
 another service depends on passes every test and still crashes in its own image. This does
-what each `<service>/Dockerfile` build stage does (the conventions `make compose-check`
-enforces): lay out the workspace's pyproject files and uv.lock, `uv sync --frozen --no-dev
---package <service> --no-install-workspace`, add chassis/ and the service folder,
-`uv sync ... --no-editable`; then imports `<pkg>.main` (which builds the app) from outside the
-source tree with only that environment, as the container's CMD would.
+what the Dockerfile's build stage does for each service (build arg SERVICE; the conventions
+`make compose-check` enforces): lay out the workspace's pyproject files and uv.lock,
+`uv sync --frozen --no-dev --package <service> --no-install-workspace`, add chassis/ and the
+service folder, `uv sync ... --no-editable`; then imports `<pkg>.main` (which builds the app)
+from outside the source tree with only that environment, as the container's CMD would. It
+prints each environment's size: what the runtime stage copies over the python base image.
 
 Needs uv and the package registry (or uv's cache). Usage:
     .venv/bin/python docker/image_check.py [service ...]
