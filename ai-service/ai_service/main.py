@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ai_service.api import router
 from ai_service.catalog import CatalogIndex, Relevance
-from ai_service.clients.products import CatalogLoader, ProductCatalogClient
+from ai_service.clients.products import CatalogLoader, catalog_reader
 from ai_service.config import Settings
 from ai_service.copurchase import CoPurchases
 from ai_service.embeddings import MODEL_ID
@@ -61,15 +61,12 @@ def build_app(
                                      copurchases=copurchases)
         processed = ProcessedEvents(redis, prefix=settings.redis_key_prefix,
                                     ttl_seconds=settings.processed_event_ttl_seconds)
-        products = ProductCatalogClient(settings.product_service_url,
-                                        timeout_seconds=settings.http_timeout_seconds,
-                                        page_size=settings.catalog_page_size,
-                                        breaker_failure_threshold=(
-                                            settings.product_service_breaker_failure_threshold),
-                                        breaker_reset_seconds=(
-                                            settings.product_service_breaker_reset_seconds),
-                                        transport=products_transport)
-        loader = CatalogLoader(products, catalog,
+        products = catalog_reader(
+            settings.product_service_url, timeout_seconds=settings.http_timeout_seconds,
+            breaker_failure_threshold=settings.product_service_breaker_failure_threshold,
+            breaker_reset_seconds=settings.product_service_breaker_reset_seconds,
+            transport=products_transport)
+        loader = CatalogLoader(products, catalog, page_size=settings.catalog_page_size,
                                backoff_max_seconds=settings.catalog_load_backoff_max_seconds)
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
         writer = FollowUpWriter(assistant, producer, topic=settings.topic_ai_notification_ready,
@@ -119,7 +116,7 @@ def build_app(
                 await orders.stop()
                 await catalog_events.stop()
             await producer.stop()
-            await products.close()
+            await products.aclose()
             if chat is not None:
                 await chat.close()
             await redis.aclose()

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.product_catalog import ProductCatalogReader
 from search_service.api import router
-from search_service.clients.product_catalog import ProductCatalogClient
 from search_service.config import Settings
 from search_service.repository import ProductIndex, SearchUnavailable
 from search_service.service import SearchService
@@ -44,7 +44,7 @@ def build_app(settings: Settings) -> FastAPI:
             replicas=settings.search_index_replicas,
             refresh_interval=settings.search_refresh_interval,
         )
-        catalog = ProductCatalogClient(
+        catalog = ProductCatalogReader(
             settings.product_service_url,
             timeout_seconds=settings.product_service_timeout_seconds,
             attempts=settings.reindex_page_attempts,
