@@ -24,7 +24,7 @@ from ai_service.service import AssistantService
 from chassis import create_app
 from chassis.events import CloudEvent
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
-from chassis.lifecycle import Components, lifespan, readiness
+from chassis.lifecycle import Components
 
 
 def relevance_rules(settings: Settings) -> Relevance:
@@ -106,21 +106,17 @@ def build_app(
         app.state.loader = loader
         app.state.indexer = indexer
         if indexer is not None:
-            components.add("embedding-indexer", start=indexer.start, stop=indexer.stop)
-        components.add("catalog-events", start=catalog_events.start, stop=catalog_events.stop,
-                       enabled=settings.run_event_consumer)
-        components.add("order-events", start=orders.start, stop=orders.stop,
-                       enabled=settings.run_event_consumer)
-        components.add("catalog-loader", start=loader.start, stop=loader.stop,
-                       enabled=settings.run_catalog_loader)
+            components.add_worker("embedding-indexer", indexer)
+        components.add_worker("catalog-events", catalog_events, enabled=settings.run_event_consumer)
+        components.add_worker("order-events", orders, enabled=settings.run_event_consumer)
+        components.add_worker("catalog-loader", loader, enabled=settings.run_catalog_loader)
 
     app = create_app(
         settings,
         title="ai-service",
         description="Shopping assistant, recommendations and natural-language search grounded "
         f"in the catalog. LLM provider: {settings.llm_provider}.",
-        lifespan=lifespan(setup),
-        readiness_checks=lambda: readiness(app),
+        setup=setup,
     )
     app.include_router(router)
     return app

@@ -12,11 +12,12 @@ the checks of the same list, so what `/ready` checks is what the service runs.
             redis = Redis.from_url(...)
             components.add("redis", stop=redis.aclose, ready=redis.ping)
             consumer = EventConsumer(...)
-            components.add("consumer", start=consumer.start, stop=consumer.stop,
-                           enabled=settings.run_event_consumer)
+            components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
-        app = create_app(settings, title=..., lifespan=lifespan(setup),
-                         readiness_checks=lambda: readiness(app))
+        app = create_app(settings, title=..., setup=setup)
+
+(`create_app(setup=)` is `lifespan=lifespan(setup)` with `readiness_checks` reading the
+components.)
 """
 
 import contextlib
@@ -24,7 +25,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI
@@ -43,6 +44,14 @@ class Component:
     start: Step | None = None
     stop: Step | None = None
     ready: ReadinessCheck | None = None
+
+
+class Worker(Protocol):
+    """A consumer, a relay, a background task: started, and stopped again."""
+
+    def start(self) -> Awaitable[Any] | None: ...
+
+    def stop(self) -> Awaitable[Any] | None: ...
 
 
 async def _run(step: Step) -> None:
@@ -67,6 +76,9 @@ class Components:
         self._all.append(component)
         if enabled and start is None:
             self._live.append(component)
+
+    def add_worker(self, name: str, worker: Worker, *, enabled: bool = True) -> None:
+        self.add(name, start=worker.start, stop=worker.stop, enabled=enabled)
 
     async def start(self) -> None:
         for component in self._all:

@@ -7,7 +7,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
-from chassis.lifecycle import Components, lifespan, readiness
+from chassis.lifecycle import Components
 from notification_service.api import router
 from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
@@ -69,16 +69,14 @@ def build_app(settings: Settings) -> FastAPI:
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         app.state.consumer = consumer
-        components.add("consumer", start=consumer.start, stop=consumer.stop,
-                       enabled=settings.run_event_consumer)
+        components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(
         settings,
         title="notification-service",
         description="Order, cancellation, low-stock and AI follow-up emails over SMTP, "
         "sent once per event.",
-        lifespan=lifespan(setup),
-        readiness_checks=lambda: readiness(app),
+        setup=setup,
     )
     app.include_router(router)
     return app

@@ -7,7 +7,7 @@ from pymongo.errors import ConnectionFailure
 
 from chassis import create_app
 from chassis.kafka import EventProducer
-from chassis.lifecycle import Components, lifespan, readiness
+from chassis.lifecycle import Components
 from chassis.mongo_outbox import MongoOutboxRelay
 from product_service.api import router
 from product_service.config import Settings
@@ -45,15 +45,13 @@ def build_app(settings: Settings) -> FastAPI:
         app.state.repository = repository
         app.state.relay = relay
         app.state.products = ProductService(repository, settings, on_commit=relay.notify)
-        components.add("outbox-relay", start=relay.start, stop=relay.stop,
-                       enabled=settings.run_outbox_relay)
+        components.add_worker("outbox-relay", relay, enabled=settings.run_outbox_relay)
 
     app = create_app(
         settings,
         title="product-service",
         description="The product catalog; every change is published as product-updated.",
-        lifespan=lifespan(setup),
-        readiness_checks=lambda: readiness(app),
+        setup=setup,
     )
     app.include_router(router)
     app.add_exception_handler(ConnectionFailure, _database_unavailable)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
-from chassis.lifecycle import Components, lifespan, readiness
+from chassis.lifecycle import Components
 from chassis.product_catalog import ProductCatalogReader
 from search_service.api import router
 from search_service.config import Settings
@@ -72,15 +72,13 @@ def build_app(settings: Settings) -> FastAPI:
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         app.state.consumer = consumer
-        components.add("consumer", start=consumer.start, stop=consumer.stop,
-                       enabled=settings.run_event_consumer)
+        components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(
         settings,
         title="search-service",
         description="Full-text product search, autocomplete and facets on Elasticsearch.",
-        lifespan=lifespan(setup),
-        readiness_checks=lambda: readiness(app),
+        setup=setup,
     )
     app.include_router(router)
     # One line per Elasticsearch request at INFO would drown the service's own events.

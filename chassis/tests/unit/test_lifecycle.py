@@ -7,7 +7,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from chassis import create_app
-from chassis.lifecycle import Components, lifespan, readiness
+from chassis.lifecycle import Components, lifespan
 from chassis.settings import BaseServiceSettings
 
 
@@ -80,10 +80,36 @@ async def test_readiness_comes_from_the_component_list() -> None:
 
 
 def _app(setup) -> FastAPI:  # type: ignore[no-untyped-def]
-    settings = BaseServiceSettings(service_name="lifecycle-test")
-    app = create_app(settings, title="t", lifespan=lifespan(setup),
-                     readiness_checks=lambda: readiness(app))
-    return app
+    return create_app(BaseServiceSettings(service_name="lifecycle-test"), title="t", setup=setup)
+
+
+def test_setup_replaces_a_hand_written_lifespan_not_both() -> None:
+    async def setup(app: FastAPI, components: Components) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="pass only it"):
+        create_app(BaseServiceSettings(), title="t", setup=setup, lifespan=lifespan(setup))
+
+
+async def test_a_worker_is_started_and_stopped_through_its_own_methods() -> None:
+    class Relay:
+        def __init__(self) -> None:
+            self.state = "new"
+
+        async def start(self) -> None:
+            self.state = "running"
+
+        async def stop(self) -> None:
+            self.state = "stopped"
+
+    relay, idle = Relay(), Relay()
+    components = Components()
+    components.add_worker("relay", relay)
+    components.add_worker("idle", idle, enabled=False)
+    await components.start()
+    assert (relay.state, idle.state) == ("running", "new")
+    await components.stop()
+    assert (relay.state, idle.state) == ("stopped", "new")
 
 
 async def test_lifespan_runs_setup_serves_ready_and_stops_in_reverse() -> None:
