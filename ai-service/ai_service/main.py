@@ -102,8 +102,6 @@ def build_app(
         )
         app.state.assistant = assistant
         app.state.catalog = catalog
-        app.state.processed = processed
-        app.state.loader = loader
         app.state.indexer = indexer
         if indexer is not None:
             components.add_worker("embedding-indexer", indexer)

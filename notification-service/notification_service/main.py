@@ -46,7 +46,6 @@ def build_app(settings: Settings) -> FastAPI:
         service = NotificationService(ledger, mailer, EmailRenderer(), settings)
         app.state.notifications = service
         app.state.ledger = ledger
-        app.state.mailer = mailer
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
         components.add("producer", stop=producer.stop)
@@ -68,7 +67,6 @@ def build_app(settings: Settings) -> FastAPI:
                               DeliveryInProgress),
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
-        app.state.consumer = consumer
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(

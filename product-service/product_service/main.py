@@ -42,8 +42,6 @@ def build_app(settings: Settings) -> FastAPI:
             publish_timeout=settings.outbox_publish_timeout_seconds,
             isolation_lock=repository.transaction_lock,
         )
-        app.state.repository = repository
-        app.state.relay = relay
         app.state.products = ProductService(repository, settings, on_commit=relay.notify)
         components.add_worker("outbox-relay", relay, enabled=settings.run_outbox_relay)
 
