@@ -20,9 +20,10 @@ the checks of the same list, so what `/ready` checks is what the service runs.
 components.)
 """
 
+import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,6 +107,31 @@ class Components:
 
     def readiness(self) -> Mapping[str, ReadinessCheck]:
         return {c.name: c.ready for c in self._all if c.ready is not None}
+
+
+class BackgroundTask:
+    """One asyncio task run for a component's lifetime (a loader, an indexer): `start()` creates
+    it, `stop()` cancels it and waits until it has ended. A worker for `add_worker`."""
+
+    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.name = name
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def lifespan(setup: Setup) -> Lifespan:

@@ -7,7 +7,6 @@ reset time has passed. One try per page: the loader is the retry loop, and a loa
 again costs little."""
 
 import asyncio
-import contextlib
 
 import httpx
 import structlog
@@ -15,6 +14,7 @@ from prometheus_client import Gauge
 
 from ai_service.catalog import CatalogIndex, Product
 from chassis.kafka import backoff_delay
+from chassis.lifecycle import BackgroundTask
 from chassis.product_catalog import CatalogUnavailable, ProductCatalogReader
 
 log = structlog.get_logger(__name__)
@@ -45,11 +45,11 @@ class CatalogLoader:
         self.catalog = catalog
         self.page_size = page_size
         self.backoff_max_seconds = backoff_max_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("catalog-loader", self.run)
         self.attempts = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="catalog-loader")
+        self._background.start()
 
     async def run(self) -> None:
         while True:
@@ -76,8 +76,4 @@ class CatalogLoader:
             return
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()

@@ -1,13 +1,15 @@
 """Components: started in the order they were added, stopped in reverse, readiness from the
 same list; a failed start or setup stops what was already live."""
 
+import asyncio
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from chassis import create_app
-from chassis.lifecycle import Components, lifespan
+from chassis.lifecycle import BackgroundTask, Components, lifespan
 from chassis.settings import BaseServiceSettings
 
 
@@ -148,3 +150,26 @@ async def test_a_failing_setup_closes_what_it_opened_and_the_failure_is_seen() -
         async with LifespanManager(_app(setup)):
             pass
     assert rec.calls == ["db.stop"]
+
+
+async def test_a_background_task_runs_until_it_is_stopped() -> None:
+    ticks = 0
+
+    async def run() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = BackgroundTask("ticker", run)
+    assert not task.running
+    task.start()
+    task.start()  # already running: still one task
+    await asyncio.sleep(0.05)
+    assert task.running
+    await task.stop()
+    assert not task.running
+    seen = ticks
+    await asyncio.sleep(0.03)
+    assert ticks == seen
+    await task.stop()  # stopping twice is harmless
