@@ -18,7 +18,7 @@ PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) 
 
 .PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test
 help:
-	@echo "make dev      install, start the local stack and the implemented services"
+	@echo "make dev      install, start the local stack and the seven services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
 	@echo "make stop     stop everything make dev started     make status   what runs"
 	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"

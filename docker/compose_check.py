@@ -259,9 +259,24 @@ def unjustified_ignores(dockerfile: Path, shown: Path | str) -> list[str]:
     return problems
 
 
-def check_dockerfile_conventions(service: FleetService, dockerfile: Path) -> list[str]:
-    """The image conventions STYLE.md asks of every service Dockerfile."""
-    shown = f"{service.name}/Dockerfile"
+# The one Dockerfile's stages: every service is the `service` target, the gateway `gateway`
+# (the same image plus the web shop); compose names the target and passes these arguments.
+BUILD_ARGS = ("SERVICE", "PACKAGE", "PORT")
+GATEWAY = "api-gateway"
+
+
+def build_target(service: FleetService) -> str:
+    return "gateway" if service.name == GATEWAY else "service"
+
+
+def build_args(service: FleetService) -> dict[str, str]:
+    return {"SERVICE": service.name, "PACKAGE": service.package, "PORT": str(service.port)}
+
+
+def check_dockerfile_conventions(dockerfile: Path, shown: str = "Dockerfile") -> list[str]:
+    """The image conventions STYLE.md asks of the fleet's one Dockerfile, whose build arguments
+    SERVICE, PACKAGE and PORT choose the service (check_services_present checks compose passes
+    the right ones)."""
     if not dockerfile.exists():
         return [f"{shown} is missing"]
     text = dockerfile.read_text(encoding="utf-8")
@@ -270,27 +285,40 @@ def check_dockerfile_conventions(service: FleetService, dockerfile: Path) -> lis
     froms = [line for line in instructions if line.upper().startswith("FROM ")]
     if len(froms) < 2:
         problems.append(f"{shown}: not multi-stage (one build stage, one runtime stage)")
+    stages = {line.split()[-1] for line in froms if " AS " in line.upper()}
+    for target in ("service", "gateway"):
+        if target not in stages:
+            problems.append(f"{shown}: needs a stage `{target}` (compose builds that target)")
+    declared = {line.split()[1].split("=")[0] for line in instructions
+                if line.upper().startswith("ARG ")}
+    for name in BUILD_ARGS:
+        if name not in declared:
+            problems.append(f"{shown}: needs `ARG {name}` (compose passes it per service)")
     if not re.search(r"COPY\s+--from=ghcr\.io/astral-sh/uv:[\w.]+\s", text):
         problems.append(f"{shown}: uv must come from the official ghcr.io/astral-sh/uv image "
                         "(COPY --from=ghcr.io/astral-sh/uv:<version> /uv ...)")
-    sync = re.compile(rf"uv sync\b(?=.*--frozen)(?=.*--no-dev)(?=.*--package {service.name}\b)")
+    sync = re.compile(r'uv sync\b(?=.*--frozen)(?=.*--no-dev)(?=.*--package "?\$\{?SERVICE\b)')
     if not any(sync.search(line) for line in instructions):
-        problems.append(f"{shown}: needs `uv sync --frozen --no-dev --package {service.name}` "
+        problems.append(f'{shown}: needs `uv sync --frozen --no-dev --package "$SERVICE"` '
                         "(the workspace lock, only this service and the chassis)")
     users = [line.split(None, 1)[1].strip() for line in instructions
              if line.upper().startswith("USER ")]
     if not users or users[-1].split(":")[0] in {"root", "0"}:
         problems.append(f"{shown}: the final stage must switch to a non-root USER")
+    env = " ".join(line for line in instructions if line.upper().startswith("ENV "))
+    for setting in ("UVICORN_APP=${PACKAGE}.main:app", "UVICORN_HOST=0.0.0.0",
+                    "UVICORN_PORT=${PORT}"):
+        if setting not in env:
+            problems.append(f"{shown}: needs `ENV {setting}` (uvicorn's app, host and port)")
     healthchecks = [line for line in instructions if line.upper().startswith("HEALTHCHECK ")]
-    if not healthchecks or f"{service.port}/health" not in healthchecks[-1]:
-        problems.append(f"{shown}: needs a HEALTHCHECK on http://127.0.0.1:{service.port}/health")
+    if not healthchecks or "UVICORN_PORT" not in healthchecks[-1] \
+            or "/health" not in healthchecks[-1]:
+        problems.append(f"{shown}: needs a HEALTHCHECK on http://127.0.0.1:$UVICORN_PORT/health")
     elif "curl" in healthchecks[-1] or "wget" in healthchecks[-1]:
         problems.append(f"{shown}: HEALTHCHECK should use python/urllib (no curl in the image)")
     cmds = [line for line in instructions if line.upper().startswith("CMD ")]
-    expected = ["uvicorn", f"{service.package}.main:app", "--host", "0.0.0.0",
-                "--port", str(service.port)]
-    if not cmds or _exec_form(cmds[-1]) != expected:
-        problems.append(f"{shown}: CMD must be {json.dumps(expected)}")
+    if not cmds or _exec_form(cmds[-1]) != ["uvicorn"]:
+        problems.append(f'{shown}: CMD must be ["uvicorn"] (app, host and port from UVICORN_*)')
     return problems
 
 
@@ -397,6 +425,29 @@ def check_local_stack_parity(service: str, compose_env: Mapping[str, str],
 
 # --- 5. wiring -------------------------------------------------------------------------------
 
+def check_build(service: FleetService, build: Any) -> list[str]:
+    """Compose builds the service from the one Dockerfile, with its target and arguments."""
+    if not isinstance(build, dict):
+        return [f"{service.name}: build must be a mapping with context `.`, dockerfile "
+                f"`Dockerfile`, target and args (got {build!r})"]
+    problems = []
+    if build.get("context") not in (".", "./") or build.get("dockerfile") != "Dockerfile":
+        problems.append(f"{service.name}: build must be context `.` with dockerfile "
+                        f"`Dockerfile` (got context={build.get('context')!r}, "
+                        f"dockerfile={build.get('dockerfile')!r})")
+    if build.get("target") != build_target(service):
+        problems.append(f"{service.name}: build target must be `{build_target(service)}` "
+                        f"(got {build.get('target')!r})")
+    raw = build.get("args") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
+    args = {str(key): str(value) for key, value in raw.items()}
+    if args != build_args(service):
+        problems.append(f"{service.name}: build args must be {build_args(service)} "
+                        f"(got {args})")
+    return problems
+
+
 def check_services_present(compose: Mapping[str, Any], fleet: list[FleetService]) -> list[str]:
     services = compose.get("services") or {}
     problems = []
@@ -405,13 +456,7 @@ def check_services_present(compose: Mapping[str, Any], fleet: list[FleetService]
         if definition is None:
             problems.append(f"{service.name}: not a compose service")
             continue
-        build = definition.get("build")
-        dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
-        context = build.get("context") if isinstance(build, dict) else build
-        if context not in (".", "./") or dockerfile != f"{service.name}/Dockerfile":
-            problems.append(f"{service.name}: build must be context `.` with dockerfile "
-                            f"`{service.name}/Dockerfile` (got context={context!r}, "
-                            f"dockerfile={dockerfile!r})")
+        problems += check_build(service, definition.get("build"))
         ports = [str(port) for port in definition.get("ports") or []]
         if not any(port.endswith(f":{service.port}") for port in ports):
             problems.append(f"{service.name}: should publish port {service.port} "
@@ -680,10 +725,9 @@ def run(root: Path = ROOT, schema_path: Path = SCHEMA_PATH) -> Report:
     lint_problems, notes = check_hadolint(dockerfiles, hadolint_binary(), root)
     report.add(f"2. hadolint on {len(dockerfiles)} Dockerfile(s), warnings and errors fail",
                lint_problems)
-    report.add("2. service Dockerfiles: multi-stage uv, --frozen --no-dev --package, "
-               "non-root, HEALTHCHECK, CMD",
-               [p for s in fleet for p in check_dockerfile_conventions(
-                   s, root / s.name / "Dockerfile")])
+    report.add("2. the fleet's Dockerfile: stages service and gateway, ARG SERVICE/PACKAGE/PORT, "
+               "multi-stage uv, --frozen --no-dev --package, non-root, HEALTHCHECK, CMD",
+               check_dockerfile_conventions(root / "Dockerfile"))
     for note in notes:
         print(f"note hadolint {note}")
 
@@ -702,8 +746,10 @@ def run(root: Path = ROOT, schema_path: Path = SCHEMA_PATH) -> Report:
     report.add("3. compose environment matches each service's Settings", env_problems)
     report.add("4. compose uses the local stack's variable names", parity_problems)
 
-    built = {s.name for s in fleet if (root / s.name / "Dockerfile").exists()}
-    report.add("5. the seven services are built from their Dockerfiles and published",
+    built = {s.name for s in fleet if (root / "Dockerfile").exists()
+             and not check_build(s, (services.get(s.name) or {}).get("build"))}
+    report.add("5. the seven services are built from the Dockerfile (their target and "
+               "arguments) and published",
                check_services_present(compose, fleet))
     topic_problems = check_topics(compose, TOPICS)
     for service in fleet:

@@ -2,11 +2,12 @@
 
 The workspace .venv holds every package of the fleet, so a service that imports something only
 another service depends on passes every test and still crashes in its own image. This does
-what each `<service>/Dockerfile` build stage does (the conventions `make compose-check`
-enforces): lay out the workspace's pyproject files and uv.lock, `uv sync --frozen --no-dev
---package <service> --no-install-workspace`, add chassis/ and the service folder,
-`uv sync ... --no-editable`; then imports `<pkg>.main` (which builds the app) from outside the
-source tree with only that environment, as the container's CMD would.
+what the Dockerfile's build stage does for each service (build arg SERVICE; the conventions
+`make compose-check` enforces): lay out the workspace's pyproject files and uv.lock,
+`uv sync --frozen --no-dev --package <service> --no-install-workspace`, add chassis/ and the
+service folder, `uv sync ... --no-editable`; then imports `<pkg>.main` (which builds the app)
+from outside the source tree with only that environment, as the container's CMD would. It
+prints each environment's size: what the runtime stage copies over the python base image.
 
 Needs uv and the package registry (or uv's cache). Usage:
     .venv/bin/python docker/image_check.py [service ...]
@@ -46,8 +47,20 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
                           check=False, timeout=900)
 
 
-def check_image(service: str, package: str, root: Path, uv: str, workdir: Path) -> str | None:
-    """None when the image's environment imports the app; else what went wrong."""
+def tree_size(folder: Path) -> int:
+    """Bytes of every regular file below folder (links not followed): the size of the venv the
+    runtime stage copies, i.e. the image's own layer over the python base image."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+    return total
+
+
+def check_image(service: str, package: str, root: Path, uv: str, workdir: Path,
+                sizes: dict[str, int] | None = None) -> str | None:
+    """None when the image's environment imports the app; else what went wrong. `sizes`, when
+    given, receives the venv's size in bytes under the service's name."""
     app = workdir / service
     app.mkdir()
     shutil.copy(root / "pyproject.toml", app)
@@ -68,6 +81,8 @@ def check_image(service: str, package: str, root: Path, uv: str, workdir: Path) 
     step = _run([*sync, "--no-editable"], app, env)
     if step.returncode != 0:
         return f"project layer: {step.stderr.strip()[-2000:]}"
+    if sizes is not None:
+        sizes[service] = tree_size(app / ".venv")
     python = app / ".venv" / "bin" / "python"
     clean = {"PATH": f"{app / '.venv' / 'bin'}:/usr/bin:/bin", "HOME": str(workdir)}
     probe = _run([str(python), "-c", f"import {package}.main"], workdir, clean)
@@ -87,14 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in SERVICES if not args.services or s.name in args.services]
     uv = uv_binary()
     failures = 0
+    sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="image-check-") as tmp:
         for spec in chosen:
-            problem = check_image(spec.name, spec.package, ROOT, uv, Path(tmp))
+            problem = check_image(spec.name, spec.package, ROOT, uv, Path(tmp), sizes)
             if problem:
                 failures += 1
                 print(f"FAIL {spec.name}: {problem}")
             else:
-                print(f"ok   {spec.name}: its image's environment imports {spec.package}.main")
+                print(f"ok   {spec.name}: its image's environment imports {spec.package}.main "
+                      f"(venv {sizes[spec.name] / 1e6:.1f} MB)")
     print(f"image-check: {failures} of {len(chosen)} image(s) broken" if failures
           else f"image-check: {len(chosen)} image(s) good")
     return 1 if failures else 0

@@ -9,7 +9,6 @@ behind an indexing batch. Until the model is loaded, or if it cannot be, search 
 
 import asyncio
 import base64
-import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 
 from ai_service.catalog import CatalogIndex, Product
 from ai_service.embeddings import DIMENSION, Embedder, EmbedderUnavailable, Vectors, load_embedder
+from chassis.lifecycle import BackgroundTask
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +87,7 @@ class EmbeddingIndexer:
         self._query_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("embedding-indexer", self._run)
         catalog.on_change = self.notify
 
     @property
@@ -99,14 +99,10 @@ class EmbeddingIndexer:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="embedding-indexer")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
         self._index_pool.shutdown(wait=False, cancel_futures=True)
         self._query_pool.shutdown(wait=False, cancel_futures=True)
 

@@ -1,8 +1,6 @@
 """ai-service: wiring only. `uvicorn ai_service.main:app --port 8005`."""
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -14,7 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ai_service.api import router
 from ai_service.catalog import CatalogIndex, Relevance
-from ai_service.clients.products import CatalogLoader, ProductCatalogClient
+from ai_service.clients.products import CatalogLoader, catalog_reader
 from ai_service.config import Settings
 from ai_service.copurchase import CoPurchases
 from ai_service.embeddings import MODEL_ID
@@ -26,6 +24,7 @@ from ai_service.service import AssistantService
 from chassis import create_app
 from chassis.events import CloudEvent
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.lifecycle import Components
 
 
 def relevance_rules(settings: Settings) -> Relevance:
@@ -42,13 +41,20 @@ def build_app(
     llm_transport: httpx.AsyncBaseTransport | None = None,
     products_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         catalog = CatalogIndex(relevance=relevance_rules(settings))
         chat = build_chat(settings, llm_transport)
         redis = Redis.from_url(settings.redis_url, decode_responses=True,
                                socket_timeout=settings.redis_timeout_seconds,
                                socket_connect_timeout=settings.redis_timeout_seconds)
+        processed = ProcessedEvents(redis, prefix=settings.redis_key_prefix,
+                                    ttl_seconds=settings.processed_event_ttl_seconds)
+        # Only Redis is a readiness check: without product-service the service still answers
+        # (from what events brought, or saying the catalog is not loaded);
+        # ai_catalog_products shows the size.
+        components.add("redis", stop=redis.aclose, ready=processed.ping)
+        if chat is not None:
+            components.add("llm", stop=chat.close)
         indexer = None
         if settings.retrieval_mode == "hybrid":
             cache = VectorCache(redis, prefix=settings.redis_key_prefix, model_id=MODEL_ID,
@@ -59,19 +65,16 @@ def build_app(
                                   dedup_ttl_seconds=settings.processed_event_ttl_seconds)
         assistant = AssistantService(catalog, chat, settings, indexer=indexer,
                                      copurchases=copurchases)
-        processed = ProcessedEvents(redis, prefix=settings.redis_key_prefix,
-                                    ttl_seconds=settings.processed_event_ttl_seconds)
-        products = ProductCatalogClient(settings.product_service_url,
-                                        timeout_seconds=settings.http_timeout_seconds,
-                                        page_size=settings.catalog_page_size,
-                                        breaker_failure_threshold=(
-                                            settings.product_service_breaker_failure_threshold),
-                                        breaker_reset_seconds=(
-                                            settings.product_service_breaker_reset_seconds),
-                                        transport=products_transport)
-        loader = CatalogLoader(products, catalog,
+        products = catalog_reader(
+            settings.product_service_url, timeout_seconds=settings.http_timeout_seconds,
+            breaker_failure_threshold=settings.product_service_breaker_failure_threshold,
+            breaker_reset_seconds=settings.product_service_breaker_reset_seconds,
+            transport=products_transport)
+        components.add("product-catalog", stop=products.aclose)
+        loader = CatalogLoader(products, catalog, page_size=settings.catalog_page_size,
                                backoff_max_seconds=settings.catalog_load_backoff_max_seconds)
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        components.add("producer", stop=producer.stop)
         writer = FollowUpWriter(assistant, producer, topic=settings.topic_ai_notification_ready,
                                 source=settings.service_name)
         transient = (*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError, KafkaError)
@@ -99,40 +102,19 @@ def build_app(
         )
         app.state.assistant = assistant
         app.state.catalog = catalog
-        app.state.processed = processed
-        app.state.loader = loader
         app.state.indexer = indexer
         if indexer is not None:
-            indexer.start()
-        if settings.run_event_consumer:
-            await catalog_events.start()
-            await orders.start()
-        if settings.run_catalog_loader:
-            loader.start()
-        try:
-            yield
-        finally:
-            await loader.stop()
-            if indexer is not None:
-                await indexer.stop()
-            if settings.run_event_consumer:
-                await orders.stop()
-                await catalog_events.stop()
-            await producer.stop()
-            await products.close()
-            if chat is not None:
-                await chat.close()
-            await redis.aclose()
+            components.add_worker("embedding-indexer", indexer)
+        components.add_worker("catalog-events", catalog_events, enabled=settings.run_event_consumer)
+        components.add_worker("order-events", orders, enabled=settings.run_event_consumer)
+        components.add_worker("catalog-loader", loader, enabled=settings.run_catalog_loader)
 
     app = create_app(
         settings,
         title="ai-service",
         description="Shopping assistant, recommendations and natural-language search grounded "
         f"in the catalog. LLM provider: {settings.llm_provider}.",
-        lifespan=lifespan,
-        # Only Redis: without product-service the service still answers (from what events
-        # brought, or saying the catalog is not loaded); ai_catalog_products shows the size.
-        readiness_checks=lambda: {"redis": lambda: app.state.processed.ping()},
+        setup=setup,
     )
     app.include_router(router)
     return app

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ai_service.catalog import CatalogIndex, Product
-from ai_service.clients.products import CatalogUnavailable, ProductCatalogClient
+from ai_service.clients.products import CatalogUnavailable, catalog_reader
 from ai_service.config import Settings
 from ai_service.embeddings import MODEL_ID, EmbedderUnavailable, load_embedder
 from ai_service.indexer import EmbeddingIndexer, VectorCache
@@ -33,12 +33,11 @@ async def rebuild(settings: Settings, *, transport: httpx.AsyncBaseTransport | N
     redis = Redis.from_url(settings.redis_url, decode_responses=True,
                            socket_timeout=settings.redis_timeout_seconds,
                            socket_connect_timeout=settings.redis_timeout_seconds)
-    products = ProductCatalogClient(settings.product_service_url,
-                                    timeout_seconds=settings.http_timeout_seconds,
-                                    page_size=settings.catalog_page_size, transport=transport)
+    products = catalog_reader(settings.product_service_url,
+                              timeout_seconds=settings.http_timeout_seconds, transport=transport)
     try:
         progress(f"loading the catalog from {settings.product_service_url}")
-        documents = await products.fetch_all()
+        documents = await products.fetch_all(settings.catalog_page_size)
         catalog = CatalogIndex()
         for document in documents:
             try:
@@ -65,7 +64,7 @@ async def rebuild(settings: Settings, *, transport: httpx.AsyncBaseTransport | N
         return {"products": len(catalog), "embedded": embedded, "removed": removed,
                 "model": MODEL_ID, "seconds": round(time.perf_counter() - started, 2)}
     finally:
-        await products.close()
+        await products.aclose()
         await redis.aclose()
 
 

@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
@@ -20,6 +20,9 @@ from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import configure_tracing, instrument_app
+
+if TYPE_CHECKING:
+    from chassis.lifecycle import Setup
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -72,9 +75,23 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+    setup: "Setup | None" = None,
 ) -> FastAPI:
-    """Build the service app. `readiness_checks` is called per /ready request so checks can
-    refer to clients created in the lifespan."""
+    """Build the service app. `setup(app, components)` registers the service's components
+    (chassis.lifecycle): they give the lifespan and the /ready checks. Without it, `lifespan`
+    and `readiness_checks` (called per /ready request, so checks can refer to clients created
+    in the lifespan) are given by hand."""
+    if setup is not None:
+        if lifespan is not None or readiness_checks is not None:
+            raise ValueError("setup gives the lifespan and the readiness checks; pass only it")
+        from chassis.lifecycle import lifespan as components_lifespan
+        from chassis.lifecycle import readiness
+
+        lifespan = components_lifespan(setup)
+
+        def readiness_checks() -> Mapping[str, ReadinessCheck]:
+            return readiness(app)
+
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)

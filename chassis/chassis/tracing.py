@@ -11,6 +11,7 @@ so log lines and downstream calls carry trace ids.
 
 import importlib.util
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
@@ -18,7 +19,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:  # SQLAlchemy is the chassis[postgres] extra: not in every image
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Probes and scrapes would drown the traces that matter.
 UNTRACED_PATHS = "health,ready,metrics"
@@ -75,7 +78,7 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
+def instrument_engine(engine: "AsyncEngine") -> None:
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)

@@ -7,7 +7,7 @@
    version we support. Custom resources of the operators must be a kind this file knows.
 3. checkov (its own environment, tools/checkov-requirements.txt) finds nothing, except checks
    skipped by a `checkov.io/skipN: CKV_...=<why>` annotation, which must say why.
-4. The fleet as the issue asks it: each service's image and non-root user as its Dockerfile,
+4. The fleet as the issue asks it: each service's image and non-root user as the Dockerfile,
    hardened container, /health liveness, /ready readiness, a startup probe, a preStop hook and
    a grace period, requests and limits, a disruption budget, topology spread, an autoscaler
    for the stateless HTTP services, NetworkPolicies admitting only the gateway and the named
@@ -217,7 +217,8 @@ def run_checkov(checkov: Path, files: list[Path]) -> tuple[list[str], list[str]]
 # --- 4. the fleet ----------------------------------------------------------------------------
 
 def dockerfile_user(service: str) -> int | None:
-    text = (ROOT / service / "Dockerfile").read_text(encoding="utf-8")
+    # One Dockerfile builds every service (build args choose it); its USER is theirs.
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     users = re.findall(r"^USER\s+(\d+)", text, flags=re.MULTILINE)
     return int(users[-1]) if users else None
 

@@ -51,9 +51,8 @@ def start_infra(stack: Stack) -> None:
 def start_services(stack: Stack) -> list[str]:
     urls = []
     for spec in SERVICES:
-        if spec.implemented:
-            launched = launch_service(spec, stack.profile, stack.root, stack.progress)
-            urls.append(f"{spec.name:<22} {launched.url}")
+        launched = launch_service(spec, stack.profile, stack.root, stack.progress)
+        urls.append(f"{spec.name:<22} {launched.url}")
     return urls
 
 
@@ -64,8 +63,6 @@ def load_demo_data(stack: Stack) -> None:
     """The demo catalog, through product-service's own idempotent seed command. A failure is
     reported, never fatal: the stack is up either way."""
     spec = get_service("product-service")
-    if not spec.implemented:
-        return
     command = [python_for(stack.root), "-m", "product_service.seed"]
     stack.progress.event("loading demo catalog: python -m product_service.seed")
     try:
@@ -103,8 +100,6 @@ def status_rows(stack: Stack) -> list[StatusRow]:
         pid = running_pid(paths.pid)
         url = base_url(spec.port, stack.profile.host)
         answering = running_service_name(url) == spec.name
-        if not (spec.implemented or pid or answering):
-            continue
         if pid is not None:
             state = "UP" if answering else "UNRESPONSIVE"
         else:

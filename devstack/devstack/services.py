@@ -30,7 +30,6 @@ class ServiceSpec:
     name: str
     package: str
     port: int
-    implemented: bool
     database: str | None = None
     # Services it calls over REST; each gets <NAME>_URL (INVENTORY_SERVICE_URL) in its env.
     upstreams: tuple[str, ...] = ()
@@ -40,19 +39,19 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("api-gateway", "api_gateway", 9000, implemented=True,
+    ServiceSpec("api-gateway", "api_gateway", 9000,
                 upstreams=("product-service", "order-service", "inventory-service",
                            "ai-service", "search-service", "notification-service")),
-    ServiceSpec("product-service", "product_service", 8001, implemented=True,
+    ServiceSpec("product-service", "product_service", 8001,
                 upstreams=("inventory-service",)),
-    ServiceSpec("order-service", "order_service", 8002, implemented=True, database="order_db",
+    ServiceSpec("order-service", "order_service", 8002, database="order_db",
                 upstreams=("inventory-service",)),
-    ServiceSpec("inventory-service", "inventory_service", 8003, implemented=True,
+    ServiceSpec("inventory-service", "inventory_service", 8003,
                 database="inventory_db"),
-    ServiceSpec("notification-service", "notification_service", 8004, implemented=True),
-    ServiceSpec("ai-service", "ai_service", 8005, implemented=True,
+    ServiceSpec("notification-service", "notification_service", 8004),
+    ServiceSpec("ai-service", "ai_service", 8005,
                 upstreams=("product-service",)),
-    ServiceSpec("search-service", "search_service", 8006, implemented=True,
+    ServiceSpec("search-service", "search_service", 8006,
                 upstreams=("product-service",)),
 )
 

@@ -67,12 +67,12 @@ def test_registry_lists_seven_services_with_their_ports() -> None:
     }
 
 
-def test_implemented_flags_match_what_each_service_readme_says() -> None:
+def test_every_registered_service_is_implemented_as_its_readme_says() -> None:
+    # The registry lists what `devstack up` starts: all seven, so no README may say otherwise.
     root = find_repo_root()
     for spec in SERVICES:
         readme = (spec.folder(root) / "README.md").read_text()
-        assert spec.implemented == ("NOT IMPLEMENTED" not in readme), spec.name
-    assert get_service("inventory-service").implemented
+        assert "NOT IMPLEMENTED" not in readme, spec.name
 
 
 def test_service_env_points_at_the_profile() -> None:

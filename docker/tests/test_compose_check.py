@@ -30,7 +30,7 @@ def _load_checker() -> Any:
 
 cc = _load_checker()
 ORDER = cc.FleetService("order-service", "order_service", 8002)
-GOOD_DOCKERFILE = (ROOT / "order-service/Dockerfile").read_text(encoding="utf-8")
+GOOD_DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_inline_ignore_needs_a_justifying_comment(tmp_path: Path, hadolint: str)
 
 def test_conventions_hold_for_the_service_dockerfile(tmp_path: Path) -> None:
     dockerfile = write(tmp_path, "Dockerfile", GOOD_DOCKERFILE)
-    assert cc.check_dockerfile_conventions(ORDER, dockerfile) == []
+    assert cc.check_dockerfile_conventions(dockerfile) == []
 
 
 def test_conventions_name_each_broken_rule(tmp_path: Path) -> None:
@@ -140,18 +140,43 @@ def test_conventions_name_each_broken_rule(tmp_path: Path) -> None:
         "USER root\n"
         'CMD ["uvicorn", "app.main:app"]\n'
     ))
-    problems = "\n".join(cc.check_dockerfile_conventions(ORDER, dockerfile))
+    problems = "\n".join(cc.check_dockerfile_conventions(dockerfile))
     assert "not multi-stage" in problems
+    assert "needs a stage `service`" in problems
+    assert "needs a stage `gateway`" in problems
+    assert "needs `ARG SERVICE`" in problems
+    assert "needs `ARG PORT`" in problems
     assert "ghcr.io/astral-sh/uv" in problems
-    assert "uv sync --frozen --no-dev --package order-service" in problems
+    assert 'uv sync --frozen --no-dev --package "$SERVICE"' in problems
     assert "non-root USER" in problems
-    assert "HEALTHCHECK on http://127.0.0.1:8002/health" in problems
-    assert '"order_service.main:app"' in problems
+    assert "needs `ENV UVICORN_APP=${PACKAGE}.main:app`" in problems
+    assert "HEALTHCHECK on http://127.0.0.1:$UVICORN_PORT/health" in problems
+    assert 'CMD must be ["uvicorn"]' in problems
 
 
 def test_a_missing_dockerfile_is_reported(tmp_path: Path) -> None:
-    assert cc.check_dockerfile_conventions(ORDER, tmp_path / "nope") == [
-        "order-service/Dockerfile is missing"]
+    assert cc.check_dockerfile_conventions(tmp_path / "nope") == ["Dockerfile is missing"]
+
+
+def test_compose_builds_each_service_with_its_target_and_arguments(
+        compose: dict[str, Any]) -> None:
+    fleet = cc.fleet_services()
+    assert cc.check_services_present(compose, fleet) == []
+    gateway = next(s for s in fleet if s.name == "api-gateway")
+    assert compose["services"]["api-gateway"]["build"]["target"] == "gateway"
+    assert cc.check_build(gateway, compose["services"]["api-gateway"]["build"]) == []
+
+
+def test_a_wrong_build_target_or_argument_is_named() -> None:
+    build = {"context": ".", "dockerfile": "order-service/Dockerfile", "target": "gateway",
+             "args": ["SERVICE=order-service", "PACKAGE=order_service", "PORT=8003"]}
+    problems = "\n".join(cc.check_build(ORDER, build))
+    assert "dockerfile `Dockerfile`" in problems
+    assert "build target must be `service`" in problems
+    assert "'PORT': '8002'" in problems
+    assert cc.check_build(ORDER, "order-service") == [
+        "order-service: build must be a mapping with context `.`, dockerfile `Dockerfile`, "
+        "target and args (got 'order-service')"]
 
 
 # --- 3 + 4. environment ----------------------------------------------------------------------
@@ -412,9 +437,7 @@ def test_a_broken_fixture_repository_fails_the_whole_run(tmp_path: Path) -> None
             shutil.copytree(source, tmp_path / item, ignore=shutil.ignore_patterns("tests"))
         else:
             shutil.copy(source, tmp_path / item)
-    for service in cc.fleet_services():
-        (tmp_path / service.name).mkdir()
-        shutil.copy(ROOT / service.name / "Dockerfile", tmp_path / service.name / "Dockerfile")
+    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
     document = yaml.safe_load((tmp_path / "docker-compose.yml").read_text("utf-8"))
     document["services"]["order-service"]["environment"]["INVENTORY_SERVCE_URL"] = "http://x"
     del document["services"]["search-service"]["environment"]["ELASTICSEARCH_URL"]

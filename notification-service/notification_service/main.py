@@ -1,8 +1,5 @@
 """notification-service: wiring only. `uvicorn notification_service.main:app --port 8004`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -10,6 +7,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.lifecycle import Components
 from notification_service.api import router
 from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
@@ -19,8 +17,7 @@ from notification_service.service import DeliveryInProgress, NotificationService
 
 
 def build_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         redis = Redis.from_url(
             settings.redis_url,
             decode_responses=True,
@@ -34,6 +31,7 @@ def build_app(settings: Settings) -> FastAPI:
             sent_ttl_seconds=settings.sent_ttl_seconds,
             log_size=settings.notification_log_size,
         )
+        components.add("redis", stop=redis.aclose, ready=ledger.ping)
         mailer = SmtpMailer(
             settings.smtp_host,
             settings.smtp_port,
@@ -44,12 +42,13 @@ def build_app(settings: Settings) -> FastAPI:
             starttls=settings.smtp_starttls,
             use_tls=settings.smtp_use_tls,
         )
+        components.add("smtp", ready=mailer.ping)
         service = NotificationService(ledger, mailer, EmailRenderer(), settings)
         app.state.notifications = service
         app.state.ledger = ledger
-        app.state.mailer = mailer
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        components.add("producer", stop=producer.stop)
         consumer = EventConsumer(
             settings.kafka_bootstrap_servers,
             settings.consumer_group,
@@ -68,27 +67,14 @@ def build_app(settings: Settings) -> FastAPI:
                               DeliveryInProgress),
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
-        app.state.consumer = consumer
-        if settings.run_event_consumer:
-            await consumer.start()
-        try:
-            yield
-        finally:
-            if settings.run_event_consumer:
-                await consumer.stop()
-            await producer.stop()
-            await redis.aclose()
+        components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(
         settings,
         title="notification-service",
         description="Order, cancellation, low-stock and AI follow-up emails over SMTP, "
         "sent once per event.",
-        lifespan=lifespan,
-        readiness_checks=lambda: {
-            "redis": lambda: app.state.ledger.ping(),
-            "smtp": lambda: app.state.mailer.ping(),
-        },
+        setup=setup,
     )
     app.include_router(router)
     return app

@@ -1,8 +1,5 @@
 """product-service: wiring only. `uvicorn product_service.main:app --port 8001`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
@@ -10,6 +7,7 @@ from pymongo.errors import ConnectionFailure
 
 from chassis import create_app
 from chassis.kafka import EventProducer
+from chassis.lifecycle import Components
 from chassis.mongo_outbox import MongoOutboxRelay
 from product_service.api import router
 from product_service.config import Settings
@@ -19,8 +17,7 @@ from product_service.service import ProductService
 
 
 def build_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongodb_url,
             serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
@@ -32,9 +29,11 @@ def build_app(settings: Settings) -> FastAPI:
             settings.mongodb_db,
             serialize_transactions=settings.mongodb_serialize_transactions,
         )
+        components.add("mongodb", stop=client.close, ready=repository.ping)
         await repository.ensure_indexes()
         # The producer connects lazily: with Kafka down the API works and the outbox buffers.
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        components.add("producer", stop=producer.stop)
         relay = MongoOutboxRelay(
             repository.outbox,
             producer,
@@ -43,24 +42,14 @@ def build_app(settings: Settings) -> FastAPI:
             publish_timeout=settings.outbox_publish_timeout_seconds,
             isolation_lock=repository.transaction_lock,
         )
-        app.state.repository = repository
-        app.state.relay = relay
         app.state.products = ProductService(repository, settings, on_commit=relay.notify)
-        if settings.run_outbox_relay:
-            await relay.start()
-        try:
-            yield
-        finally:
-            await relay.stop()
-            await producer.stop()
-            await client.close()
+        components.add_worker("outbox-relay", relay, enabled=settings.run_outbox_relay)
 
     app = create_app(
         settings,
         title="product-service",
         description="The product catalog; every change is published as product-updated.",
-        lifespan=lifespan,
-        readiness_checks=lambda: {"mongodb": app.state.repository.ping},
+        setup=setup,
     )
     app.include_router(router)
     app.add_exception_handler(ConnectionFailure, _database_unavailable)

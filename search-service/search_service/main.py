@@ -2,8 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import structlog
 from elasticsearch import AsyncElasticsearch, ConnectionError, ConnectionTimeout
@@ -11,8 +9,9 @@ from fastapi import FastAPI
 
 from chassis import create_app
 from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.lifecycle import Components
+from chassis.product_catalog import ProductCatalogReader
 from search_service.api import router
-from search_service.clients.product_catalog import ProductCatalogClient
 from search_service.config import Settings
 from search_service.repository import ProductIndex, SearchUnavailable
 from search_service.service import SearchService
@@ -29,8 +28,7 @@ ELASTICSEARCH_DOWN: tuple[type[BaseException], ...] = (
 
 
 def build_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         es = AsyncElasticsearch(
             settings.elasticsearch_url,
             request_timeout=settings.elasticsearch_timeout_seconds,
@@ -44,13 +42,15 @@ def build_app(settings: Settings) -> FastAPI:
             replicas=settings.search_index_replicas,
             refresh_interval=settings.search_refresh_interval,
         )
-        catalog = ProductCatalogClient(
+        catalog = ProductCatalogReader(
             settings.product_service_url,
             timeout_seconds=settings.product_service_timeout_seconds,
             attempts=settings.reindex_page_attempts,
         )
         service = SearchService(index, catalog, settings)
         app.state.search = service
+        components.add("elasticsearch", stop=es.close, ready=service.ping)
+        components.add("product-catalog", stop=catalog.aclose)
         try:
             # Elasticsearch being away must not stop the service: searches answer 503 and the
             # index is created on first use once it is back.
@@ -60,6 +60,7 @@ def build_app(settings: Settings) -> FastAPI:
             log.warning("search.index.not_prepared", error=str(exc))
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        components.add("producer", stop=producer.stop)
         consumer = EventConsumer(
             settings.kafka_bootstrap_servers,
             settings.consumer_group,
@@ -71,33 +72,18 @@ def build_app(settings: Settings) -> FastAPI:
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         app.state.consumer = consumer
-        if settings.run_event_consumer:
-            await consumer.start()
-        try:
-            yield
-        finally:
-            if settings.run_event_consumer:
-                await consumer.stop()
-            await producer.stop()
-            await catalog.aclose()
-            await es.close()
+        components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(
         settings,
         title="search-service",
         description="Full-text product search, autocomplete and facets on Elasticsearch.",
-        lifespan=lifespan,
-        readiness_checks=lambda: {"elasticsearch": lambda: _ping(app)},
+        setup=setup,
     )
     app.include_router(router)
     # One line per Elasticsearch request at INFO would drown the service's own events.
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
     return app
-
-
-async def _ping(app: FastAPI) -> None:
-    service: SearchService = app.state.search
-    await service.ping()
 
 
 app = build_app(Settings())

@@ -224,13 +224,6 @@ class ProductIndex:
                 log.warning("search.bulk.item_refused", item=item)
         return BulkOutcome(written, stale, failed)
 
-    async def get_document(self, doc_id: str) -> dict[str, Any] | None:
-        with elasticsearch_call():
-            reply = await self.es.options(ignore_status=404).get(index=self.alias, id=doc_id)
-        if reply.meta.status == 404 or not reply.body.get("found"):
-            return None
-        return {**reply.body["_source"], "_version": reply.body.get("_version")}
-
     # -- queries ---------------------------------------------------------------------------
 
     async def search(self, text: str, offset: int, size: int) -> dict[str, Any]:

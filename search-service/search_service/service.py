@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from chassis import Conflict
 from chassis.events import CloudEvent
-from search_service.clients.product_catalog import ProductCatalogClient
+from chassis.product_catalog import ProductCatalogReader
 from search_service.config import Settings
 from search_service.events import ProductUpdated
 from search_service.models import CatalogProduct, product_document, tombstone_document
@@ -85,7 +85,7 @@ def _total(reply: dict[str, Any]) -> int:
 
 class SearchService:
     def __init__(
-        self, index: ProductIndex, catalog: ProductCatalogClient, settings: Settings
+        self, index: ProductIndex, catalog: ProductCatalogReader, settings: Settings
     ) -> None:
         self.index = index
         self.catalog = catalog

@@ -1,109 +1,61 @@
 """The catalog from product-service: every page of GET /api/products, loaded in the
-background at start-up with retries and backoff until it succeeds (the service answers
-meanwhile, from what product-updated events brought). A circuit breaker (purgatory, state as a
-gauge) stops the retries from calling a product-service that keeps failing until its reset
-time has passed."""
+background at start-up and retried with backoff until it succeeds (the service answers
+meanwhile, from what product-updated events brought). The reads go through the chassis's one
+catalog reader (`chassis.product_catalog`): its timeout, and its circuit breaker (state as the
+gauge below) that stops the loader from calling a product-service that keeps failing until its
+reset time has passed. One try per page: the loader is the retry loop, and a load started
+again costs little."""
 
 import asyncio
-import contextlib
-from typing import Any
 
 import httpx
 import structlog
 from prometheus_client import Gauge
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
 
 from ai_service.catalog import CatalogIndex, Product
 from chassis.kafka import backoff_delay
+from chassis.lifecycle import BackgroundTask
+from chassis.product_catalog import CatalogUnavailable, ProductCatalogReader
 
 log = structlog.get_logger(__name__)
 
-MAX_PAGES = 10_000
-CIRCUIT = "product-service"
-BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 BREAKER_STATE = Gauge(
     "ai_product_service_circuit_breaker_state",
     "Breaker on calls to product-service: 0 closed, 1 half-open, 2 open",
 )
 
-
-class CatalogUnavailable(Exception):
-    pass
+__all__ = ["BREAKER_STATE", "CatalogLoader", "CatalogUnavailable", "catalog_reader"]
 
 
-class ProductCatalogClient:
-    def __init__(self, base_url: str, *, timeout_seconds: float, page_size: int,
-                 breaker_failure_threshold: int = 3, breaker_reset_seconds: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.page_size = page_size
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"),
-                                      timeout=httpx.Timeout(timeout_seconds), transport=transport)
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=breaker_failure_threshold,
-            default_ttl=breaker_reset_seconds,
-            exclude=[asyncio.CancelledError],
-        )
-        self.breakers.add_listener(self._on_breaker_event)
-        BREAKER_STATE.set(0)
-
-    def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
-        if event_type == "state_changed":
-            state = str(payload.state)
-            BREAKER_STATE.set(BREAKER_STATES.get(state, 0))
-            log.warning("catalog.breaker_state_changed", state=state)
-
-    async def _get_page(self, page: int) -> Any:
-        breaker = await self.breakers.get_breaker(CIRCUIT)
-        try:
-            async with breaker:
-                reply = await self.http.get(
-                    "/api/products", params={"page": page, "page_size": self.page_size}
-                )
-                reply.raise_for_status()
-                return reply.json()
-        except OpenedState as exc:
-            raise CatalogUnavailable("product-service circuit breaker is open") from exc
-
-    async def fetch_all(self) -> list[dict[str, Any]]:
-        products: list[dict[str, Any]] = []
-        for page in range(1, MAX_PAGES + 1):
-            try:
-                body = await self._get_page(page)
-            except (httpx.HTTPError, ValueError) as exc:
-                raise CatalogUnavailable(f"page {page}: {type(exc).__name__}: {exc}") from exc
-            batch = body.get("products") if isinstance(body, dict) else None
-            if not isinstance(batch, list):
-                raise CatalogUnavailable(f"page {page}: no 'products' list in the reply")
-            products.extend(p for p in batch if isinstance(p, dict))
-            total = body.get("total")
-            if len(batch) < self.page_size or (isinstance(total, int) and len(products) >= total):
-                break
-        return products
-
-    async def close(self) -> None:
-        await self.http.aclose()
+def catalog_reader(base_url: str, *, timeout_seconds: float,
+                   breaker_failure_threshold: int = 3, breaker_reset_seconds: float = 10.0,
+                   transport: httpx.AsyncBaseTransport | None = None) -> ProductCatalogReader:
+    return ProductCatalogReader(base_url, timeout_seconds=timeout_seconds, attempts=1,
+                                breaker_failure_threshold=breaker_failure_threshold,
+                                breaker_reset_seconds=breaker_reset_seconds,
+                                breaker_gauge=BREAKER_STATE, transport=transport)
 
 
 class CatalogLoader:
     """Runs once per process start; retries with exponential backoff and jitter."""
 
-    def __init__(self, client: ProductCatalogClient, catalog: CatalogIndex, *,
+    def __init__(self, client: ProductCatalogReader, catalog: CatalogIndex, *, page_size: int,
                  backoff_max_seconds: float) -> None:
         self.client = client
         self.catalog = catalog
+        self.page_size = page_size
         self.backoff_max_seconds = backoff_max_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("catalog-loader", self.run)
         self.attempts = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="catalog-loader")
+        self._background.start()
 
     async def run(self) -> None:
         while True:
             self.attempts += 1
             try:
-                documents = await self.client.fetch_all()
+                documents = await self.client.fetch_all(self.page_size)
             except CatalogUnavailable as exc:
                 delay = backoff_delay(min(self.attempts, 10), 0.5, self.backoff_max_seconds)
                 log.warning("catalog.load_failed", attempt=self.attempts, error=str(exc),
@@ -124,8 +76,4 @@ class CatalogLoader:
             return
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ai_service.catalog import CatalogIndex
-from ai_service.clients.products import CatalogLoader, CatalogUnavailable, ProductCatalogClient
+from ai_service.clients.products import CatalogLoader, CatalogUnavailable, catalog_reader
 
 
 def _doc(n: int) -> dict[str, Any]:
@@ -30,10 +30,10 @@ async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -
         return httpx.Response(200, json={"products": chunk, "total": len(docs), "page": page,
                                          "page_size": size})
 
-    client = ProductCatalogClient("http://products", timeout_seconds=1, page_size=2,
-                                  transport=httpx.MockTransport(serve))
+    client = catalog_reader("http://products", timeout_seconds=1,
+                            transport=httpx.MockTransport(serve))
     catalog = CatalogIndex()
-    loader = CatalogLoader(client, catalog, backoff_max_seconds=0.05)
+    loader = CatalogLoader(client, catalog, page_size=2, backoff_max_seconds=0.05)
     await asyncio.wait_for(loader.run(), 10)
     assert catalog.loaded
     assert len(catalog) == 5
@@ -41,19 +41,19 @@ async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -
     assert [c.split("?")[1] for c in calls[2:]] == [
         "page=1&page_size=2", "page=2&page_size=2", "page=3&page_size=2"]
     assert catalog.get("p99") is None
-    await client.close()
+    await client.aclose()
 
 
 async def test_loader_can_be_stopped_while_product_service_is_away() -> None:
-    client = ProductCatalogClient(
-        "http://products", timeout_seconds=1, page_size=100,
+    client = catalog_reader(
+        "http://products", timeout_seconds=1,
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"nope": 1})))
-    loader = CatalogLoader(client, CatalogIndex(), backoff_max_seconds=0.05)
+    loader = CatalogLoader(client, CatalogIndex(), page_size=100, backoff_max_seconds=0.05)
     loader.start()
     await asyncio.sleep(0.2)
     await loader.stop()
     assert loader.attempts >= 2
-    await client.close()
+    await client.aclose()
 
 
 async def test_breaker_stops_calling_a_failing_product_service_until_its_reset() -> None:
@@ -68,18 +68,18 @@ async def test_breaker_stops_calling_a_failing_product_service_until_its_reset()
         return httpx.Response(200, json={"products": [_doc(1)], "total": 1, "page": 1,
                                          "page_size": 100})
 
-    client = ProductCatalogClient("http://products", timeout_seconds=1, page_size=100,
-                                  breaker_failure_threshold=2, breaker_reset_seconds=0.3,
-                                  transport=httpx.MockTransport(serve))
+    client = catalog_reader("http://products", timeout_seconds=1,
+                            breaker_failure_threshold=2, breaker_reset_seconds=0.3,
+                            transport=httpx.MockTransport(serve))
     for _ in range(2):
         with pytest.raises(CatalogUnavailable, match="HTTPStatusError"):
-            await client.fetch_all()
+            await client.fetch_all(100)
     with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
-        await client.fetch_all()
+        await client.fetch_all(100)
     assert calls == 2  # the open breaker answered without calling product-service
     assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 2
     healthy = True
     await asyncio.sleep(0.35)
-    assert len(await client.fetch_all()) == 1  # half-open trial call succeeds and closes it
+    assert len(await client.fetch_all(100)) == 1  # half-open trial call succeeds and closes it
     assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 0
-    await client.close()
+    await client.aclose()

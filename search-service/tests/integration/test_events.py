@@ -53,7 +53,12 @@ def publish_and_wait_handled(
 
 
 async def stored(service: SearchService, product_id: str) -> dict[str, Any] | None:
-    return await service.index.get_document(product_id)
+    """The stored document and its external version, read straight from Elasticsearch."""
+    index = service.index
+    reply = await index.es.options(ignore_status=404).get(index=index.alias, id=product_id)
+    if reply.meta.status == 404 or not reply.body.get("found"):
+        return None
+    return {**reply.body["_source"], "_version": reply.body.get("_version")}
 
 
 async def test_upsert_event_makes_the_product_searchable(

@@ -1,17 +1,15 @@
-"""The reindex's reads from product-service: retried when the service stumbles, refused with
-a clear 503 sentence when it stays away or answers nonsense."""
+"""The one catalog reader (search-service's reindex, ai-service's catalog load): reads
+retried when product-service stumbles, refused with a clear 503 sentence when it stays away
+or answers nonsense. Its breaker: ai-service/tests/unit/test_catalog_loader.py."""
 
 import httpx
 import pytest
 
-from search_service.clients.product_catalog import (
-    ProductCatalogClient,
-    ProductServiceUnavailable,
-)
+from chassis.product_catalog import CatalogUnavailable, ProductCatalogReader
 
 
-def _client(handler, attempts: int = 3) -> ProductCatalogClient:  # type: ignore[no-untyped-def]
-    return ProductCatalogClient(
+def _client(handler, attempts: int = 3) -> ProductCatalogReader:  # type: ignore[no-untyped-def]
+    return ProductCatalogReader(
         "http://products",
         timeout_seconds=1,
         attempts=attempts,
@@ -66,7 +64,7 @@ async def test_gives_up_after_bounded_attempts_with_a_sentence() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     client = _client(handler, attempts=3)
-    with pytest.raises(ProductServiceUnavailable, match="Product service is unavailable"):
+    with pytest.raises(CatalogUnavailable, match="Product service is unavailable"):
         await client.list_page(1, 100)
     await client.aclose()
     assert calls == 3
@@ -81,7 +79,7 @@ async def test_client_error_is_not_retried() -> None:
         return httpx.Response(404, json={"detail": "Not Found"})
 
     client = _client(handler)
-    with pytest.raises(ProductServiceUnavailable, match="HTTP 404"):
+    with pytest.raises(CatalogUnavailable, match="HTTP 404"):
         await client.list_page(1, 100)
     await client.aclose()
     assert calls == 1
@@ -89,6 +87,41 @@ async def test_client_error_is_not_retried() -> None:
 
 async def test_unreadable_page_is_refused() -> None:
     client = _client(lambda request: httpx.Response(200, json={"items": []}))
-    with pytest.raises(ProductServiceUnavailable, match="unreadable catalog page"):
+    with pytest.raises(CatalogUnavailable, match="unreadable catalog page"):
         await client.list_page(1, 100)
+    await client.aclose()
+
+
+async def test_an_open_breaker_refuses_at_once_and_retries_stop() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(502)
+
+    client = ProductCatalogReader(
+        "http://products", timeout_seconds=1, attempts=4, backoff_initial=0.001,
+        backoff_max=0.002, breaker_failure_threshold=2, breaker_reset_seconds=60,
+        transport=httpx.MockTransport(handler),
+    )
+    with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
+        await client.list_page(1, 100)
+    assert calls == 2  # the third attempt met the open breaker, not product-service
+    with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
+        await client.list_page(1, 100)
+    assert calls == 2
+    await client.aclose()
+
+
+async def test_fetch_all_reads_pages_until_the_total() -> None:
+    products = [{"id": str(n)} for n in range(5)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page, size = int(request.url.params["page"]), int(request.url.params["page_size"])
+        return httpx.Response(200, json={"products": products[(page - 1) * size: page * size],
+                                         "total": len(products)})
+
+    client = _client(handler)
+    assert await client.fetch_all(2) == products
     await client.aclose()
