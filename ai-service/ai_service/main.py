@@ -133,6 +133,7 @@ def build_app(
         # Only Redis: without product-service the service still answers (from what events
         # brought, or saying the catalog is not loaded); ai_catalog_products shows the size.
         readiness_checks=lambda: {"redis": lambda: app.state.processed.ping()},
+        health_details={"llm_provider": settings.llm_provider},
     )
     app.include_router(router)
     return app

@@ -72,11 +72,17 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+    health_details: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """Build the service app. `readiness_checks` is called per /ready request so checks can
-    refer to clients created in the lifespan."""
+    refer to clients created in the lifespan; `health_details` are added to /health (e.g. the
+    gateway's `auth_enabled`, ai-service's `llm_provider`)."""
+    details = dict(health_details or {})
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    for warning in settings.legacy_warnings:
+        structlog.get_logger("chassis.settings").warning("config.original_variable_name",
+                                                         detail=warning)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     install_error_handlers(app)
     install_metrics(app, settings.service_name)
@@ -84,8 +90,8 @@ def create_app(
     instrument_app(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
-    async def health() -> dict[str, str]:
-        return {"status": "UP", "service": settings.service_name, "version": version}
+    async def health() -> dict[str, Any]:
+        return {"status": "UP", "service": settings.service_name, "version": version, **details}
 
     @app.get("/ready", tags=["ops"], summary="Readiness: the service's own dependencies answer")
     async def ready() -> JSONResponse:

@@ -174,3 +174,20 @@ def test_binary_mode_cloud_events_are_read_like_structured_ones(parts) -> None:
     event = decode_event(dumps_exact(example).encode(), headers)
     assert event.subject is None
     assert service.compose(event).kind == "inventory-low"
+
+
+async def test_email_enabled_false_logs_instead_of_sending(monkeypatch) -> None:
+    """EMAIL_ENABLED=false (the original design's log-only mode): nothing connects."""
+    from notification_service.mailer import SmtpMailer
+    from notification_service.rendering import EmailRenderer
+
+    monkeypatch.setenv("EMAIL_ENABLED", "false")
+    settings = Settings()
+    assert settings.email_enabled is False  # the original name is ours too
+    # Port 9 on a reserved address: any connection attempt would fail the test.
+    mailer = SmtpMailer("192.0.2.1", 9, sender="a@example.com", timeout_seconds=0.5,
+                        enabled=settings.email_enabled)
+    email = EmailRenderer().inventory_low(INVENTORY_LOW.parse(INVENTORY_LOW.examples[0]),
+                                          "admin@example.com")
+    await mailer.send(email, "<m-1@test>")
+    await mailer.ping()
