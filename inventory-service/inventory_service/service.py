@@ -85,6 +85,10 @@ class InventoryService:
         async with self.sessions() as session:
             return [to_item(row) for row in await repo.list_items(session, limit, offset)]
 
+    async def count_items(self) -> int:
+        async with self.sessions() as session:
+            return await repo.count_items(session)
+
     async def get_item(self, product_id: str) -> InventoryItem:
         async with self.sessions() as session:
             row = await repo.get_item(session, product_id)
@@ -118,8 +122,10 @@ class InventoryService:
         log.info("inventory.restocked", product_id=product_id, quantity=quantity)
         return to_item(row)
 
-    async def update_item(self, product_id: str, data: InventoryUpdate) -> InventoryItem:
-        changes = data.model_dump(exclude_none=True)
+    async def update_item(self, product_id: str, data: InventoryUpdate | None) -> InventoryItem:
+        changes = data.model_dump(exclude_none=True) if data is not None else {}
+        if not changes:
+            raise BadRequest("No fields to update")
         async with self.sessions.begin() as session:
             row = await repo.update_item(session, product_id, changes)
             if row is None:

@@ -285,6 +285,10 @@ class OrderService:
             items = await repo.get_items(session, [row["id"] for row in rows])
         return [to_order(row, items[row["id"]]) for row in rows]
 
+    async def count_orders(self, email: str | None = None) -> int:
+        async with self.sessions() as session:
+            return await repo.count_orders(session, email=email)
+
     # -- status changes (each one transaction with its events) ------------------------------
 
     async def change_status(self, order_id: uuid.UUID, wanted: OrderStatus) -> Order:

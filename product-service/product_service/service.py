@@ -112,9 +112,12 @@ class ProductService:
         # re.escape: the user's text is matched literally, never run as a pattern.
         return await self._page(literal_search(re.escape(text)), page, page_size)
 
-    async def update(self, product_id: str, data: ProductUpdate) -> Product:
+    async def update(self, product_id: str, data: ProductUpdate | None) -> Product:
         oid = parse_product_id(product_id)
-        changes = to_stored_fields(data.changes())
+        given = data.changes() if data is not None else {}
+        if not given:
+            raise BadRequest("No fields to update")
+        changes = to_stored_fields(given)
         changes["updated_at"] = format_time(datetime.now(UTC))
 
         async def work(session: Session) -> Product | None:
