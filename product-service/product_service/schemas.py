@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -120,11 +120,15 @@ class ProductUpdate(BaseModel):
     category: Category | None = None
     tags: Tags | None = None
     stock_quantity: StockQuantity | None = None
-    image_url: ImageUrl | None = None
+    # "" clears the image (a null is ignored like any other).
+    image_url: ImageUrl | Literal[""] | None = None
 
     def changes(self) -> dict[str, Any]:
-        """The fields given with a value (an empty description clears it)."""
-        return self.model_dump(exclude_unset=True, exclude_none=True)
+        """The fields given with a value; an empty description or image_url clears it."""
+        changes = self.model_dump(exclude_unset=True, exclude_none=True)
+        if changes.get("image_url") == "":
+            changes["image_url"] = None
+        return changes
 
 
 class Product(BaseModel):

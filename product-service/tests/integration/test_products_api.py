@@ -119,10 +119,12 @@ async def test_put_changes_only_given_fields_and_moves_updated_at_and_version(
     again = (
         await client.put(
             f"/api/products/{created['id']}",
-            json={"tags": ["sale"], "description": None, "image_url": None},
+            json={"tags": ["sale"], "description": "", "image_url": "", "name": None},
         )
     ).json()
+    # Nulls are ignored (the name stays); an empty text clears description and image_url.
     assert (again["tags"], again["description"], again["image_url"]) == (["sale"], "", None)
+    assert again["name"] == created["name"]
     assert again["version"] == 3
     assert (await client.get(f"/api/products/{created['id']}")).json() == again
 
