@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
+from chassis.openapi_statuses import declare_statuses
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import configure_tracing, instrument_app
 
@@ -85,6 +86,7 @@ def create_app(
                                                          detail=warning)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     install_error_handlers(app)
+    declare_statuses(app)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     instrument_app(app)
