@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema, computed_field, field_validator
 
-# Money leaves as a JSON number with its two decimals (`599.00`, DESIGN.md section 2),
+# Money leaves as a JSON number with its two decimals (`599.00`, docs/api.md),
 # written by api.ExactJSONResponse, never through a binary float.
 Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [999.99]})]
 

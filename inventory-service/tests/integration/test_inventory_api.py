@@ -1,4 +1,4 @@
-"""The seed's inventory endpoints with DESIGN.md §2's status codes and messages."""
+"""The seed's inventory endpoints with docs/api.md's status codes and messages."""
 
 import asyncio
 import uuid

@@ -1,4 +1,4 @@
-"""The seed's product endpoints with DESIGN.md §2's contract, on the MongoDB wire protocol."""
+"""The seed's product endpoints with docs/api.md's contract, on the MongoDB wire protocol."""
 
 import asyncio
 import uuid
