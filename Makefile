@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
 # Every folder with a test suite, run in one pytest session.
-TEST_PATHS := chassis/tests contracts/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults
+TEST_PATHS := chassis/tests contracts/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults tests/repo
 PACKAGES := chassis/chassis contracts/contracts devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
 .PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test asyncapi
