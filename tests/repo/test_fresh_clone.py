@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProce
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / ".git").exists():
         pytest.fail(f"{ROOT} is not a git checkout: the fresh-clone test clones it")
     empty = tmp_path_factory.mktemp("fresh")
@@ -34,7 +33,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cloned = _run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)], empty)
     assert cloned.returncode == 0, cloned.stderr
     assert sorted(p.name for p in empty.iterdir()) == ["repo"]  # nothing beside it
-    yield target
+    return target
 
 
 def _tracked(clone: Path) -> list[Path]:
