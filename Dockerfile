@@ -31,6 +31,7 @@ WORKDIR /app
 # pyproject.toml to load the workspace, but needs none of their code.
 COPY pyproject.toml uv.lock ./
 COPY chassis/pyproject.toml chassis/
+COPY contracts/pyproject.toml contracts/
 COPY devstack/pyproject.toml devstack/
 COPY api-gateway/pyproject.toml api-gateway/
 COPY product-service/pyproject.toml product-service/
@@ -40,9 +41,10 @@ COPY notification-service/pyproject.toml notification-service/
 COPY ai-service/pyproject.toml ai-service/
 COPY search-service/pyproject.toml search-service/
 RUN test -n "$SERVICE" && uv sync --frozen --no-dev --package "$SERVICE" --no-install-workspace
-# Then the two packages this service runs, installed as wheels (not editable) so the
-# runtime stage needs no source tree.
+# Then the packages this service runs (its own, chassis, the event contracts), installed as
+# wheels (not editable) so the runtime stage needs no source tree.
 COPY chassis/ chassis/
+COPY contracts/ contracts/
 COPY ${SERVICE}/ ${SERVICE}/
 RUN uv sync --frozen --no-dev --package "$SERVICE" --no-editable
 

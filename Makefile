@@ -13,10 +13,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
 # Every folder with a test suite, run in one pytest session.
-TEST_PATHS := chassis/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults
-PACKAGES := chassis/chassis devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
+TEST_PATHS := chassis/tests contracts/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults tests/repo
+PACKAGES := chassis/chassis contracts/contracts devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
-.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test
+.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test asyncapi
 help:
 	@echo "make dev      install, start the local stack and the seven services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
@@ -26,6 +26,7 @@ help:
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
 	@echo "make k8s-check      deploy/kubernetes rendered, schema-validated, checkov-scanned, Settings parity"
 	@echo "make storefront     build the web shop (storefront/dist, served by the gateway at /)"
+	@echo "make asyncapi       regenerate contracts/asyncapi.yaml from the event models"
 
 $(UV):
 	@echo "installing uv into $(TOOLS) (not found on PATH)"
@@ -80,6 +81,10 @@ typecheck: lint
 # with the local stack's variable names, topics, realm and dashboards (docker/README.md).
 compose-check: install
 	@$(BIN)/python docker/compose_check.py
+
+# The AsyncAPI document of every topic, generated from contracts/ (a test fails when stale).
+asyncapi: install
+	@$(BIN)/python -m contracts.asyncapi
 
 # Each service's image environment (only its package + chassis) must import its app.
 image-check: install

@@ -54,7 +54,7 @@ SCHEMA_PATH = bundled_schema_path()
 COMPOSE_PATH = ROOT / "docker-compose.yml"
 
 # Read from the environment by libraries, not by a Settings class: the OpenTelemetry SDK
-# reads its standard OTEL_* variables itself (DESIGN.md §7).
+# reads its standard OTEL_* variables itself (docs/architecture.md).
 LIBRARY_VARIABLES: frozenset[str] = frozenset({
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",

@@ -75,7 +75,7 @@ def check_image(service: str, package: str, root: Path, uv: str, workdir: Path,
     step = _run([*sync, "--no-install-workspace"], app, env)
     if step.returncode != 0:
         return f"dependency layer: {step.stderr.strip()[-2000:]}"
-    for folder in ("chassis", service):
+    for folder in ("chassis", "contracts", service):
         shutil.rmtree(app / folder)
         shutil.copytree(root / folder, app / folder, ignore=COPY_IGNORE)
     step = _run([*sync, "--no-editable"], app, env)

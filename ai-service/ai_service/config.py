@@ -1,6 +1,6 @@
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from chassis import BaseServiceSettings
 
@@ -22,6 +22,10 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "gemini": "https://generativelanguage.googleapis.com",
     "local": "",
 }
+
+
+# Providers that cannot answer without a key, and the original design's name for it.
+KEYED_PROVIDERS: dict[str, str] = {"groq": "GROQ_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
 class Settings(BaseServiceSettings):
@@ -84,6 +88,18 @@ class Settings(BaseServiceSettings):
     topic_order_placed: str = "order-placed"
     topic_product_updated: str = "product-updated"
     topic_ai_notification_ready: str = "ai-notification-ready"
+
+    @model_validator(mode="after")
+    def _provider_can_be_used(self) -> "Settings":
+        """A provider asked for but not usable is a start-up error, never a quiet fallback
+        to `local` (the answers would silently change)."""
+        if self.llm_provider in KEYED_PROVIDERS and not self.llm_api_key:
+            original = KEYED_PROVIDERS[self.llm_provider]
+            raise ValueError(
+                f"LLM_PROVIDER={self.llm_provider} needs an API key: set LLM_API_KEY "
+                f"(or {original}); LLM_PROVIDER=local answers without one"
+            )
+        return self
 
     @property
     def model_name(self) -> str:

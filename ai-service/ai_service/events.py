@@ -2,17 +2,14 @@
 An order-placed updates the "bought together" counts, then becomes a follow-up email."""
 
 import uuid
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 
 from ai_service.catalog import CatalogIndex, Product
 from ai_service.service import AssistantService
-from chassis.events import CloudEvent, to_json_ready
+from chassis.events import CloudEvent
 from chassis.kafka import EventProducer
+from contracts import AI_NOTIFICATION_READY, ORDER_PLACED, PRODUCT_UPDATED, AiNotificationReady
 
 log = structlog.get_logger(__name__)
 
@@ -21,46 +18,19 @@ log = structlog.get_logger(__name__)
 FOLLOW_UP_NAMESPACE = uuid.UUID("0b7f9a52-58a4-4c8e-8a51-3d54a2f3c1e7")
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ProductUpdated(_Payload):
-    op: Literal["upsert", "delete"]
-    product_id: str = Field(min_length=1)
-    version: int = Field(ge=0)
-    product: dict[str, Any] | None = None
-
-
-class OrderItem(_Payload):
-    product_id: str
-    product_name: str
-    quantity: int = Field(ge=1)
-    unit_price: Decimal
-
-
-class OrderPlaced(_Payload):
-    order_id: str
-    order_number: str
-    customer_name: str
-    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)
-    total_amount: Decimal
-    items: list[OrderItem] = Field(default_factory=list)
-
-
 def follow_up_event_id(source_event_id: str) -> str:
     return str(uuid.uuid5(FOLLOW_UP_NAMESPACE, f"ai-notification-ready:{source_event_id}"))
 
 
 def apply_product_event(catalog: CatalogIndex, event: CloudEvent) -> bool:
     """Apply one product-updated event; False when it was older than what the index holds."""
-    change = ProductUpdated.model_validate(event.data)
+    change = PRODUCT_UPDATED.parse(event.data)
     if change.op == "delete":
         applied = catalog.delete(change.product_id, change.version)
     else:
         if change.product is None:
             raise ValueError("upsert without a product document")
-        document = {**change.product, "id": change.product.get("id") or change.product_id}
+        document = {**change.product.model_dump(), "id": change.product.id or change.product_id}
         applied = catalog.upsert(Product.from_document(document, version=change.version))
     log.info("catalog.event", op=change.op, product_id=change.product_id,
              version=change.version, applied=applied)
@@ -78,7 +48,8 @@ class FollowUpWriter:
         self.source = source
 
     async def handle(self, event: CloudEvent) -> None:
-        order = OrderPlaced.model_validate(event.data)
+        order = ORDER_PLACED.parse(event.data)
+        order_id = str(order.order_id)
         # "Bought together" first: counted once per event id, whatever is redelivered.
         counted = await self.assistant.record_order(
             event.id, [item.product_id for item in order.items])
@@ -87,20 +58,18 @@ class FollowUpWriter:
             order.customer_name, order.order_number,
             [(item.product_id, item.product_name) for item in order.items],
         )
-        out = CloudEvent(
-            id=follow_up_event_id(event.id),
-            type=self.topic,
+        out = AI_NOTIFICATION_READY.event(
+            AiNotificationReady(
+                order_number=order.order_number,
+                customer_email=order.customer_email,
+                subject=email.subject,
+                body_html=email.body_html,
+                body_text=email.body_text,
+            ),
             source=self.source,
-            time=datetime.now(UTC),
-            subject=order.order_id,
-            data=to_json_ready({
-                "order_number": order.order_number,
-                "customer_email": order.customer_email,
-                "subject": email.subject,
-                "body_html": email.body_html,
-                "body_text": email.body_text,
-            }),
-        )
-        await self.producer.publish(self.topic, out, key=order.order_id)
+            subject=order_id,
+            event_type=self.topic,
+        ).model_copy(update={"id": follow_up_event_id(event.id)})
+        await self.producer.publish(self.topic, out, key=order_id)
         log.info("ai.follow_up_published", order_number=order.order_number, event_id=out.id,
                  generated_by=generated_by)

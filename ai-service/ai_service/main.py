@@ -115,6 +115,7 @@ def build_app(
         description="Shopping assistant, recommendations and natural-language search grounded "
         f"in the catalog. LLM provider: {settings.llm_provider}.",
         setup=setup,
+        health_details={"llm_provider": settings.llm_provider},
     )
     app.include_router(router)
     return app

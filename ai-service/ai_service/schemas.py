@@ -3,9 +3,9 @@
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, WithJsonSchema, computed_field, field_validator
 
-# Money leaves as a JSON number with its two decimals (`599.00`, DESIGN.md section 2),
+# Money leaves as a JSON number with its two decimals (`599.00`, docs/api.md),
 # written by api.ExactJSONResponse, never through a binary float.
 Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [999.99]})]
 
@@ -15,9 +15,24 @@ class ChatMessage(BaseModel):
     content: str = Field(max_length=4000)
 
 
+CHAT_ROLES = ("user", "assistant")
+
+
 class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=2000)
+    # `null` is no history, and turns of other roles (e.g. "system") are left out, as the
+    # original design's clients send them: a client cannot steer the assistant through them.
     history: list[ChatMessage] = Field(default_factory=list, max_length=30)
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _known_roles_only(cls, value: object) -> object:
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return [turn for turn in value
+                    if not (isinstance(turn, dict) and turn.get("role") not in CHAT_ROLES)]
+        return value
 
 
 class ProductSuggestion(BaseModel):
@@ -55,6 +70,18 @@ class SuggestReply(BaseModel):
     alternatives: list[ProductSuggestion] = Field(default_factory=list)
     note: str | None = None
     generated_by: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def result(self) -> str:
+        """The suggestions as one text, as the original design's `result` (clients that read
+        only that keep working; the fields above are the structured form)."""
+        lines = [f"{p.name} (${p.price:.2f}): {p.reason}" for p in self.matches]
+        if not lines:
+            lines.append(self.note or "Nothing in the catalog fits this request.")
+            lines += [f"Alternative: {p.name} (${p.price:.2f}): {p.reason}"
+                      for p in self.alternatives]
+        return "\n".join(lines)
 
 
 # ---- what a model must answer (parsed, then checked against the catalog) ----------------

@@ -19,7 +19,11 @@ from api_gateway.access import (
 )
 from api_gateway.clients import BodyTooLarge
 from api_gateway.config import Settings
-from api_gateway.headers import client_response_headers, upstream_request_headers
+from api_gateway.headers import (
+    client_response_headers,
+    upstream_origins,
+    upstream_request_headers,
+)
 from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, TokenValidator
 from api_gateway.proxy import Proxy, UpstreamResponse, bounded, problem
 from api_gateway.rate_limits import RateLimits, Verdict
@@ -63,6 +67,9 @@ class Gateway:
         self.proxy = proxy
         self.validator = validator
         self.rate_limits = rate_limits
+        # Locations naming one of these are made relative (headers.hide_upstream).
+        self.origins = upstream_origins(
+            instance for upstream in upstreams.values() for instance in upstream.instances)
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -138,7 +145,7 @@ class Gateway:
             body = b"".join([chunk async for chunk in lookup.body])
         finally:
             await lookup.close()
-        headers = dict(client_response_headers(lookup.headers))
+        headers = dict(client_response_headers(lookup.headers, self.origins))
         if lookup.status != 200:
             # 400 (bad id) and 404 (no such order) reach the client as order-service said them.
             return Response(body, status_code=lookup.status, headers=headers)
@@ -202,7 +209,7 @@ class Gateway:
                                          self._headers(request, identity), body, timeout)
         if isinstance(reply, Response):
             return reply
-        return UpstreamResponse(reply, client_response_headers(reply.headers))
+        return UpstreamResponse(reply, client_response_headers(reply.headers, self.origins))
 
 
 def raw_path(request: Request) -> str:

@@ -4,7 +4,8 @@ from clients never pass, tracing and forwarding headers are set."""
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from urllib.parse import urlsplit
 
 # RFC 9110 7.6.1 plus the ones proxies conventionally treat the same way.
 HOP_BY_HOP = frozenset({
@@ -73,9 +74,56 @@ def upstream_request_headers(
     return out
 
 
-def client_response_headers(upstream_headers: Iterable[tuple[str, str]]) -> Headers:
+# Headers that may carry a URL the upstream built from its own address.
+URL_HEADERS = frozenset({"location", "content-location"})
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def hide_upstream(url: str, upstream_origins: Collection[str]) -> str:
+    """A URL pointing at an upstream instance (a service's trailing-slash 307 names its own
+    address) becomes relative, so it resolves against the gateway: no upstream address ever
+    reaches a client. Other URLs pass unchanged."""
+    origin = _origin(url)
+    if origin is None or origin not in upstream_origins:
+        return url
+    parts = urlsplit(url.strip())
+    relative = parts.path or "/"
+    if parts.query:
+        relative += f"?{parts.query}"
+    if parts.fragment:
+        relative += f"#{parts.fragment}"
+    return relative
+
+
+def upstream_origins(instance_urls: Iterable[str]) -> frozenset[str]:
+    """`http://127.0.0.1:8001` and its spellings the upstream may use in a Location."""
+    origins: set[str] = set()
+    for url in instance_urls:
+        origin = _origin(url)
+        if origin is None:
+            continue
+        origins.add(origin)
+        scheme, _, netloc = origin.partition("://")
+        default = {"http": ":80", "https": ":443"}.get(scheme)
+        if default and netloc.endswith(default):
+            origins.add(f"{scheme}://{netloc.removesuffix(default)}")
+        elif default and ":" not in netloc.rsplit("]", 1)[-1]:
+            origins.add(f"{origin}{default}")
+    return frozenset(origins)
+
+
+def client_response_headers(
+    upstream_headers: Iterable[tuple[str, str]], origins: Collection[str] = ()
+) -> Headers:
     upstream_headers = list(upstream_headers)
     drop = HOP_BY_HOP | _connection_tokens(upstream_headers)
     # The gateway's server stamps its own Date and Server, and echoes its own request id.
     drop = drop | {"x-request-id", "date", "server"}
-    return [(n, v) for n, v in upstream_headers if n.lower() not in drop]
+    return [(n, hide_upstream(v, origins) if n.lower() in URL_HEADERS else v)
+            for n, v in upstream_headers if n.lower() not in drop]

@@ -68,6 +68,7 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         ),
         lifespan=lifespan,
         readiness_checks=lambda: _checks(app),
+        health_details={"auth_enabled": settings.auth_enabled},
     )
 
     async def proxy_endpoint(request: Request) -> Response:

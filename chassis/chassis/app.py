@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
+from chassis.openapi_statuses import declare_statuses
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import configure_tracing, instrument_app
 
@@ -76,11 +77,14 @@ def create_app(
     lifespan: Lifespan | None = None,
     readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
     setup: "Setup | None" = None,
+    health_details: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """Build the service app. `setup(app, components)` registers the service's components
     (chassis.lifecycle): they give the lifespan and the /ready checks. Without it, `lifespan`
     and `readiness_checks` (called per /ready request, so checks can refer to clients created
-    in the lifespan) are given by hand."""
+    in the lifespan) are given by hand. `health_details` are added to /health (e.g. the
+    gateway's `auth_enabled`, ai-service's `llm_provider`)."""
+    details = dict(health_details or {})
     if setup is not None:
         if lifespan is not None or readiness_checks is not None:
             raise ValueError("setup gives the lifespan and the readiness checks; pass only it")
@@ -94,15 +98,19 @@ def create_app(
 
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    for warning in settings.legacy_warnings:
+        structlog.get_logger("chassis.settings").warning("config.original_variable_name",
+                                                         detail=warning)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     install_error_handlers(app)
+    declare_statuses(app)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     instrument_app(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
-    async def health() -> dict[str, str]:
-        return {"status": "UP", "service": settings.service_name, "version": version}
+    async def health() -> dict[str, Any]:
+        return {"status": "UP", "service": settings.service_name, "version": version, **details}
 
     @app.get("/ready", tags=["ops"], summary="Readiness: the service's own dependencies answer")
     async def ready() -> JSONResponse:

@@ -164,10 +164,11 @@ class EventProducer:
         *,
         traceparent: str | None = None,
     ) -> Any:
-        """Publish ``event``; the key defaults to its subject (one aggregate, one partition)."""
+        """Publish ``event``; the key defaults to its subject (one aggregate, one partition),
+        else its id."""
         traceparent = traceparent or current_traceparent()
         headers = [("traceparent", traceparent.encode())] if traceparent else []
-        record_key = (key if key is not None else event.subject).encode()
+        record_key = (key if key is not None else event.subject or event.id).encode()
         return await self.publish_raw(topic, encode_event(event), record_key, headers)
 
 
@@ -351,7 +352,7 @@ class EventConsumer:
         """
         topic = record.topic
         try:
-            event = decode_event(record.value)
+            event = decode_event(record.value, record.headers)
         except InvalidEvent as exc:
             log.warning(
                 "kafka.event.undecodable", topic=topic, offset=record.offset, error=str(exc)

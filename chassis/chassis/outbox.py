@@ -108,7 +108,7 @@ def record_fields(
     if traceparent:
         record_headers["traceparent"] = traceparent
     return {
-        "key": key if key is not None else event.subject,
+        "key": key if key is not None else (event.subject or event.id),
         "payload": encode_event(event).decode(),
         "headers": record_headers,
     }

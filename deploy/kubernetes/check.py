@@ -66,8 +66,8 @@ CUSTOM_RESOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                          ("spec.members", "spec.type", "spec.version", "spec.users")),
     "Keycloak": ("k8s.keycloak.org/v2alpha1", "Keycloak", ("spec.instances", "spec.db")),
 }
-# Who may call a service besides the gateway (DESIGN.md: order -> inventory; ai and search ->
-# product). The gateway itself is reached only from the ingress controller.
+# Who may call a service besides the gateway (docs/architecture.md: order -> inventory;
+# ai and search -> product). The gateway itself is reached only from the ingress controller.
 PEERS: dict[str, set[str]] = {
     "inventory-service": {"api-gateway", "order-service"},
     "product-service": {"api-gateway", "ai-service", "search-service"},

@@ -1,10 +1,12 @@
-"""The no-5xx property every service's API must hold, as one reusable pytest test.
+"""The properties every service's API must hold, as one reusable pytest test: no 5xx for any
+input, and no status its OpenAPI does not declare (a schema-driven client or fuzzer meets
+only documented answers).
 
     openapi_schema, test_no_input_makes_orders_answer_5xx = no_server_error_fuzz("running_orders")
 
 `running_orders` is a fixture that yields the base URL of the service running under uvicorn;
 schemathesis reads its /openapi.json and sends generated requests, valid and invalid, to every
-operation. Any 5xx fails the test with the request that caused it.
+operation. Any 5xx, or an undeclared status, fails the test with the request that caused it.
 """
 
 from collections.abc import Callable
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, status_code_conformance
 
 
 def no_server_error_fuzz(
@@ -40,6 +42,7 @@ def no_server_error_fuzz(
         ],
     )
     def test_no_input_answers_5xx(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=[not_a_server_error], timeout=timeout)
+        case.call_and_validate(checks=[not_a_server_error, status_code_conformance],
+                               timeout=timeout)
 
     return openapi_schema, test_no_input_answers_5xx

@@ -1,4 +1,4 @@
-"""The fleet's Kafka topics and partition counts (DESIGN.md §3). Each topic has a `.dlq`
+"""The fleet's Kafka topics and partition counts (docs/events.md). Each topic has a `.dlq`
 with one partition: dead letters are rare and their order across keys does not matter."""
 
 EVENT_TOPICS: dict[str, int] = {

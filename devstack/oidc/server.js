@@ -1,4 +1,4 @@
-// Local OIDC provider for the devstack (LOCAL-STACK.md, "Identity"): oauth2-mock-server behind
+// Local OIDC provider for the devstack (docs/local-stack.md, "Identity"): oauth2-mock-server behind
 // Keycloak's paths (/realms/<realm>/...) issuing Keycloak-shaped tokens for a demo realm.
 // Development and tests only: the demo users and clients below are public knowledge.
 //

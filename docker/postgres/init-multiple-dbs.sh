@@ -1,5 +1,5 @@
 #!/bin/bash
-# Creates one database per service that owns PostgreSQL (DESIGN.md §1), on the first start of
+# Creates one database per service that owns PostgreSQL (docs/architecture.md), on the first start of
 # an empty data volume only (the postgres image runs /docker-entrypoint-initdb.d once).
 # POSTGRES_MULTIPLE_DATABASES: comma-separated names, e.g. "order_db,inventory_db".
 set -euo pipefail

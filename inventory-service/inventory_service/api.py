@@ -3,9 +3,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
 from chassis import BadRequest
+from chassis.pagination import PAGE_HEADERS_DOC, offset_page_headers
 from inventory_service.schemas import (
     PRODUCT_ID_PATTERN,
     InventoryCreate,
@@ -105,14 +106,21 @@ async def create_item(body: InventoryCreate, service: Service) -> InventoryItem:
 @router.get(
     "",
     response_model=list[InventoryItem],
-    summary="List inventory (a JSON array; page with limit/offset)",
+    responses={200: {"headers": PAGE_HEADERS_DOC}},
+    summary="List inventory (a JSON array; page with limit/offset; X-Total-Count, Link)",
 )
 async def list_items(
+    request: Request,
+    response: Response,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[InventoryItem]:
-    return await service.list_items(limit, offset)
+    items = await service.list_items(limit, offset)
+    total = await service.count_items()
+    response.headers.update(offset_page_headers(request.url, total=total, limit=limit,
+                                                offset=offset))
+    return items
 
 
 @router.get("/{product_id}", response_model=InventoryItem)
@@ -146,10 +154,14 @@ async def restock(product_id: ProductIdPath, body: StockChange, service: Service
 @router.put(
     "/{product_id}",
     response_model=InventoryItem,
-    summary="Change name, quantity or threshold (only the fields given)",
+    summary="Change name, quantity or threshold (only the fields given; nulls are ignored)",
+    responses={400: {"description": "No fields to update, or quantity below what is reserved"},
+               404: {"description": "Unknown product"}},
 )
 async def update_item(
-    product_id: ProductIdPath, body: InventoryUpdate, service: Service
+    product_id: ProductIdPath,
+    service: Service,
+    body: Annotated[InventoryUpdate | None, Body()] = None,
 ) -> InventoryItem:
     return await service.update_item(product_id, body)
 

@@ -51,6 +51,12 @@ async def list_items(session: AsyncSession, limit: int, offset: int) -> Sequence
     return (await session.execute(stmt)).mappings().all()
 
 
+async def count_items(session: AsyncSession) -> int:
+    """How many items list_items pages through (X-Total-Count)."""
+    stmt = sa.select(sa.func.count()).select_from(inventory)
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Row | None:
     """/reduce: lower quantity if that many are available (not reserved). None otherwise."""
     stmt = (

@@ -39,7 +39,7 @@ StockLevel = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
 
 
 class InventoryCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     product_id: ProductId
     product_name: ProductName
@@ -50,23 +50,18 @@ class InventoryCreate(BaseModel):
 
 
 class InventoryUpdate(BaseModel):
-    """PUT: only the fields given change."""
+    """PUT: only the fields given change; nulls are ignored, and nothing to change is a 400
+    "No fields to update" (service layer), as the original design did."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     product_name: ProductName | None = None
     quantity: StockLevel | None = None
     low_stock_threshold: StockLevel | None = None
 
-    @model_validator(mode="after")
-    def _something_to_change(self) -> "InventoryUpdate":
-        if self.product_name is None and self.quantity is None and self.low_stock_threshold is None:
-            raise ValueError("give at least one of product_name, quantity, low_stock_threshold")
-        return self
-
 
 class StockChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     quantity: Quantity
 
@@ -95,14 +90,14 @@ class Message(BaseModel):
 
 
 class ReservationLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     product_id: ProductId
     quantity: Quantity
 
 
 class ReservationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     reservation_id: uuid.UUID = Field(description="The order id: retrying with it is safe.")
     items: list[ReservationLine] = Field(min_length=1, max_length=MAX_ITEMS_PER_RESERVATION)

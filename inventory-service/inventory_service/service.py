@@ -9,9 +9,16 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis import BadRequest, Conflict, NotFound
-from chassis.events import CloudEvent, new_event
+from chassis.events import CloudEvent
 from chassis.inbox import claim_event
 from chassis.outbox import enqueue
+from contracts import (
+    INVENTORY_LOW,
+    ORDER_CANCELLED,
+    ORDER_PLACED,
+    ORDER_STATUS_CHANGED,
+    InventoryLow,
+)
 from inventory_service import repository as repo
 from inventory_service.config import Settings
 from inventory_service.models import ReservationStatus, outbox
@@ -78,6 +85,10 @@ class InventoryService:
         async with self.sessions() as session:
             return [to_item(row) for row in await repo.list_items(session, limit, offset)]
 
+    async def count_items(self) -> int:
+        async with self.sessions() as session:
+            return await repo.count_items(session)
+
     async def get_item(self, product_id: str) -> InventoryItem:
         async with self.sessions() as session:
             row = await repo.get_item(session, product_id)
@@ -111,8 +122,10 @@ class InventoryService:
         log.info("inventory.restocked", product_id=product_id, quantity=quantity)
         return to_item(row)
 
-    async def update_item(self, product_id: str, data: InventoryUpdate) -> InventoryItem:
-        changes = data.model_dump(exclude_none=True)
+    async def update_item(self, product_id: str, data: InventoryUpdate | None) -> InventoryItem:
+        changes = data.model_dump(exclude_none=True) if data is not None else {}
+        if not changes:
+            raise BadRequest("No fields to update")
         async with self.sessions.begin() as session:
             row = await repo.update_item(session, product_id, changes)
             if row is None:
@@ -199,10 +212,13 @@ class InventoryService:
     # -- order events (each applied once: the dedup mark commits with the effect) ---------
 
     async def handle_order_event(self, event: CloudEvent) -> None:
-        order_id = _order_id(event)
-        if order_id is None:
-            log.warning("order_event.without_order_id", event_id=event.id, type=event.type)
+        """Apply an order event, parsed with its contract (data that breaks it raises and is
+        dead-lettered after the consumer's retries)."""
+        target = order_action(event, self.settings)
+        if target is None:
+            log.info("order_event.ignored", event_id=event.id, type=event.type)
             return
+        order_id, action = target
         async with self.sessions.begin() as session:
             if not await claim_event(session, self.settings.consumer_group, event.id):
                 log.info("order_event.duplicate_skipped", event_id=event.id)
@@ -210,16 +226,13 @@ class InventoryService:
             if await repo.get_reservation(session, order_id) is None:
                 log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
                 return
-            if event.type == self.settings.topic_order_placed:
+            if action == "confirm":
                 # Recovery path: the order is committed, so its reservation must not expire even
                 # if order-service crashed before confirming it.
                 await self._confirm(session, order_id, strict=False)
-            elif event.type == self.settings.topic_order_cancelled:
+            elif action == "release":
                 await self._release(session, order_id)
-            elif (
-                event.type == self.settings.topic_order_status_changed
-                and str(event.data.get("to", "")).upper() == "SHIPPED"
-            ):
+            else:
                 await self._ship(session, order_id)
 
     # -- internals ------------------------------------------------------------------------
@@ -300,16 +313,16 @@ class InventoryService:
         if not available < threshold <= previous_available:
             return
         topic = self.settings.topic_inventory_low
-        event = new_event(
-            type=topic,
+        event = INVENTORY_LOW.event(
+            InventoryLow(
+                product_id=row["product_id"],
+                product_name=row["product_name"],
+                available_qty=available,
+                threshold=threshold,
+            ),
             source=self.settings.service_name,
             subject=row["product_id"],
-            data={
-                "product_id": row["product_id"],
-                "product_name": row["product_name"],
-                "available_qty": available,
-                "threshold": threshold,
-            },
+            event_type=topic,
         )
         await enqueue(session, outbox, topic, event, key=row["product_id"])
         log.info("inventory.low", product_id=row["product_id"], available_qty=available)
@@ -330,9 +343,14 @@ def _available(row: Mapping[Any, Any]) -> int:
     return int(row["quantity"] - row["reserved_qty"])
 
 
-def _order_id(event: CloudEvent) -> uuid.UUID | None:
-    raw: Any = event.data.get("order_id") or event.subject
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        return None
+def order_action(event: CloudEvent, settings: Settings) -> tuple[uuid.UUID, str] | None:
+    """(order id, what to do with its reservation) for an order event; None when the event
+    asks nothing of inventory (another status change, another type)."""
+    if event.type == settings.topic_order_placed:
+        return ORDER_PLACED.parse(event.data).order_id, "confirm"
+    if event.type == settings.topic_order_cancelled:
+        return ORDER_CANCELLED.parse(event.data).order_id, "release"
+    if event.type == settings.topic_order_status_changed:
+        change = ORDER_STATUS_CHANGED.parse(event.data)
+        return (change.order_id, "ship") if change.to_status == "SHIPPED" else None
+    return None

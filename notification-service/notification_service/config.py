@@ -20,6 +20,8 @@ class Settings(BaseServiceSettings):
     smtp_use_tls: bool = False
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     mail_from: str = "E-Commerce Shop <no-reply@shop.local>"
+    # false: log each email instead of sending it (no SMTP server needed).
+    email_enabled: bool = True
     admin_email: str = "admin@shop.local"
 
     # A claimed-but-not-sent event may be taken over by a redelivery after this long. It must

@@ -25,6 +25,7 @@ class SmtpMailer:
         password: str | None = None,
         starttls: bool = False,
         use_tls: bool = False,
+        enabled: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -34,6 +35,9 @@ class SmtpMailer:
         self.password = password
         self.starttls = starttls
         self.use_tls = use_tls
+        # EMAIL_ENABLED=false: the original design's log-only mode (nothing leaves, each email
+        # is logged and recorded as delivered).
+        self.enabled = enabled
 
     def build_message(self, email: Email, message_id: str) -> EmailMessage:
         message = EmailMessage()
@@ -51,6 +55,10 @@ class SmtpMailer:
     async def send(self, email: Email, message_id: str) -> None:
         """Raises aiosmtplib errors; connection trouble and timeouts are OSError/TimeoutError
         subclasses, which the consumer treats as "the relay is away" (pause and retry)."""
+        if not self.enabled:
+            log.info("email.logged_only", kind=email.kind, to=email.to, subject=email.subject,
+                     message_id=message_id, text=email.text[:2000])
+            return
         # One bound for the whole exchange (aiosmtplib's timeout is per step), so a send
         # always ends before the delivery lease (validated to be longer) runs out.
         async with asyncio.timeout(self.timeout_seconds):
@@ -70,7 +78,9 @@ class SmtpMailer:
         )
 
     async def ping(self) -> None:
-        """Connect, greet and quit: what /ready checks."""
+        """Connect, greet and quit: what /ready checks (nothing in log-only mode)."""
+        if not self.enabled:
+            return
         client = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=self.use_tls,
                                  start_tls=False, timeout=self.timeout_seconds)
         await client.connect()

@@ -41,6 +41,7 @@ def build_app(settings: Settings) -> FastAPI:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
             use_tls=settings.smtp_use_tls,
+            enabled=settings.email_enabled,
         )
         components.add("smtp", ready=mailer.ping)
         service = NotificationService(ledger, mailer, EmailRenderer(), settings)

@@ -9,7 +9,7 @@ import nh3
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from notification_service.events import AiNotificationReady, InventoryLow, OrderEvent
+from contracts import AiNotificationReady, InventoryLow, OrderPlaced
 from notification_service.schemas import NotificationKind
 
 # What an AI-written email body may contain: text formatting, lists, tables, links. No
@@ -62,13 +62,13 @@ class EmailRenderer:
         text = self.env.get_template(f"{name}.txt").render(**context)
         return html, text
 
-    def order_confirmation(self, order: OrderEvent) -> Email:
+    def order_confirmation(self, order: OrderPlaced) -> Email:
         subject = f"Order confirmed: {order.order_number}"
         html, text = self._render("order_confirmation", order=order, subject=subject)
         return Email("order-confirmation", order.customer_email, subject, html, text,
                      order.order_number)
 
-    def order_cancellation(self, order: OrderEvent) -> Email:
+    def order_cancellation(self, order: OrderPlaced) -> Email:
         subject = f"Order cancelled: {order.order_number}"
         html, text = self._render("order_cancellation", order=order, subject=subject)
         return Email("order-cancellation", order.customer_email, subject, html, text,

@@ -8,8 +8,8 @@ import structlog
 from prometheus_client import Counter
 
 from chassis.events import CloudEvent
+from contracts import AI_NOTIFICATION_READY, INVENTORY_LOW, ORDER_CANCELLED, ORDER_PLACED
 from notification_service.config import Settings
-from notification_service.events import AiNotificationReady, InventoryLow, OrderEvent
 from notification_service.mailer import SmtpMailer
 from notification_service.rendering import Email, EmailRenderer
 from notification_service.repository import DeliveryLedger
@@ -46,17 +46,18 @@ class NotificationService:
         self.settings = settings
 
     def compose(self, event: CloudEvent) -> Email:
-        """The email an event asks for; a malformed payload raises (retried, then DLQ)."""
+        """The email an event asks for, its data parsed with the topic's contract; data that
+        breaks the contract raises (retried, then dead-lettered)."""
         s = self.settings
         if event.type == s.topic_order_placed:
-            return self.renderer.order_confirmation(OrderEvent.model_validate(event.data))
+            return self.renderer.order_confirmation(ORDER_PLACED.parse(event.data))
         if event.type == s.topic_order_cancelled:
-            return self.renderer.order_cancellation(OrderEvent.model_validate(event.data))
+            return self.renderer.order_cancellation(ORDER_CANCELLED.parse(event.data))
         if event.type == s.topic_inventory_low:
-            return self.renderer.inventory_low(InventoryLow.model_validate(event.data),
+            return self.renderer.inventory_low(INVENTORY_LOW.parse(event.data),
                                                s.admin_email)
         if event.type == s.topic_ai_notification_ready:
-            return self.renderer.ai_follow_up(AiNotificationReady.model_validate(event.data))
+            return self.renderer.ai_follow_up(AI_NOTIFICATION_READY.parse(event.data))
         raise UnknownEventType(f"no email for event type {event.type!r}")
 
     async def handle_event(self, event: CloudEvent) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 
 from chassis import BadRequest
 from chassis.exact_json import ExactJSONResponse
+from chassis.pagination import PAGE_HEADERS_DOC, offset_page_headers
 from order_service.schemas import Order, OrderCreate, StatusUpdate
 from order_service.service import OrderService
 
@@ -83,23 +84,42 @@ async def place_order(
     return _reply(order, status.HTTP_201_CREATED, **headers)
 
 
-@router.get("", response_model=list[Order], summary="All orders, newest first (limit/offset)")
-async def list_orders(
-    service: Service, limit: Limit = DEFAULT_PAGE_SIZE, offset: Offset = 0
+async def _page(
+    request: Request, service: OrderService, limit: int, offset: int, email: str | None = None
 ) -> ExactJSONResponse:
-    return _reply(await service.list_orders(limit, offset))
+    """One page, with X-Total-Count and Link: a capped list never cuts off silently."""
+    found = await service.list_orders(limit, offset, email=email)
+    total = await service.count_orders(email)
+    headers = offset_page_headers(request.url, total=total, limit=limit, offset=offset)
+    return _reply(found, 200, **headers)
 
 
 @router.get(
-    "/user/{email}", response_model=list[Order], summary="A customer's orders, newest first"
+    "",
+    response_model=list[Order],
+    responses={200: {"headers": PAGE_HEADERS_DOC}},
+    summary="All orders, newest first (limit/offset; X-Total-Count, Link)",
+)
+async def list_orders(
+    request: Request, service: Service, limit: Limit = DEFAULT_PAGE_SIZE, offset: Offset = 0
+) -> ExactJSONResponse:
+    return await _page(request, service, limit, offset)
+
+
+@router.get(
+    "/user/{email}",
+    response_model=list[Order],
+    responses={200: {"headers": PAGE_HEADERS_DOC}, 400: {"description": "Invalid email"}},
+    summary="A customer's orders, newest first (limit/offset; X-Total-Count, Link)",
 )
 async def list_customer_orders(
+    request: Request,
     email: Annotated[str, Depends(parse_email)],
     service: Service,
     limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
 ) -> ExactJSONResponse:
-    return _reply(await service.list_orders(limit, offset, email=email))
+    return await _page(request, service, limit, offset, email)
 
 
 @router.get("/{order_id}", response_model=Order)

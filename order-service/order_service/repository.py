@@ -72,6 +72,14 @@ async def list_orders(
     return (await session.execute(stmt)).mappings().all()
 
 
+async def count_orders(session: AsyncSession, *, email: str | None = None) -> int:
+    """How many orders list_orders pages through (X-Total-Count)."""
+    stmt = sa.select(sa.func.count()).select_from(orders)
+    if email is not None:
+        stmt = stmt.where(sa.func.lower(orders.c.customer_email) == email.lower())
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def get_items(
     session: AsyncSession, order_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Row]]:

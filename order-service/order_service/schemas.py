@@ -20,11 +20,15 @@ from order_service.models import OrderStatus
 
 # The same id rule as inventory-service, so a valid order line is always a valid reservation line.
 PRODUCT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-MAX_QUANTITY = 10_000
+# Large-but-plausible quantities reach the stock rule (400 "Insufficient stock for product:
+# ..." from inventory); only absurd ones are a 422 here.
+MAX_QUANTITY = 1_000_000
 MAX_UNIT_PRICE = Decimal("1000000.00")
 # Hard ceiling; Settings.max_items_per_order may lower it.
 MAX_ITEMS_PER_ORDER = 100
 CENT = Decimal("0.01")
+# orders.total_amount is NUMERIC(16, 2).
+MAX_ORDER_TOTAL = Decimal("99999999999999.99")
 
 
 def _no_control_characters(value: str) -> str:
@@ -54,7 +58,8 @@ Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [1999.9
 
 
 class OrderItemCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, as the original design did (not a 422).
+    model_config = ConfigDict(extra="ignore")
 
     product_id: ProductId
     product_name: Name
@@ -63,7 +68,8 @@ class OrderItemCreate(BaseModel):
 
 
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, as the original design did (not a 422).
+    model_config = ConfigDict(extra="ignore")
 
     customer_name: Name
     customer_email: Annotated[EmailStr, StringConstraints(max_length=320)]
@@ -76,11 +82,15 @@ class OrderCreate(BaseModel):
             if line.product_id in seen:
                 raise ValueError(f"product {line.product_id} appears more than once in items")
             seen.add(line.product_id)
+        total = sum((line.unit_price * line.quantity for line in self.items), Decimal(0))
+        if total > MAX_ORDER_TOTAL:
+            raise ValueError(f"the order total {total} is above {MAX_ORDER_TOTAL}")
         return self
 
 
 class StatusUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, as the original design did (not a 422).
+    model_config = ConfigDict(extra="ignore")
 
     status: OrderStatus
 

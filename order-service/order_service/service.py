@@ -21,8 +21,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis import BadRequest, DependencyUnavailable, NotFound, Unprocessable
-from chassis.events import new_event
 from chassis.outbox import enqueue
+from contracts import (
+    ORDER_CANCELLED,
+    ORDER_PLACED,
+    ORDER_STATUS_CHANGED,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    OrderStatusChanged,
+    Topic,
+)
+from contracts.events import EventData
 from order_service import repository as repo
 from order_service.clients.inventory import InventoryClient
 from order_service.config import Settings
@@ -91,25 +101,34 @@ def to_order(row: repo.Row, items: Sequence[repo.Row]) -> Order:
     )
 
 
-def event_data(order: Order) -> dict[str, Any]:
-    """order-placed / order-cancelled payload (DESIGN.md section 3); money stays Decimal."""
-    return {
-        "order_id": order.id,
-        "order_number": order.order_number,
-        "customer_name": order.customer_name,
-        "customer_email": order.customer_email,
-        "total_amount": order.total_amount,
-        "status": order.status.value,
-        "items": [
-            {
-                "product_id": item.product_id,
-                "product_name": item.product_name,
-                "quantity": item.quantity,
-                "unit_price": item.unit_price,
-            }
+def event_data(order: Order, model: type[OrderPlaced] = OrderPlaced) -> OrderPlaced:
+    """order-placed / order-cancelled data, built from the contract; money stays Decimal."""
+    return model(
+        order_id=order.id,
+        order_number=order.order_number,
+        customer_name=order.customer_name,
+        customer_email=order.customer_email,
+        total_amount=order.total_amount,
+        status=order.status.value,
+        items=[
+            OrderLine(
+                product_id=item.product_id,
+                product_name=item.product_name,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+            )
             for item in order.items
         ],
-    }
+    )
+
+
+def status_changed_data(order: Order, was: OrderStatus) -> OrderStatusChanged:
+    return OrderStatusChanged(
+        order_id=order.id,
+        order_number=order.order_number,
+        from_status=was.value,
+        to_status=order.status.value,
+    )
 
 
 def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
@@ -222,7 +241,8 @@ class OrderService:
                     items = (await repo.get_items(session, [order_id]))[order_id]
                     order = to_order(row, items)
                     await self._emit(
-                        session, self.settings.topic_order_placed, order, event_data(order)
+                        session, ORDER_PLACED, self.settings.topic_order_placed, order,
+                        event_data(order),
                     )
                 return order
             except IntegrityError as exc:
@@ -265,6 +285,10 @@ class OrderService:
             items = await repo.get_items(session, [row["id"] for row in rows])
         return [to_order(row, items[row["id"]]) for row in rows]
 
+    async def count_orders(self, email: str | None = None) -> int:
+        async with self.sessions() as session:
+            return await repo.count_orders(session, email=email)
+
     # -- status changes (each one transaction with its events) ------------------------------
 
     async def change_status(self, order_id: uuid.UUID, wanted: OrderStatus) -> Order:
@@ -273,23 +297,20 @@ class OrderService:
             if row is None:
                 raise _not_found(order_id)
             current = OrderStatus(row["status"])
+            if current == wanted == OrderStatus.CANCELLED:
+                # Cancelling twice is a no-op, as in the original design: 200, no second event.
+                return to_order(row, (await repo.get_items(session, [order_id]))[order_id])
             check_transition(current, wanted)
             row = await repo.set_status(session, order_id, wanted)
             order = to_order(row, (await repo.get_items(session, [order_id]))[order_id])
             if wanted == OrderStatus.CANCELLED:
                 await self._emit(
-                    session, self.settings.topic_order_cancelled, order, event_data(order)
+                    session, ORDER_CANCELLED, self.settings.topic_order_cancelled, order,
+                    event_data(order, OrderCancelled),
                 )
             await self._emit(
-                session,
-                self.settings.topic_order_status_changed,
-                order,
-                {
-                    "order_id": order.id,
-                    "order_number": order.order_number,
-                    "from": current.value,
-                    "to": wanted.value,
-                },
+                session, ORDER_STATUS_CHANGED, self.settings.topic_order_status_changed, order,
+                status_changed_data(order, current),
             )
         log.info("order.status_changed", order_id=str(order_id), to=wanted.value, was=current.value)
         return order
@@ -306,10 +327,15 @@ class OrderService:
         return to_order(row, (await repo.get_items(session, [order_id]))[order_id])
 
     async def _emit(
-        self, session: AsyncSession, topic: str, order: Order, data: Mapping[str, Any]
+        self,
+        session: AsyncSession,
+        contract: Topic[Any],
+        topic: str,
+        order: Order,
+        data: EventData,
     ) -> None:
-        event = new_event(
-            type=topic, source=self.settings.service_name, subject=order.id, data=data
+        event = contract.event(
+            data, source=self.settings.service_name, subject=order.id, event_type=topic
         )
         await enqueue(session, outbox, topic, event, key=str(order.id))
 

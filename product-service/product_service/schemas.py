@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     StringConstraints,
     WithJsonSchema,
-    model_validator,
 )
 
 from product_service.models import CENT
@@ -20,7 +19,7 @@ MAX_PRICE = Decimal("10000000.00")
 MAX_STOCK = 1_000_000_000
 MAX_TAGS = 20
 MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
+DEFAULT_PAGE_SIZE = 10
 MAX_PAGE = 100_000
 MAX_QUERY_LENGTH = 100
 
@@ -97,7 +96,8 @@ SearchText = Annotated[
 
 
 class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, as the original design did (not a 422).
+    model_config = ConfigDict(extra="ignore")
 
     name: Name
     description: Description = ""
@@ -108,14 +108,11 @@ class ProductCreate(BaseModel):
     image_url: ImageUrl | None = None
 
 
-# Fields that, when given to PUT, must hold a value (description and image_url may be cleared).
-_REQUIRED_ON_UPDATE = ("name", "price", "category", "tags", "stock_quantity")
-
-
 class ProductUpdate(BaseModel):
-    """PUT: only the fields given change."""
+    """PUT: only the fields given change; a null field is ignored (as the original design did),
+    and a body with nothing to change is a 400 "No fields to update" (service layer)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     name: Name | None = None
     description: Description | None = None
@@ -123,23 +120,14 @@ class ProductUpdate(BaseModel):
     category: Category | None = None
     tags: Tags | None = None
     stock_quantity: StockQuantity | None = None
-    image_url: ImageUrl | None = None
-
-    @model_validator(mode="after")
-    def _something_to_change(self) -> "ProductUpdate":
-        given = self.model_fields_set
-        if not given:
-            raise ValueError("give at least one field to change")
-        nulls = [n for n in _REQUIRED_ON_UPDATE if n in given and getattr(self, n) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} cannot be null")
-        return self
+    # "" clears the image (a null is ignored like any other).
+    image_url: ImageUrl | Literal[""] | None = None
 
     def changes(self) -> dict[str, Any]:
-        """The given fields; a null description becomes the empty text."""
-        changes = self.model_dump(exclude_unset=True)
-        if "description" in changes and changes["description"] is None:
-            changes["description"] = ""
+        """The fields given with a value; an empty description or image_url clears it."""
+        changes = self.model_dump(exclude_unset=True, exclude_none=True)
+        if changes.get("image_url") == "":
+            changes["image_url"] = None
         return changes
 
 

@@ -7,15 +7,15 @@ event into the ``outbox`` collection); the relay publishes it after commit.
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from chassis import BadRequest, NotFound
-from chassis.events import new_event
 from chassis.mongo_outbox import enqueue
+from contracts import PRODUCT_UPDATED, ProductSnapshot, ProductUpdated
 from product_service.config import Settings
 from product_service.models import (
     Document,
@@ -30,8 +30,9 @@ from product_service.schemas import Product, ProductCreate, ProductPage, Product
 
 log = structlog.get_logger(__name__)
 
-UPSERT = "upsert"
-DELETE = "delete"
+Op = Literal["upsert", "delete"]
+UPSERT: Op = "upsert"
+DELETE: Op = "delete"
 
 
 def parse_product_id(raw: str) -> ObjectId:
@@ -59,6 +60,18 @@ def to_product(document: Document) -> Product:
 
 def _not_found(product_id: str) -> NotFound:
     return NotFound(f"Product not found: {product_id}")
+
+
+def product_updated_data(
+    op: Op, product_id: str, version: int, product: Product | None
+) -> ProductUpdated:
+    """The product-updated data, built from the contract (the whole product on upsert)."""
+    return ProductUpdated(
+        op=op,
+        product_id=product_id,
+        version=version,
+        product=None if product is None else ProductSnapshot(**product.model_dump()),
+    )
 
 
 class ProductService:
@@ -99,9 +112,12 @@ class ProductService:
         # re.escape: the user's text is matched literally, never run as a pattern.
         return await self._page(literal_search(re.escape(text)), page, page_size)
 
-    async def update(self, product_id: str, data: ProductUpdate) -> Product:
+    async def update(self, product_id: str, data: ProductUpdate | None) -> Product:
         oid = parse_product_id(product_id)
-        changes = to_stored_fields(data.changes())
+        given = data.changes() if data is not None else {}
+        if not given:
+            raise BadRequest("No fields to update")
+        changes = to_stored_fields(given)
         changes["updated_at"] = format_time(datetime.now(UTC))
 
         async def work(session: Session) -> Product | None:
@@ -151,11 +167,13 @@ class ProductService:
         )
 
     async def _emit(
-        self, session: Session, op: str, product_id: str, version: int, product: Product | None
+        self, session: Session, op: Op, product_id: str, version: int, product: Product | None
     ) -> None:
-        data: dict[str, Any] = {"op": op, "product_id": product_id, "version": version}
-        if product is not None:
-            data["product"] = product.model_dump()
         topic = self.settings.topic_product_updated
-        event = new_event(topic, self.settings.service_name, product_id, data)
+        event = PRODUCT_UPDATED.event(
+            product_updated_data(op, product_id, version, product),
+            source=self.settings.service_name,
+            subject=product_id,
+            event_type=topic,
+        )
         await enqueue(session, self.repo.outbox, topic, event, key=product_id)

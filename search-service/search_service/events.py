@@ -1,20 +1,22 @@
-"""The event search-service consumes: `product-updated` (DESIGN.md section 3)."""
+"""The event search-service consumes: `product-updated`, read with its contract
+(`contracts.ProductUpdated`) plus the bounds the index needs (an ObjectId, a version that fits
+Elasticsearch's external versioning)."""
 
-from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from contracts import ProductUpdated as ProductUpdatedContract
 from search_service.models import MAX_VERSION, CatalogProduct, ProductId
 
 
-class ProductUpdated(BaseModel):
+class ProductUpdated(ProductUpdatedContract):
     """`data` of a product-updated CloudEvent; `product` is absent on delete."""
 
     model_config = ConfigDict(extra="ignore")
 
-    op: Literal["upsert", "delete"]
     product_id: ProductId
-    version: int = Field(ge=0, le=MAX_VERSION)
+    version: Annotated[int, Field(ge=0, le=MAX_VERSION)]
     product: CatalogProduct | None = None
 
     @model_validator(mode="after")

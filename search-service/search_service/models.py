@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints
+
+from contracts import ProductSnapshot
 
 OBJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
 # Elasticsearch external versions must fit a signed 64-bit long.
@@ -21,29 +23,20 @@ MAX_PREFIX = 20
 ProductId = Annotated[str, StringConstraints(pattern=OBJECT_ID_PATTERN)]
 
 
-class CatalogProduct(BaseModel):
-    """A product as product-service publishes it (event payload and list endpoint)."""
+class CatalogProduct(ProductSnapshot):
+    """A product as product-service publishes it (the contract's snapshot, in events and the
+    list endpoint alike), with the bounds the index needs on top."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: ProductId
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-    description: str = ""
     price: Decimal = Field(ge=0, le=Decimal("1e12"), allow_inf_nan=False)
     category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = Field(
         default_factory=list, max_length=200
     )
-    stock_quantity: int | None = None
-    image_url: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
     version: int | None = Field(default=None, ge=0, le=MAX_VERSION)
-
-    @field_validator("description", mode="before")
-    @classmethod
-    def _no_description_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
 
 
 def _iso(moment: datetime | None) -> str | None:

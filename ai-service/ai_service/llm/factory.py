@@ -1,14 +1,11 @@
 """LLM_PROVIDER -> a ResilientChat, or None for `local` (no model at all)."""
 
 import httpx
-import structlog
 
 from ai_service.config import Settings
 from ai_service.llm.base import ChatModel
 from ai_service.llm.providers import GeminiChat, GroqChat, OllamaChat, OpenAICompatibleChat
 from ai_service.llm.resilient import ResilientChat
-
-log = structlog.get_logger(__name__)
 
 
 class ProviderNotConfigured(ValueError):
@@ -37,13 +34,9 @@ def build_model(settings: Settings, transport: httpx.AsyncBaseTransport | None =
 
 def build_chat(settings: Settings, transport: httpx.AsyncBaseTransport | None = None
                ) -> ResilientChat | None:
-    """None means `local`. A provider that lacks its key is logged and replaced by `local`,
-    so the service still answers (labelled local-retrieval) instead of failing."""
-    try:
-        model = build_model(settings, transport)
-    except ProviderNotConfigured as exc:
-        log.error("llm.provider_not_configured", error=str(exc), using="local-retrieval")
-        return None
+    """None means `local`. A provider that cannot be configured raises ProviderNotConfigured:
+    the service does not start rather than quietly answer without the model asked for."""
+    model = build_model(settings, transport)
     if model is None:
         return None
     return ResilientChat(

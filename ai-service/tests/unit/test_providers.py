@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from ai_service.config import Settings
 from ai_service.llm.factory import build_chat
@@ -198,10 +199,26 @@ async def test_recommendations_suggest_and_email_use_the_model_and_stay_grounded
     assert (email.subject, by) == ("Enjoy your iPhone", "groq:llama-3.3-70b-versatile")
 
 
-def test_a_provider_without_its_key_falls_back_to_local() -> None:
-    assert build_chat(Settings(llm_provider="groq", llm_api_key=None)) is None
+def test_a_provider_without_its_key_is_a_start_up_error_not_a_fallback() -> None:
+    for provider, original in (("groq", "GROQ_API_KEY"), ("gemini", "GEMINI_API_KEY")):
+        with pytest.raises(ValidationError, match=f"LLM_PROVIDER={provider} needs an API key"
+                           f".*LLM_API_KEY \\(or {original}\\)"):
+            Settings(llm_provider=provider, llm_api_key=None)
     assert build_chat(Settings(llm_provider="local")) is None
     assert build_chat(Settings(llm_provider="ollama")) is not None  # no key needed
+
+
+def test_the_original_key_names_configure_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLM_PROVIDER=groq with the original GROQ_API_KEY answers with groq, not `local`."""
+    monkeypatch.setenv("LLM_PROVIDER", "groq")
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "not-for-groq")
+    settings = Settings()
+    assert settings.llm_api_key == "gsk-test"
+    assert any("GROQ_API_KEY read as LLM_API_KEY" in w for w in settings.legacy_warnings)
+    chat = build_chat(settings)
+    assert chat is not None
+    assert chat.label.startswith("groq:")
 
 
 class ExplodingModel:

@@ -3,6 +3,7 @@ what is refused, and what an absent or slow upstream looks like."""
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
@@ -226,3 +227,37 @@ async def test_every_instance_down_answers_503_with_retry_after(gateway: Gateway
     assert first.json() == {"detail": "search-service is unavailable"}
     assert second.status_code == 503
     assert second.headers["retry-after"] == "7"
+
+
+@pytest.fixture(scope="module")
+def fastapi_upstream() -> Iterator[str]:
+    """A real FastAPI app, as every service is: it answers a trailing slash with FastAPI's own
+    307, whose Location names the service's address."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/api/search/things")
+    async def things() -> list[int]:
+        return [1, 2]
+
+    with ThreadedServer(app, free_port()) as url:
+        yield url
+
+
+async def test_a_trailing_slash_redirect_never_leaks_the_upstream_address(
+    gateway: GatewayFactory, fastapi_upstream: str,
+) -> None:
+    async with httpx.AsyncClient() as plain:
+        direct = await plain.get(f"{fastapi_upstream}/api/search/things/?q=1")
+    assert direct.status_code == 307
+    assert direct.headers["location"].startswith(fastapi_upstream)  # what would leak
+    async with gateway(search_service_url=fastapi_upstream) as client:
+        reply = await client.get("/api/search/things/?q=1", follow_redirects=False)
+        assert reply.status_code == 307
+        assert reply.headers["location"] == "/api/search/things?q=1"
+        host_port = fastapi_upstream.removeprefix("http://")
+        assert all(host_port not in value for _, value in reply.headers.items())
+        followed = await client.get("/api/search/things/?q=1", follow_redirects=True)
+    assert followed.json() == [1, 2]
+    assert str(followed.url) == "http://gateway.test/api/search/things?q=1"

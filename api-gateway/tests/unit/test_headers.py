@@ -3,6 +3,8 @@
 from api_gateway.headers import (
     TRACEPARENT,
     client_response_headers,
+    hide_upstream,
+    upstream_origins,
     upstream_request_headers,
 )
 
@@ -63,3 +65,19 @@ def test_authorization_stays_at_the_door_when_auth_is_on() -> None:
     assert "authorization" not in _upstream([("Authorization", "Bearer t")],
                                             drop_authorization=True)
     assert _upstream([("Authorization", "Bearer t")])["authorization"] == ["Bearer t"]
+
+
+def test_a_location_naming_an_upstream_becomes_relative() -> None:
+    origins = upstream_origins(["http://127.0.0.1:8001", "http://orders:80", "https://ai"])
+    assert hide_upstream("http://127.0.0.1:8001/api/products?page=2", origins) == (
+        "/api/products?page=2")
+    assert hide_upstream("HTTP://127.0.0.1:8001/api/x#f", origins) == "/api/x#f"
+    assert hide_upstream("http://orders/api/orders", origins) == "/api/orders"  # port 80 implied
+    assert hide_upstream("https://ai:443/api/ai", origins) == "/api/ai"
+    # Relative and foreign URLs pass unchanged.
+    assert hide_upstream("/api/products", origins) == "/api/products"
+    assert hide_upstream("https://shop.example.com/x", origins) == "https://shop.example.com/x"
+    headers = client_response_headers(
+        [("Location", "http://127.0.0.1:8001/api/products"), ("Link", "</a>; rel=next")],
+        origins)
+    assert headers == [("Location", "/api/products"), ("Link", "</a>; rel=next")]

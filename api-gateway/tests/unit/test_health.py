@@ -11,6 +11,7 @@ def test_health_answers_up_with_service_name() -> None:
     assert reply.status_code == 200
     assert reply.json()["status"] == "UP"
     assert reply.json()["service"] == "api-gateway"
+    assert reply.json()["auth_enabled"] is False  # as the original design reported it
 
 
 def test_every_public_prefix_is_routed() -> None:

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer
 
 from chassis.events import decode_event, new_event
 from chassis.kafka import EventProducer
+from contracts import ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
 from inventory_service.config import Settings
 
 
@@ -102,7 +103,7 @@ async def test_order_cancelled_releases_reservation_once_even_if_redelivered(
             inventory_settings.topic_order_cancelled,
             "order-service",
             rid,
-            {"order_id": rid, "order_number": "ORD-20261125-ABCDEF12"},
+            {**ORDER_CANCELLED.examples[0], "order_id": rid},
         )
         for _ in range(3):  # at-least-once delivery: the same event id arrives three times
             await producer.publish(inventory_settings.topic_order_cancelled, event)
@@ -130,7 +131,9 @@ async def test_order_shipped_commits_reservation(client, product_id, inventory_s
     try:
         topic = inventory_settings.topic_order_status_changed
         shipped = new_event(
-            topic, "order-service", rid, {"order_id": rid, "from": "CONFIRMED", "to": "SHIPPED"}
+            topic, "order-service", rid,
+            {**ORDER_STATUS_CHANGED.examples[0], "order_id": rid, "from": "CONFIRMED",
+             "to": "SHIPPED"},
         )
         await producer.publish(topic, shipped)
         await producer.publish(topic, shipped)
@@ -156,7 +159,8 @@ async def test_order_placed_confirms_held_reservation(
     await producer.start()
     try:
         topic = inventory_settings.topic_order_placed
-        await producer.publish(topic, new_event(topic, "order-service", rid, {"order_id": rid}))
+        data = {**ORDER_PLACED.examples[0], "order_id": rid}
+        await producer.publish(topic, new_event(topic, "order-service", rid, data))
 
         async def confirmed() -> bool:
             reply = await client.get(f"/api/inventory/reservations/{rid}")

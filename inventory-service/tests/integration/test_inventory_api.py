@@ -1,4 +1,4 @@
-"""The seed's inventory endpoints with DESIGN.md §2's status codes and messages."""
+"""The seed's inventory endpoints with docs/api.md's status codes and messages."""
 
 import asyncio
 import uuid
@@ -50,8 +50,15 @@ async def test_list_is_a_json_array_bounded_by_limit_and_offset(client) -> None:
     everything = (await client.get("/api/inventory", params={"limit": 500})).json()
     assert isinstance(everything, list)
     assert len(everything) >= 3
-    page = (await client.get("/api/inventory", params={"limit": 2, "offset": 1})).json()
-    assert page == everything[1:3]
+    reply = await client.get("/api/inventory", params={"limit": 2, "offset": 1})
+    assert reply.json() == everything[1:3]
+    # A capped list says so: the total, and where the next and previous pages are.
+    total = int(reply.headers["x-total-count"])
+    assert total >= 3
+    assert '</api/inventory?limit=2&offset=3>; rel="next"' in reply.headers["link"]
+    assert '</api/inventory?limit=2&offset=0>; rel="prev"' in reply.headers["link"]
+    last = await client.get("/api/inventory", params={"limit": 2, "offset": total - 1})
+    assert 'rel="next"' not in last.headers["link"]
     assert (await client.get("/api/inventory", params={"limit": 0})).status_code == 422
 
 
@@ -98,7 +105,13 @@ async def test_put_changes_only_given_fields(client, product_id) -> None:
     assert (item["product_name"], item["quantity"]) == ("iPhone 16", 3)
     item = (await client.put(f"/api/inventory/{product_id}", json={"quantity": 40})).json()
     assert (item["product_name"], item["quantity"]) == ("iPhone 16", 40)
-    assert (await client.put(f"/api/inventory/{product_id}", json={})).status_code == 422
+    for body in ({}, {"quantity": None}, {"unknown": 1}):
+        reply = await client.put(f"/api/inventory/{product_id}", json=body)
+        assert (reply.status_code, reply.json()) == (400, {"detail": "No fields to update"})
+    assert (await client.put(f"/api/inventory/{product_id}")).status_code == 400
+    item = (await client.put(f"/api/inventory/{product_id}",
+                             json={"quantity": 41, "product_name": None, "x": 1})).json()
+    assert (item["product_name"], item["quantity"]) == ("iPhone 16", 41)
 
 
 async def test_put_cannot_drop_quantity_below_reserved(client, product_id) -> None:

@@ -4,11 +4,13 @@ import uuid
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from chassis.events import new_event
+from chassis.events import decode_event, encode_event, new_event
+from contracts import INVENTORY_LOW, ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
 from inventory_service import service as service_module
 from inventory_service.config import Settings
-from inventory_service.service import InventoryService, _order_id
+from inventory_service.service import InventoryService, order_action
 
 
 class RecordingSession:
@@ -66,8 +68,39 @@ async def test_reserved_units_count_against_available_for_alerts(enqueued: list[
     assert enqueued[0][1].data["available_qty"] == 9
 
 
-def test_order_id_comes_from_data_or_subject() -> None:
+def test_order_events_are_read_with_their_contract() -> None:
+    settings = Settings()
     oid = uuid.uuid4()
-    assert _order_id(new_event("order-cancelled", "t", "x", {"order_id": str(oid)})) == oid
-    assert _order_id(new_event("order-cancelled", "t", str(oid), {})) == oid
-    assert _order_id(new_event("order-cancelled", "t", "not-a-uuid", {})) is None
+    data = {**ORDER_CANCELLED.examples[0], "order_id": str(oid)}
+    assert order_action(new_event("order-cancelled", "t", "x", data), settings) == (
+        oid, "release")
+    shipped = {**ORDER_STATUS_CHANGED.examples[0], "order_id": str(oid), "to": "SHIPPED"}
+    assert order_action(new_event("order-status-changed", "t", None, shipped), settings) == (
+        oid, "ship")
+    delivered = {**shipped, "from": "SHIPPED", "to": "DELIVERED"}
+    assert order_action(new_event("order-status-changed", "t", None, delivered), settings) is None
+    # Data that breaks the contract raises (the consumer dead-letters it after its retries).
+    with pytest.raises(ValidationError):
+        order_action(new_event("order-cancelled", "t", str(oid), {}), settings)
+
+
+@pytest.mark.parametrize(
+    "contract", [ORDER_PLACED, ORDER_CANCELLED, ORDER_STATUS_CHANGED], ids=lambda c: c.name
+)
+def test_consumer_accepts_every_example_of_the_contract(contract: Any) -> None:
+    """Contract test (consumer side): every example the contract publishes is accepted."""
+    for example in contract.examples:
+        event = decode_event(encode_event(new_event(contract.name, "order-service", None,
+                                                     example)))
+        assert order_action(event, Settings()) is not None
+
+
+async def test_inventory_low_follows_its_contract(enqueued: list[Any]) -> None:
+    """Contract test (producer side): the alert inventory-service writes parses with the
+    model notification-service reads it with."""
+    service = InventoryService(sessions=None, settings=Settings())  # type: ignore[arg-type]
+    await service._alert_if_low(RecordingSession(), _row(20, 11), previous_available=10)  # type: ignore[arg-type]
+    event = decode_event(encode_event(enqueued[0][1]))
+    assert event.dataschema == INVENTORY_LOW.dataschema
+    low = INVENTORY_LOW.parse(event.data)
+    assert (low.available_qty, low.threshold) == (9, 10)

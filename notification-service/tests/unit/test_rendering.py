@@ -3,7 +3,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from notification_service.events import AiNotificationReady, InventoryLow, OrderEvent
+from contracts import AiNotificationReady, InventoryLow
+from contracts import OrderPlaced as OrderEvent
 from notification_service.rendering import EmailRenderer, money, sanitize_html
 
 

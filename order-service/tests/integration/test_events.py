@@ -1,4 +1,4 @@
-"""Order events leave through the outbox with the DESIGN.md section 3 shape; key = order id."""
+"""Order events leave through the outbox in their contract's shape (contracts/); key = order id."""
 
 import asyncio
 import uuid
@@ -8,12 +8,13 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from chassis.events import CloudEvent, decode_event
+from contracts import ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
 
 from .conftest import StockFactory, Topics, order_body
 
 
 async def _events_for(
-    bootstrap: str, topics: list[str], order_id: str, count: int
+    bootstrap: str, topics: list[str], order_id: str, count: int, wait: float = 20
 ) -> list[tuple[bytes, CloudEvent]]:
     consumer = AIOKafkaConsumer(
         *topics,
@@ -25,7 +26,7 @@ async def _events_for(
     await consumer.start()
     found: list[tuple[bytes, CloudEvent]] = []
     try:
-        deadline = asyncio.get_running_loop().time() + 20
+        deadline = asyncio.get_running_loop().time() + wait
         while len(found) < count and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
@@ -44,12 +45,24 @@ async def test_placing_and_cancelling_publish_the_designed_events(
     product_id = await stock(5)
     order = (await client.post("/api/orders", json=order_body(product_id, 2, 999.99))).json()
     assert (await client.patch(f"/api/orders/{order['id']}/cancel")).status_code == 200
+    # Cancelling again is a 200 no-op: the same order, and no second pair of events.
+    again = await client.patch(f"/api/orders/{order['id']}/cancel")
+    assert again.status_code == 200
+    assert again.json()["status"] == "CANCELLED"
 
+    # Ask for one more than expected: the wait runs out with exactly three.
     found = await _events_for(
-        local_kafka, [topics.placed, topics.cancelled, topics.status_changed], order["id"], 3
+        local_kafka, [topics.placed, topics.cancelled, topics.status_changed], order["id"], 4,
+        wait=5,
     )
     by_type = {event.type: (key, event) for key, event in found}
     assert len(found) == 3
+    # Every event follows its contract (the consumers parse with the same models).
+    for contract, topic in ((ORDER_PLACED, topics.placed), (ORDER_CANCELLED, topics.cancelled),
+                            (ORDER_STATUS_CHANGED, topics.status_changed)):
+        event = by_type[topic][1]
+        assert event.dataschema == contract.dataschema
+        contract.parse(event.data)
     key, placed = by_type[topics.placed]
     assert key == order["id"].encode()
     assert placed.source == "order-service"

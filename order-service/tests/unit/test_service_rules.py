@@ -9,12 +9,18 @@ from decimal import Decimal
 import pytest
 
 from chassis import BadRequest
-from chassis.events import decode_event, encode_event, new_event
+from chassis.events import decode_event, encode_event
 from chassis.exact_json import ExactJSONResponse
+from contracts import ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED, OrderCancelled
 from order_service.api import parse_email, parse_order_id
 from order_service.models import OrderStatus
 from order_service.schemas import Order, OrderItem
-from order_service.service import check_transition, event_data, new_order_number
+from order_service.service import (
+    check_transition,
+    event_data,
+    new_order_number,
+    status_changed_data,
+)
 
 
 def test_order_number_has_the_seed_shape() -> None:
@@ -81,7 +87,7 @@ def _order() -> Order:
 
 def test_order_placed_event_carries_exact_money_and_items() -> None:
     order = _order()
-    event = new_event("order-placed", "order-service", order.id, event_data(order))
+    event = ORDER_PLACED.event(event_data(order), source="order-service", subject=order.id)
     raw = encode_event(event)
     assert b'"total_amount":1999.98' in raw
     data = decode_event(raw).data
@@ -112,3 +118,25 @@ def test_malformed_email_in_path_is_a_clear_400() -> None:
     with pytest.raises(BadRequest, match="Invalid email address"):
         parse_email("nobody")
     assert parse_email("Ada@Example.com") == "Ada@example.com"
+
+
+def test_every_order_event_the_producer_writes_follows_its_contract() -> None:
+    """Contract test (producer side): the bytes order-service publishes parse with the model
+    every consumer uses, and carry the contract's version."""
+    order = _order()
+    cancelled = order.model_copy(update={"status": OrderStatus.CANCELLED})
+    produced = [
+        (ORDER_PLACED, event_data(order)),
+        (ORDER_CANCELLED, event_data(cancelled, OrderCancelled)),
+        (ORDER_STATUS_CHANGED, status_changed_data(cancelled, OrderStatus.CONFIRMED)),
+    ]
+    for contract, data in produced:
+        event = decode_event(encode_event(contract.event(data, source="order-service",
+                                                         subject=order.id)))
+        assert event.type == contract.name
+        assert event.dataschema == contract.dataschema
+        assert contract.parse(event.data) == data
+    changed = decode_event(encode_event(ORDER_STATUS_CHANGED.event(
+        status_changed_data(cancelled, OrderStatus.CONFIRMED), source="order-service")))
+    assert changed.data["from"] == "CONFIRMED"
+    assert changed.data["to"] == "CANCELLED"

@@ -1,4 +1,4 @@
-"""The seed's product endpoints with DESIGN.md §2's contract, on the MongoDB wire protocol."""
+"""The seed's product endpoints with docs/api.md's contract, on the MongoDB wire protocol."""
 
 import asyncio
 import uuid
@@ -90,7 +90,6 @@ async def test_invalid_bodies_are_422_with_a_list_detail(client, product_body) -
         product_body(tags=["ok", ""]),
         product_body(tags=[f"t{i}" for i in range(21)]),
         product_body(image_url="javascript:alert(1)"),
-        product_body(unknown_field=1),
         {"name": "no price", "category": "x"},
     ]
     for body in cases:
@@ -120,20 +119,41 @@ async def test_put_changes_only_given_fields_and_moves_updated_at_and_version(
     again = (
         await client.put(
             f"/api/products/{created['id']}",
-            json={"tags": ["sale"], "description": None, "image_url": None},
+            json={"tags": ["sale"], "description": "", "image_url": "", "name": None},
         )
     ).json()
+    # Nulls are ignored (the name stays); an empty text clears description and image_url.
     assert (again["tags"], again["description"], again["image_url"]) == (["sale"], "", None)
+    assert again["name"] == created["name"]
     assert again["version"] == 3
     assert (await client.get(f"/api/products/{created['id']}")).json() == again
 
 
-async def test_put_refuses_empty_or_null_required_fields(client, product_body) -> None:
+async def test_put_with_nothing_to_change_is_400_and_nulls_are_ignored(
+    client, product_body
+) -> None:
     created = await _create(client, product_body())
-    for body in ({}, {"name": None}, {"price": None}, {"price": -5}, {"nope": 1}):
-        reply = await client.put(f"/api/products/{created['id']}", json=body)
-        assert reply.status_code == 422, body
-    assert (await client.get(f"/api/products/{created['id']}")).json()["version"] == 1
+    url = f"/api/products/{created['id']}"
+    for body in ({}, {"name": None}, {"price": None, "description": None}, {"nope": 1}):
+        reply = await client.put(url, json=body)
+        assert reply.status_code == 400, body
+        assert reply.json() == {"detail": "No fields to update"}
+    empty = await client.put(url, content=b"", headers={"content-type": "application/json"})
+    assert (empty.status_code, empty.json()) == (400, {"detail": "No fields to update"})
+    assert (await client.put(url)).status_code == 400
+    assert (await client.put(url, json={"price": -5})).status_code == 422
+    assert (await client.get(url)).json()["version"] == 1
+    # A null beside a real change is ignored: the name stays, the price moves.
+    changed = (await client.put(url, json={"name": None, "price": 12, "colour": "red"})).json()
+    assert (changed["name"], changed["price"], changed["version"]) == (
+        created["name"], 12.0, 2)
+    assert "colour" not in changed
+
+
+async def test_unknown_fields_in_a_body_are_ignored(client, product_body) -> None:
+    reply = await client.post("/api/products", json=product_body(unknown_field=1))
+    assert reply.status_code == 201
+    assert "unknown_field" not in reply.json()
 
 
 async def test_delete_answers_message_then_404(client, product_body) -> None:
@@ -154,12 +174,16 @@ async def test_list_is_paginated_in_creation_order(client, product_body) -> None
     assert first["total"] >= 3
     ids = [p["id"] for p in first["products"]]
     assert ids == sorted(ids)
-    page2 = (await client.get("/api/products", params={"page": 2, "page_size": 2})).json()
+    reply2 = await client.get("/api/products", params={"page": 2, "page_size": 2})
+    page2 = reply2.json()
     assert [p["id"] for p in page2["products"]] == ids[2:4]
+    assert reply2.headers["x-total-count"] == str(page2["total"])
+    assert '/api/products?page=3&page_size=2>; rel="next"' in reply2.headers["link"]
+    assert '/api/products?page=1&page_size=2>; rel="prev"' in reply2.headers["link"]
     assert page2["total"] == first["total"]
     default = (await client.get("/api/products")).json()
-    assert default["page_size"] == 20
-    assert len(default["products"]) <= 20
+    assert default["page_size"] == 10  # as the original design
+    assert len(default["products"]) <= 10
     for params in ({"page_size": 101}, {"page_size": 0}, {"page": 0}, {"page": "x"}):
         assert (await client.get("/api/products", params=params)).status_code == 422
 
@@ -179,9 +203,9 @@ async def test_search_is_case_insensitive_over_name_category_and_tags(
         (f"Oak{marker}", {by_tag["id"]}),
         (marker, {by_name["id"], by_category["id"], by_tag["id"]}),
     ]:
-        page = (await client.get("/api/products/search", params={"q": q})).json()
-        assert {p["id"] for p in page["products"]} == expected, q
-        assert page["total"] == len(expected)
+        reply = await client.get("/api/products/search", params={"q": q})
+        assert {p["id"] for p in reply.json()} == expected, q
+        assert reply.headers["x-total-count"] == str(len(expected))
 
 
 async def test_search_text_is_literal_never_a_pattern(client, product_body) -> None:
@@ -199,26 +223,33 @@ async def test_search_text_is_literal_never_a_pattern(client, product_body) -> N
     ]:
         reply = await client.get("/api/products/search", params={"q": q, "page_size": 100})
         assert reply.status_code == 200, (q, reply.text)
-        body = reply.json()
-        for product in body["products"]:
+        for product in reply.json():
             haystack = " ".join([product["name"], product["category"], *product["tags"]]).lower()
             assert q.lower() in haystack, (q, product["name"])
         if expected is not None:
-            assert body["total"] == expected, q
+            assert reply.headers["x-total-count"] == str(expected), q
     literal = (await client.get("/api/products/search", params={"q": f"a.*b {marker}"})).json()
-    assert [p["id"] for p in literal["products"]] == [odd["id"]]
+    assert [p["id"] for p in literal] == [odd["id"]]
 
 
 async def test_search_results_are_bounded_and_query_is_validated(client, product_body) -> None:
     marker = uuid.uuid4().hex[:8]
     for i in range(3):
         await _create(client, product_body(name=f"Bulk {marker} {i}"))
-    page = (await client.get("/api/products/search", params={"q": marker, "page_size": 2})).json()
-    assert (len(page["products"]), page["total"], page["page_size"]) == (2, 3, 2)
-    rest = (
-        await client.get("/api/products/search", params={"q": marker, "page_size": 2, "page": 2})
-    ).json()
-    assert len(rest["products"]) == 1
+    # The original's shape: a bare array, the total in X-Total-Count, the next page in Link.
+    first = await client.get("/api/products/search", params={"q": marker, "page_size": 2})
+    assert isinstance(first.json(), list)
+    assert (len(first.json()), first.headers["x-total-count"]) == (2, "3")
+    assert 'rel="next"' in first.headers["link"]
+    next_url = next(part.split(";")[0].strip()[1:-1] for part in first.headers["link"].split(",")
+                    if 'rel="next"' in part)
+    assert next_url.startswith("/api/products/search?")  # relative: never a service address
+    rest = await client.get(next_url)
+    assert len(rest.json()) == 1
+    assert 'rel="next"' not in rest.headers["link"]
+    assert 'rel="prev"' in rest.headers["link"]
+    by_limit = await client.get("/api/products/search", params={"q": marker, "limit": 1})
+    assert (len(by_limit.json()), by_limit.headers["x-total-count"]) == (1, "3")
     for params in ({}, {"q": ""}, {"q": "   "}, {"q": "x" * 101}, {"q": "a", "page_size": 101}):
         assert (await client.get("/api/products/search", params=params)).status_code == 422
 

@@ -47,7 +47,6 @@ def test_bad_prices_are_refused(price: object) -> None:
         {"tags": ["x"] * 21},
         {"image_url": "ftp://x"},
         {"description": "bell\x07"},
-        {"extra": 1},
     ],
 )
 def test_bad_fields_are_refused(overrides: dict) -> None:
@@ -60,13 +59,30 @@ def test_text_is_trimmed_tags_deduplicated_and_description_keeps_line_breaks() -
     assert (product.name, product.tags, product.description) == ("Lamp", ["a", "b"], "one\ntwo")
 
 
-def test_update_needs_a_field_and_refuses_null_for_required_ones() -> None:
-    with pytest.raises(ValidationError, match="at least one"):
-        ProductUpdate()
-    with pytest.raises(ValidationError, match="cannot be null"):
-        ProductUpdate.model_validate({"price": None})
-    assert ProductUpdate.model_validate({"description": None}).changes() == {"description": ""}
+def test_unknown_fields_are_ignored_as_in_the_original_design() -> None:
+    assert "extra" not in _create(extra=1).model_dump()
+    assert ProductUpdate.model_validate({"price": 5, "colour": "red"}).changes() == {
+        "price": Decimal("5.00")}
+
+
+def test_update_ignores_null_fields_and_may_be_empty_for_the_service_to_refuse() -> None:
+    assert ProductUpdate().changes() == {}
+    assert ProductUpdate.model_validate({"price": None, "name": None}).changes() == {}
+    assert ProductUpdate.model_validate({"description": None, "name": "x"}).changes() == {
+        "name": "x"}
+    assert ProductUpdate.model_validate({"description": ""}).changes() == {"description": ""}
     assert ProductUpdate.model_validate({"stock_quantity": 0}).changes() == {"stock_quantity": 0}
+
+
+async def test_an_update_with_nothing_to_change_is_a_400() -> None:
+    from chassis import BadRequest
+    from product_service.config import Settings
+    from product_service.service import ProductService
+
+    service = ProductService(None, Settings())  # type: ignore[arg-type]
+    for body in (None, ProductUpdate(), ProductUpdate.model_validate({"price": None})):
+        with pytest.raises(BadRequest, match=r"^No fields to update$"):
+            await service.update("65f1c0ffee0123456789abcd", body)
 
 
 def test_times_round_trip_through_their_stored_text() -> None:

@@ -7,6 +7,8 @@ import pytest
 from bson import ObjectId
 
 from chassis import BadRequest
+from chassis.events import decode_event, encode_event
+from contracts import PRODUCT_UPDATED
 from product_service import service as service_module
 from product_service.config import Settings
 from product_service.schemas import ProductCreate, ProductUpdate
@@ -77,6 +79,29 @@ async def test_versions_rise_and_each_change_emits_its_event(emitted) -> None:
     assert {topic for topic, _, _ in emitted} == {"product-updated"}
     assert {key for _, _, key in emitted} == {created.id}
     assert {event.subject for _, event, _ in emitted} == {created.id}
+
+
+async def test_every_product_event_follows_its_contract(emitted) -> None:
+    """Contract test (producer side): what product-service publishes parses with the model
+    search-service and ai-service read it with, and carries the contract's version."""
+    service = ProductService(FakeRepository(), Settings())  # type: ignore[arg-type]
+    created = await service.create(
+        ProductCreate(name="Lamp", price=Decimal("19.99"), category="Home", tags=["light"])
+    )
+    await service.update(created.id, ProductUpdate(price=Decimal("18")))
+    await service.delete(created.id)
+    parsed = []
+    for _, event, _ in emitted:
+        wire = decode_event(encode_event(event))
+        assert wire.dataschema == PRODUCT_UPDATED.dataschema
+        parsed.append(PRODUCT_UPDATED.parse(wire.data))
+    assert [p.op for p in parsed] == ["upsert", "upsert", "delete"]
+    assert parsed[0].product is not None
+    assert parsed[0].product.id == created.id
+    assert parsed[0].product.tags == ["light"]
+    assert parsed[1].product is not None
+    assert parsed[1].product.price == Decimal("18.00")
+    assert parsed[2].product is None
 
 
 async def test_changing_an_unknown_product_emits_nothing(emitted) -> None:

@@ -5,6 +5,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from chassis.events import decode_event, encode_event, new_event
+from contracts import PRODUCT_UPDATED
+from contracts import ProductUpdated as ProductUpdatedContract
 from search_service.events import ProductUpdated
 from search_service.models import CatalogProduct, product_document, tombstone_document
 
@@ -79,3 +82,14 @@ def test_document_keeps_display_names_and_lowercases_filter_keys() -> None:
 
 def test_delete_becomes_a_tombstone_with_its_version() -> None:
     assert tombstone_document(PID, 9) == {"product_id": PID, "version": 9, "deleted": True}
+
+
+@pytest.mark.parametrize("example", PRODUCT_UPDATED.examples, ids=lambda e: str(e["op"]))
+def test_every_example_of_the_contract_is_accepted(example: dict[str, object]) -> None:
+    """Contract test (consumer side): search-service reads every example product-updated the
+    contract publishes, through the envelope as it travels."""
+    wire = decode_event(encode_event(new_event(PRODUCT_UPDATED.name, "product-service",
+                                               str(example["product_id"]), example)))
+    update = ProductUpdated.model_validate(wire.data)
+    assert update.op == example["op"]
+    assert isinstance(update, ProductUpdatedContract)

@@ -16,12 +16,13 @@ function ProductForm({ initial, onSave, label }: { initial?: Product; onSave: (p
   const [stock, setStock] = useState("10");
   const submit = async (event: Event) => {
     event.preventDefault();
-    // product-service clears a description with null on edit but wants it absent on create.
+    // product-service ignores nulls on edit (an empty text clears the description) and wants
+    // it absent on create when there is none.
     const text = description.trim();
     await onSave({
       name: name.trim(), price: Number(price), category: category.trim(),
       tags: tags.split(",").map((t) => t.trim()).filter(Boolean),
-      ...(initial ? { description: text || null } : { stock_quantity: Number(stock), ...(text ? { description: text } : {}) }),
+      ...(initial ? { description: text } : { stock_quantity: Number(stock), ...(text ? { description: text } : {}) }),
     });
   };
   return (

@@ -1,0 +1,41 @@
+"""The fleet's event contracts (see events.py) and their AsyncAPI document (asyncapi.py)."""
+
+from contracts.events import (
+    AI_NOTIFICATION_READY,
+    BY_NAME,
+    INVENTORY_LOW,
+    ORDER_CANCELLED,
+    ORDER_PLACED,
+    ORDER_STATUS_CHANGED,
+    PRODUCT_UPDATED,
+    TOPICS,
+    AiNotificationReady,
+    InventoryLow,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    OrderStatusChanged,
+    ProductSnapshot,
+    ProductUpdated,
+    Topic,
+)
+
+__all__ = [
+    "AI_NOTIFICATION_READY",
+    "BY_NAME",
+    "INVENTORY_LOW",
+    "ORDER_CANCELLED",
+    "ORDER_PLACED",
+    "ORDER_STATUS_CHANGED",
+    "PRODUCT_UPDATED",
+    "TOPICS",
+    "AiNotificationReady",
+    "InventoryLow",
+    "OrderCancelled",
+    "OrderLine",
+    "OrderPlaced",
+    "OrderStatusChanged",
+    "ProductSnapshot",
+    "ProductUpdated",
+    "Topic",
+]
