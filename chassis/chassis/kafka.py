@@ -283,6 +283,8 @@ class EventConsumer:
         idle_pause_ms: int = 100,
         consumer_factory: Callable[..., Any] | None = None,
         transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+        group_instance_id: str | None = None,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -300,15 +302,26 @@ class EventConsumer:
         self._max_records = max_records
         self._idle_pause = idle_pause_ms / 1000
         self._factory = consumer_factory or self._default_consumer
+        self.group_instance_id = group_instance_id or None
+        self._session_timeout_ms = session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     def _default_consumer(self) -> AIOKafkaConsumer:
+        # Static membership when an instance id is given: a member that died without leaving
+        # (kill -9) is replaced by its restarted self at once, on Kafka and on the local
+        # stand-in alike; the stand-in never expires a dead dynamic member, which kept its
+        # partitions for good. Kafka still expires a static member that does not come back
+        # after session_timeout_ms.
         return AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self._bootstrap,
             group_id=self.group_id,
+            group_instance_id=self.group_instance_id,
+            client_id=self.group_instance_id or "aiokafka",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 3),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
