@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -215,3 +216,22 @@ def health(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def pg_fetch(url: str, query: str, *args: Any, within: float = 20.0) -> list[asyncpg.Record]:
+    """Run one query on the database `url` (SQLAlchemy or plain form). PostgreSQL is shared
+    with every other suite on the machine: a moment of "too many clients" is waited out."""
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+            break
+        except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, OSError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -21,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from chassis.events import CloudEvent
 from devstack.local_stack import Endpoints
 
-from .conftest import fleet_topics, postgres_url, read_topic
+from .conftest import ServiceProcess, fleet_topics, postgres_url, read_topic
 from .recording import record_case
 
 ORDERS = 100
@@ -58,7 +59,7 @@ async def place_burst(orders_url: str, product_id: str, marker: str) -> list[str
 
 
 def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
-    fault_stack: Endpoints, services
+    fault_stack: Endpoints, services: Callable[..., ServiceProcess]
 ) -> None:
     ep = fault_stack
     topics = fleet_topics(ep, "broker")

@@ -27,7 +27,7 @@ from redis import Redis
 from chassis.events import CloudEvent, new_event
 from devstack.local_stack import Endpoints
 
-from .conftest import ServiceProcess, fleet_topics, mails, postgres_url, publish
+from .conftest import ServiceProcess, fleet_topics, mails, pg_fetch, postgres_url, publish
 from .recording import record_case
 
 EVENTS = 60
@@ -90,15 +90,12 @@ def notification_progress(ep: Endpoints, env: dict[str, str], events: list[Cloud
 def inventory_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
                        run: str) -> Progress:
     async def marks() -> set[str]:
-        dsn = env["DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
-        conn = await asyncpg.connect(dsn, timeout=5)
         try:
-            rows = await conn.fetch("SELECT event_id FROM processed_events WHERE consumer = $1",
-                                    env["CONSUMER_GROUP"])
+            rows = await pg_fetch(env["DATABASE_URL"],
+                                  "SELECT event_id FROM processed_events WHERE consumer = $1",
+                                  env["CONSUMER_GROUP"])
         except asyncpg.UndefinedTableError:
             return set()
-        finally:
-            await conn.close()
         return {r["event_id"] for r in rows}
 
     return Progress(done={e.id for e in events} & asyncio.run(marks()))

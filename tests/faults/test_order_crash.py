@@ -19,7 +19,7 @@ import httpx
 
 from devstack.local_stack import Endpoints
 
-from .conftest import ServiceProcess, fleet_topics, postgres_url
+from .conftest import ServiceProcess, fleet_topics, pg_fetch, postgres_url
 from .recording import record_case
 
 ORDERS_PER_ROUND = 40
@@ -57,26 +57,14 @@ async def burst(url: str, keys: list[str], product_id: str, marker: str,
                              return_exceptions=True)
 
 
-async def committed_keys(dsn: str) -> dict[str, str]:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        rows = await conn.fetch("SELECT key, order_id FROM idempotency_keys")
-    finally:
-        await conn.close()
+async def committed_keys(url: str) -> dict[str, str]:
+    rows = await pg_fetch(url, "SELECT key, order_id FROM idempotency_keys")
     return {r["key"]: str(r["order_id"]) for r in rows}
 
 
-async def reservations(dsn: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        return list(await conn.fetch(
-            "SELECT id, status, expires_at < now() AS past_ttl FROM reservations"))
-    finally:
-        await conn.close()
-
-
-def plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg", "postgresql")
+async def reservations(url: str) -> list[asyncpg.Record]:
+    return await pg_fetch(url, "SELECT id, status, expires_at < now() AS past_ttl "
+                               "FROM reservations")
 
 
 def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_committed_orders(
@@ -120,7 +108,7 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
         killed = time.monotonic()
         orders.start()
         restart_s.append(time.monotonic() - killed)
-        committed = asyncio.run(committed_keys(plain(order_db)))
+        committed = asyncio.run(committed_keys(order_db))
         unanswered = [k for k in keys if k not in answered]
         # Retry every unanswered order with its key and its body, as a client would.
         for key in unanswered:
@@ -139,7 +127,7 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
             break
 
     # One order per key, whatever the kills did.
-    committed = asyncio.run(committed_keys(plain(order_db)))
+    committed = asyncio.run(committed_keys(order_db))
     assert set(committed) == set(all_keys)
     assert all(committed[k] == answered[k] for k in all_keys)
     assert caught, (f"no round of {ROUNDS} caught an order committed but unanswered; the "
@@ -149,7 +137,7 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
     checked_at = time.monotonic()
     deadline = checked_at + TTL_S + 20
     while True:
-        rows = asyncio.run(reservations(plain(inventory_db)))
+        rows = asyncio.run(reservations(inventory_db))
         order_ids = set(committed.values())
         orphans = [r for r in rows if str(r["id"]) not in order_ids and r["status"] == "HELD"]
         stale = [r for r in orphans if r["past_ttl"]]
