@@ -223,7 +223,11 @@ class EventProducer:
         except Exception as exc:
             self._note_failure(exc)
             raise
-        future.add_done_callback(lambda done: self.observe(done, producer))
+        if future.done():
+            self.observe(future, producer)
+        else:
+            # Registered before any awaiter's wake-up, so it runs before the caller sees it.
+            future.add_done_callback(lambda done: self.observe(done, producer))
         return cast("asyncio.Future[Any]", future)
 
     async def publish_raw(
