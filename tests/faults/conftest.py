@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -46,12 +47,27 @@ FAULTS_PROFILE = "faults"
 QUIET = {"LOG_LEVEL": "WARNING"}
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """`count` different free ports: all sockets stay bound until every port is chosen (one
+    `free_port()` after another may hand out the same port twice)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def faults_profile() -> Profile:
     """The test profile's PostgreSQL and Redis, free ports for every stand-in."""
     base = get_profile("test")
-    return replace(base, name=FAULTS_PROFILE, kafka_port=free_port(),
-                   elasticsearch_port=free_port(), mongodb_port=free_port(),
-                   smtp_port=free_port(), oidc_port=free_port())
+    kafka, elasticsearch, mongodb, smtp, oidc = distinct_free_ports(5)
+    return replace(base, name=FAULTS_PROFILE, kafka_port=kafka, elasticsearch_port=elasticsearch,
+                   mongodb_port=mongodb, smtp_port=smtp, oidc_port=oidc)
 
 
 @pytest.fixture(scope="session")
