@@ -84,6 +84,7 @@ def build_app(
             [settings.topic_order_placed], writer.handle,
             producer_for_dlq=producer, idempotency=processed, transient_errors=transient,
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            group_instance_id=settings.consumer_instance_id,
         )
         # The index is per process, so every replica reads every product event: a group of
         # its own, from the earliest offset (versions make replays harmless).

@@ -9,11 +9,21 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import (
+    DuplicateSequenceNumber,
+    IllegalStateError,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    InvalidTxnState,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
@@ -29,6 +39,11 @@ EVENTS_PUBLISHED = Counter(
 )
 PUBLISH_FAILURES = Counter(
     "kafka_publish_failures_total", "Records the broker did not acknowledge", ["topic"]
+)
+PRODUCERS_REPLACED = Counter(
+    "kafka_producers_replaced_total",
+    "Producers discarded for a fresh one after a fatal error or repeated failures",
+    ["reason"],
 )
 EVENTS_CONSUMED = Counter(
     "kafka_events_consumed_total", "Records handled successfully", ["topic", "group"]
@@ -66,6 +81,26 @@ class IdempotencyStore(Protocol):
     async def mark_processed(self, event_id: str) -> None: ...
 
 
+# An idempotent producer that got one of these is stuck for good: its producer id and sequence
+# numbers no longer match what the broker holds (a broker that restarted and lost its last
+# writes answers OutOfOrderSequenceNumber to every later batch), or it was closed or fenced.
+# Retrying with the same instance can never succeed; a new instance gets a new producer id.
+FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    DuplicateSequenceNumber,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    UnknownProducerId,
+    InvalidTxnState,
+    ProducerFenced,
+    ProducerClosed,
+    IllegalStateError,
+)
+# Any other error this many times in a row (no ack in between) also retires the instance:
+# whatever state it is in, a fresh client starts from a clean one.
+REPLACE_AFTER_FAILURES = 3
+
+
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
     ceiling = min(maximum, initial * (2 ** (attempt - 1)))
@@ -73,7 +108,13 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
 
 
 class EventProducer:
-    """AIOKafkaProducer with acks=all and idempotence; ``publish`` returns once acknowledged."""
+    """AIOKafkaProducer with acks=all and idempotence; ``publish`` returns once acknowledged.
+
+    Self-healing: every send's outcome is watched. After an error no retry can cure
+    (``FATAL_PRODUCER_ERRORS``: sequence or epoch out of step with the broker, producer fenced or
+    closed) or ``REPLACE_AFTER_FAILURES`` failures in a row, the instance is retired and the next
+    send starts a fresh one, so a relay carries on by itself after a broker restart.
+    """
 
     def __init__(
         self,
@@ -97,10 +138,45 @@ class EventProducer:
         self._timeout = request_timeout_ms / 1000
         self._producer: Any = None
         self._lock = asyncio.Lock()
+        # Set when the current instance must not be used again (see the class docstring).
+        self._retire_reason: str | None = None
+        self._failures_in_a_row = 0
+        self.replaced = 0  # instances retired so far, for tests and logs
 
     @property
     def started(self) -> bool:
         return self._producer is not None
+
+    def observe(self, outcome: "asyncio.Future[Any]", producer: Any = None) -> None:
+        """Count one send's outcome towards retiring the instance that sent it."""
+        if outcome.cancelled():
+            return
+        error = outcome.exception()
+        if producer is not None and producer is not self._producer:
+            return  # an instance already replaced
+        if error is None:
+            self._failures_in_a_row = 0
+            return
+        self._note_failure(error)
+
+    def _note_failure(self, error: BaseException) -> None:
+        self._failures_in_a_row += 1
+        if isinstance(error, FATAL_PRODUCER_ERRORS):
+            self._retire_reason = self._retire_reason or type(error).__name__
+        elif self._failures_in_a_row >= REPLACE_AFTER_FAILURES:
+            self._retire_reason = self._retire_reason or "repeated_failures"
+
+    async def _replace_if_retired(self) -> None:
+        reason = self._retire_reason
+        if reason is None or self._producer is None:
+            return
+        log.warning("kafka.producer.replacing", reason=reason,
+                    failures_in_a_row=self._failures_in_a_row)
+        await self.stop()
+        self._retire_reason = None
+        self._failures_in_a_row = 0
+        self.replaced += 1
+        PRODUCERS_REPLACED.labels(reason).inc()
 
     async def start(self) -> None:
         """Connect to the broker; raises if it cannot be reached (``publish`` retries later)."""
@@ -138,9 +214,21 @@ class EventProducer:
         self, topic: str, value: bytes, key: bytes | None, headers: Headers = ()
     ) -> "asyncio.Future[Any]":
         """Queue one record; the returned future resolves when the broker acknowledges it."""
+        await self._replace_if_retired()
         if self._producer is None:
             await self.start()
-        return await self._producer.send(topic, value=value, key=key, headers=list(headers))
+        producer = self._producer
+        try:
+            future = await producer.send(topic, value=value, key=key, headers=list(headers))
+        except Exception as exc:
+            self._note_failure(exc)
+            raise
+        if future.done():
+            self.observe(future, producer)
+        else:
+            # Registered before any awaiter's wake-up, so it runs before the caller sees it.
+            future.add_done_callback(lambda done: self.observe(done, producer))
+        return cast("asyncio.Future[Any]", future)
 
     async def publish_raw(
         self, topic: str, value: bytes, key: bytes | None, headers: Headers = ()
@@ -200,6 +288,8 @@ class EventConsumer:
         idle_pause_ms: int = 100,
         consumer_factory: Callable[..., Any] | None = None,
         transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+        group_instance_id: str | None = None,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -217,15 +307,26 @@ class EventConsumer:
         self._max_records = max_records
         self._idle_pause = idle_pause_ms / 1000
         self._factory = consumer_factory or self._default_consumer
+        self.group_instance_id = group_instance_id or None
+        self._session_timeout_ms = session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     def _default_consumer(self) -> AIOKafkaConsumer:
+        # Static membership when an instance id is given: a member that died without leaving
+        # (kill -9) is replaced by its restarted self at once, on Kafka and on the local
+        # stand-in alike; the stand-in never expires a dead dynamic member, which kept its
+        # partitions for good. Kafka still expires a static member that does not come back
+        # after session_timeout_ms.
         return AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self._bootstrap,
             group_id=self.group_id,
+            group_instance_id=self.group_instance_id,
+            client_id=self.group_instance_id or "aiokafka",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 3),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )

@@ -11,6 +11,7 @@ old name used is logged as a warning at start-up (``legacy_warnings``, logged by
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -140,10 +141,19 @@ class BaseServiceSettings(BaseSettings):
     # Pause between empty consumer polls. The local stack's broker answers empty fetches at
     # once (no long poll), which would make every idle consumer spin; 0 on a real Kafka.
     kafka_consumer_idle_pause_ms: int = 100
+    # Static consumer-group membership (Kafka's group.instance.id): unique per replica, stable
+    # across its restarts, so a replica killed with SIGKILL gets its partitions straight back.
+    # Empty: the host name (a pod's or container's name); devstack sets <service>-<port>.
+    kafka_group_instance_id: str = ""
     # Traces go over OTLP/HTTP to this collector (e.g. http://tempo:4318) when set.
     otel_exporter_otlp_endpoint: str | None = None
     # Every outbound call has a timeout; this is the default for calls a service makes.
     http_timeout_seconds: float = 5.0
+
+    @property
+    def consumer_instance_id(self) -> str:
+        """This replica's stable identity in its consumer groups (and claim ledgers)."""
+        return self.kafka_group_instance_id.strip() or socket.gethostname()
 
     _legacy_warnings: list[str] = PrivateAttr(default_factory=list)
 

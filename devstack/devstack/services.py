@@ -183,9 +183,12 @@ def launch_service(
     folder = spec.folder(root)
     if not folder.is_dir():
         raise StackError(spec.name, f"service folder {folder} does not exist")
+    # A stable consumer-group member id per replica (chassis: KAFKA_GROUP_INSTANCE_ID): the
+    # same service restarted on the same port takes its partitions straight back.
+    identity = {"KAFKA_GROUP_INSTANCE_ID": f"{spec.name}-{port}"}
     return launch(
         name=spec.name, app=f"{spec.package}.main:app", cwd=folder, port=port,
-        env={**service_env(spec, profile), **(env or {})},
+        env={**service_env(spec, profile), **identity, **(env or {})},
         paths=service_paths(root, profile, spec, port), python=python_for(root),
         progress=progress, timeout=timeout, host=profile.host,
     )

@@ -1,10 +1,14 @@
 """The infrastructure of one profile: which process serves which component, how each is
 started, checked, stopped and reported."""
 
+import contextlib
+import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,6 +39,14 @@ PROCESSES = ("postgres", "redis", "noida-db", "mongodb", "oidc", "smtp")
 # SIGTERM lets noida-db flush its data; SIGINT is PostgreSQL's "fast" shutdown (SIGTERM
 # would wait for every client to disconnect).
 STOP_SIGNAL = {"postgres": signal.SIGINT}
+# noida-db keeps everything in memory and writes a whole-state snapshot (<service>.json, by a
+# temporary file and a rename, no fsync) about once a second when something changed, and once
+# more at SIGTERM. Anything acknowledged after the last snapshot is lost if the process dies
+# without that last one, so its stop is never hurried: listeners first, then the signal,
+# a long grace, and only then SIGKILL (devstack/README.md, "Durability of the stand-ins").
+NOIDA_SNAPSHOT_PERIOD_SECONDS = 1.0
+NOIDA_STOP_GRACE_SECONDS = 60.0
+NOIDA_CONTROL_TIMEOUT_SECONDS = 30.0
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
@@ -76,6 +88,26 @@ def noida_binary() -> str:
     except (ImportError, OSError):
         pass
     return venv_program("noida-db")
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync every file directly in `folder`, then the folder itself (renames are durable)."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_file():
+            with contextlib.suppress(OSError):
+                descriptor = os.open(entry, os.O_RDONLY)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def noida_listeners(pid: int) -> set[str]:
@@ -249,11 +281,47 @@ class Stack:
 
     def stop_process(self, process: str) -> int | None:
         """Stops the process if this profile started it (PID file); returns its PID."""
+        if process == "noida-db":
+            return self._stop_noida()
         pid = stop_by_pidfile(self.paths(process).pid,
                               first_signal=STOP_SIGNAL.get(process, signal.SIGTERM))
         if pid is not None:
             self.progress.event(f"{process} stopped (pid {pid})")
         return pid
+
+    def _stop_noida(self) -> int | None:
+        """Graceful stop that loses nothing acknowledged:
+
+        1. `noida-db stop <listeners>` over its control channel: the Kafka and Elasticsearch
+           listeners close (no client can write any more) and each service's data is saved;
+        2. wait one snapshot period, so a periodic snapshot that was being written when the
+           listeners closed has finished (two snapshot writers share one temporary file);
+        3. SIGTERM (its own final snapshot), up to 60 s of grace before SIGKILL;
+        4. fsync the snapshot files and the folder, so a machine crash right after a stop
+           cannot take the last snapshot with it (noida-db itself never fsyncs).
+        """
+        paths = self.paths("noida-db")
+        pid = running_pid(paths.pid)
+        if pid is None:
+            return None
+        listeners = sorted(noida_listeners(pid))
+        command = [noida_binary(), "stop", *listeners, "--data-dir", str(paths.data)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  timeout=NOIDA_CONTROL_TIMEOUT_SECONDS, check=False)
+            if done.returncode != 0:
+                self.progress.event(f"noida-db: `stop {' '.join(listeners)}` answered "
+                                    f"{done.returncode}: {(done.stderr or done.stdout)[-300:]}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.progress.event(f"noida-db: graceful stop of {listeners} failed ({exc}); "
+                                "relying on SIGTERM's snapshot")
+        time.sleep(NOIDA_SNAPSHOT_PERIOD_SECONDS + 0.5)
+        gone = stop_by_pidfile(paths.pid, first_signal=signal.SIGTERM,
+                               grace=NOIDA_STOP_GRACE_SECONDS)
+        sync_folder(paths.data)
+        if gone is not None:
+            self.progress.event(f"noida-db stopped (pid {gone})")
+        return gone
 
     def stop_all(self) -> list[str]:
         return [proc for proc in reversed(PROCESSES) if self.stop_process(proc) is not None]

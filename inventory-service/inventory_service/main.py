@@ -45,6 +45,7 @@ def build_app(settings: Settings) -> FastAPI:
             # PostgreSQL being away is not the event's fault: pause, never dead-letter it.
             transient_errors=(*TRANSIENT_ERRORS, OperationalError, InterfaceError),
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            group_instance_id=settings.consumer_instance_id,
         )
         sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)
         sweeper.start()

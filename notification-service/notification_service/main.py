@@ -30,6 +30,7 @@ def build_app(settings: Settings) -> FastAPI:
             lease_seconds=settings.delivery_lease_seconds,
             sent_ttl_seconds=settings.sent_ttl_seconds,
             log_size=settings.notification_log_size,
+            owner=settings.consumer_instance_id,
         )
         components.add("redis", stop=redis.aclose, ready=ledger.ping)
         mailer = SmtpMailer(
@@ -67,6 +68,7 @@ def build_app(settings: Settings) -> FastAPI:
             transient_errors=(*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError,
                               DeliveryInProgress),
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            group_instance_id=settings.consumer_instance_id,
         )
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 

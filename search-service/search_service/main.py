@@ -70,6 +70,7 @@ def build_app(settings: Settings) -> FastAPI:
             max_attempts=settings.consumer_max_attempts,
             transient_errors=ELASTICSEARCH_DOWN,
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            group_instance_id=settings.consumer_instance_id,
         )
         app.state.consumer = consumer
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)

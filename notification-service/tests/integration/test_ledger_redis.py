@@ -63,3 +63,35 @@ async def test_sent_is_final_and_logged_in_a_bounded_list(ledger: DeliveryLedger
     assert [n.event_id for n in recent] == ["e4", "e3", "e2"]  # newest first, 3 kept
     assert [n.event_id for n in await ledger.recent("a@example.com", 10)] == ["e3"]
     assert [n.event_id for n in await ledger.recent(None, 1)] == ["e4"]
+
+
+async def test_a_restarted_replica_takes_over_the_claims_its_dead_run_left(
+    local_redis: str,
+) -> None:
+    """kill -9 between claim and sent: the same replica restarted (same owner id, a new process
+    run) claims the event at once; another replica still waits for the lease."""
+    redis = Redis.from_url(local_redis, decode_responses=True, socket_timeout=2)
+    prefix = f"ledger-takeover-{uuid.uuid4().hex[:8]}"
+
+    def run_of(owner: str) -> DeliveryLedger:
+        return DeliveryLedger(redis, prefix=prefix, lease_seconds=60, sent_ttl_seconds=60,
+                              log_size=3, owner=owner)
+
+    try:
+        dead = run_of("notification-service-8004")
+        assert await dead.claim("e1") is not None
+        other_replica = run_of("notification-service-8014")
+        assert await other_replica.claim("e1") is None
+        assert await dead.claim("e1") is None  # the live run itself never claims twice
+
+        restarted = run_of("notification-service-8004")
+        token = await restarted.claim("e1")
+        assert token is not None
+        assert restarted.taken_over == 1
+        assert await restarted.state("e1") == token
+        assert await restarted.claim("e1") is None  # now its own live claim
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
