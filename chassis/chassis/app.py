@@ -19,7 +19,7 @@ from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
 from chassis.settings import BaseServiceSettings
-from chassis.tracing import configure_tracing, instrument_app
+from chassis.tracing import configure_tracing_from_settings, instrument_app
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -76,12 +76,23 @@ def create_app(
     """Build the service app. `readiness_checks` is called per /ready request so checks can
     refer to clients created in the lifespan."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    tracing = configure_tracing_from_settings(
+        settings.service_name, settings.otel_exporter_otlp_endpoint
+    )
+    # FastAPI's native telemetry would record a second set of spans beside the OpenTelemetry
+    # middleware's (and its own metrics): trace once, through the middleware.
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     install_error_handlers(app)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
-    instrument_app(app)
+    if tracing:
+        instrument_app(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

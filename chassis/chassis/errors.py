@@ -5,6 +5,7 @@ One handler renders them as {"detail": "<sentence>"}."""
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +55,19 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "Internal server error."})
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The pool holds no pre-pinged connections: a database that went away (or restarted, which
+    # invalidates the pool) is a dependency outage, a 503 with a sentence.
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+        log.warning("request.database_unavailable", path=request.url.path, error=repr(exc))
+        return JSONResponse(
+            status_code=503, content={"detail": "The database is unavailable; try again shortly."}
+        )
+    return await _unexpected_error(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

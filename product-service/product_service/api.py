@@ -23,7 +23,7 @@ def _reply(payload: Product | ProductPage, status_code: int = 200) -> ExactJSONR
     return ExactJSONResponse(payload.model_dump(mode="python"), status_code=status_code)
 
 
-def get_service(request: Request) -> ProductService:
+async def get_service(request: Request) -> ProductService:
     service: ProductService = request.app.state.products
     return service
 
