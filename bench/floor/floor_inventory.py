@@ -12,7 +12,7 @@ pool: asyncpg.Pool
 @asynccontextmanager
 async def lifespan(_: FastAPI):
     global pool
-    pool = await asyncpg.create_pool(os.environ["FLOOR_DSN"], min_size=32, max_size=32)
+    pool = await asyncpg.create_pool(os.environ["FLOOR_DSN"], min_size=1, max_size=32)
     yield
     await pool.close()
 
