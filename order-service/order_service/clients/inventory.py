@@ -22,6 +22,7 @@ from purgatory.domain.model import OpenedState
 from chassis import BadRequest, Conflict, DependencyTimeout, DependencyUnavailable, NotFound
 from chassis.errors import DomainError
 from chassis.kafka import backoff_delay
+from chassis.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -181,9 +182,13 @@ class InventoryClient:
     async def _attempt(self, method: str, path: str, body: Any) -> Reply:
         breaker = await self.breakers.get_breaker(CIRCUIT)
         async with breaker:
+            # aiohttp is not instrumented: the trace context travels by hand (None: tracing off).
+            traceparent = current_traceparent()
+            headers = {"traceparent": traceparent} if traceparent else None
             try:
                 async with self._session().request(
-                    method, self.base_url + path, json=body, allow_redirects=False
+                    method, self.base_url + path, json=body, headers=headers,
+                    allow_redirects=False,
                 ) as response:
                     reply = Reply(response.status, await response.read())
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
