@@ -280,9 +280,19 @@ def settle(pids: Mapping[str, int], limit_pct: float, quiet_seconds: int,
     return round(time.monotonic() - began, 1)
 
 
+async def connect(dsn: str) -> asyncpg.Connection:
+    """The shared PostgreSQL may be at max_connections for a moment (other work): retry."""
+    for _ in range(40):
+        try:
+            return await asyncpg.connect(dsn)
+        except asyncpg.TooManyConnectionsError:
+            await asyncio.sleep(0.5)
+    return await asyncpg.connect(dsn)
+
+
 async def postgres_backends(dsn: str, databases: list[str]) -> list[int]:
     """PIDs of the PostgreSQL backends serving our databases (the server is shared)."""
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         rows = await connection.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases)
@@ -292,7 +302,7 @@ async def postgres_backends(dsn: str, databases: list[str]) -> list[int]:
 
 
 async def stock_state(dsn: str, product_id: str) -> dict[str, int]:
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         row = await connection.fetchrow(
             "SELECT quantity, reserved_qty FROM inventory WHERE product_id = $1", product_id)
@@ -302,7 +312,7 @@ async def stock_state(dsn: str, product_id: str) -> dict[str, int]:
 
 
 async def count_orders(dsn: str) -> int:
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         return int(await connection.fetchval("SELECT count(*) FROM orders"))
     finally:
