@@ -16,12 +16,13 @@ export UV_PYTHON := $(PYTHON)
 TEST_PATHS := chassis/tests contracts/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults tests/repo
 PACKAGES := chassis/chassis contracts/contracts devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
-.PHONY: help install dev test lint typecheck bench clean compose-check image-check k8s-check storefront storefront-test asyncapi
+.PHONY: help install dev test lint typecheck bench load load-ui clean compose-check image-check k8s-check storefront storefront-test asyncapi
 help:
 	@echo "make dev      install, start the local stack and the seven services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
 	@echo "make stop     stop everything make dev started     make status   what runs"
 	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"
+	@echo "make load     Locust journeys against make dev (RATE_LIMIT_ENABLED=false make dev first)"
 	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
 	@echo "make k8s-check      deploy/kubernetes rendered, schema-validated, checkov-scanned, Settings parity"
@@ -98,6 +99,21 @@ k8s-check: install
 bench: install storefront
 	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
 	 if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
+
+# Locust journeys (loadtest/) against a running `make dev` started with RATE_LIMIT_ENABLED=false,
+# headless, users climbing in steps; Locust's HTML report and CSVs, then the capacity summary.
+LOAD_HOST ?= http://127.0.0.1:9000
+LOAD_STEPS ?= 10,25,50,100
+LOAD_STEP_SECONDS ?= 30
+load: install
+	@LOAD_STEPS="$(LOAD_STEPS)" LOAD_STEP_SECONDS="$(LOAD_STEP_SECONDS)" \
+	 $(UV) run --frozen --group load locust -f loadtest/locustfile.py --headless \
+	   --host "$(LOAD_HOST)" --html bench/results/load.html --csv bench/results/load \
+	   --csv-full-history --only-summary; status=$$?; \
+	 $(BIN)/python loadtest/capacity.py bench/results/load; exit $$status
+
+load-ui: install
+	@LOAD_STEPS= $(UV) run --frozen --group load locust -f loadtest/locustfile.py --host "$(LOAD_HOST)"
 
 clean:
 	@$(BIN)/devstack stop --profile dev 2>/dev/null || true

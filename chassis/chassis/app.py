@@ -20,7 +20,7 @@ from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
 from chassis.openapi_statuses import declare_statuses
 from chassis.settings import BaseServiceSettings
-from chassis.tracing import configure_tracing, instrument_app
+from chassis.tracing import configure_tracing_from_settings, instrument_app
 
 if TYPE_CHECKING:
     from chassis.lifecycle import Setup
@@ -97,16 +97,27 @@ def create_app(
             return readiness(app)
 
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    tracing = configure_tracing_from_settings(
+        settings.service_name, settings.otel_exporter_otlp_endpoint
+    )
     for warning in settings.legacy_warnings:
         structlog.get_logger("chassis.settings").warning("config.original_variable_name",
                                                          detail=warning)
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    # FastAPI's native telemetry would record a second set of spans beside the OpenTelemetry
+    # middleware's (and its own metrics): trace once, through the middleware.
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     install_error_handlers(app)
     declare_statuses(app)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
-    instrument_app(app)
+    if tracing:
+        instrument_app(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

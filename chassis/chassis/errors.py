@@ -2,6 +2,8 @@
 
 One handler renders them as {"detail": "<sentence>"}."""
 
+import importlib.util
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -54,6 +56,35 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "Internal server error."})
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The pool holds no pre-pinged connections: a database that went away (or restarted, which
+    # invalidates the pool) is a dependency outage, a 503 with a sentence.
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+        log.warning("request.database_unavailable", path=request.url.path, error=repr(exc))
+        return JSONResponse(
+            status_code=503, content={"detail": "The database is unavailable; try again shortly."}
+        )
+    return await _unexpected_error(request, exc)
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection stayed busy for the whole wait: overloaded, not broken.
+    log.warning("request.database_pool_exhausted", path=request.url.path, error=repr(exc))
+    return JSONResponse(
+        status_code=503, content={"detail": "The database is busy; try again shortly."}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    # SQLAlchemy is the chassis[postgres] extra: only services that have it can raise its errors.
+    if importlib.util.find_spec("sqlalchemy") is not None:
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        app.add_exception_handler(DBAPIError, _database_error)
+        app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected_error)

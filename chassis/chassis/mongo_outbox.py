@@ -91,6 +91,14 @@ def _next_created_at() -> int:
 async def ensure_outbox_indexes(collection: OutboxCollection) -> None:
     """The indexes the relay's queries use; idempotent, call at start-up."""
     await collection.create_index([("sent_at", 1), ("created_at", 1)], name="unsent_by_age")
+    # The claim's window (unsent, oldest first, reading key and lease) in index order with the
+    # fields it reads: the counterpart of the PostgreSQL outbox's ix_outbox_unsent_by_key (the
+    # heads of keys are picked from this window). `_id` is left out: the local stand-in
+    # (nx-27017) cannot index it in a compound index.
+    await collection.create_index(
+        [("sent_at", 1), ("created_at", 1), ("key", 1), ("claimed_until", 1)],
+        name="unsent_window",
+    )
     await collection.create_index([("claimed_by", 1)], name="claimed_by")
 
 

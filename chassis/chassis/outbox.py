@@ -77,6 +77,15 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text, nullable=True),
         Index(f"ix_{name}_unsent", "created_at", postgresql_where=text("sent_at IS NULL")),
+        # claim_query's "is there an older unsent row of this key" (and the successor check):
+        # one index probe per candidate instead of a scan of the key's rows.
+        Index(
+            f"ix_{name}_unsent_by_key",
+            "key",
+            "created_at",
+            "id",
+            postgresql_where=text("sent_at IS NULL"),
+        ),
         Index(f"ix_{name}_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
     )
 

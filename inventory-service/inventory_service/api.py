@@ -25,7 +25,7 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
 
 
-def get_service(request: Request) -> InventoryService:
+async def get_service(request: Request) -> InventoryService:
     service: InventoryService = request.app.state.inventory
     return service
 

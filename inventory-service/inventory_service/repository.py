@@ -36,6 +36,20 @@ async def insert_item(
     return (await session.execute(stmt)).mappings().first()
 
 
+# The hottest read (GET /api/inventory/{id}, stock checks) runs on the pooled connection's own
+# asyncpg connection: one round trip, a statement prepared once per connection, no session.
+_GET_ITEM_SQL = (
+    f"SELECT {', '.join(column.name for column in inventory.c)} "
+    f"FROM {inventory.name} WHERE product_id = $1"
+)
+
+
+async def fetch_item(connection: Any, product_id: str) -> Mapping[str, Any] | None:
+    """`connection`: an asyncpg connection (chassis.postgres.driver_connection)."""
+    row: Mapping[str, Any] | None = await connection.fetchrow(_GET_ITEM_SQL, product_id)
+    return row
+
+
 async def get_item(session: AsyncSession, product_id: str) -> Row | None:
     stmt = sa.select(inventory).where(inventory.c.product_id == product_id)
     return (await session.execute(stmt)).mappings().first()

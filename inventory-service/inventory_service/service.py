@@ -12,6 +12,7 @@ from chassis import BadRequest, Conflict, NotFound
 from chassis.events import CloudEvent
 from chassis.inbox import claim_event
 from chassis.outbox import enqueue
+from chassis.postgres import driver_connection
 from contracts import (
     INVENTORY_LOW,
     ORDER_CANCELLED,
@@ -37,7 +38,7 @@ log = structlog.get_logger(__name__)
 SWEEP_BATCH = 500
 
 
-def to_item(row: repo.Row) -> InventoryItem:
+def to_item(row: "repo.Row | Mapping[str, Any]") -> InventoryItem:
     return InventoryItem(
         id=row["id"],
         product_id=row["product_id"],
@@ -90,8 +91,8 @@ class InventoryService:
             return await repo.count_items(session)
 
     async def get_item(self, product_id: str) -> InventoryItem:
-        async with self.sessions() as session:
-            row = await repo.get_item(session, product_id)
+        async with driver_connection(self.sessions.kw["bind"]) as connection:
+            row = await repo.fetch_item(connection, product_id)
         if row is None:
             raise _not_found(product_id)
         return to_item(row)

@@ -26,7 +26,7 @@ def _reply(
     return ExactJSONResponse(content, status_code=status_code, headers=headers or None)
 
 
-def get_service(request: Request) -> OrderService:
+async def get_service(request: Request) -> OrderService:
     service: OrderService = request.app.state.orders
     return service
 

@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -19,9 +18,7 @@ from order_service.models import outbox
 from order_service.service import OrderService
 
 
-def build_app(
-    settings: Settings, *, inventory_transport: httpx.AsyncBaseTransport | None = None
-) -> FastAPI:
+def build_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -39,9 +36,9 @@ def build_app(
             breaker_failure_threshold=settings.inventory_breaker_failure_threshold,
             breaker_reset_seconds=settings.inventory_breaker_reset_seconds,
             max_connections=settings.inventory_max_connections,
-            transport=inventory_transport,
         )
-        app.state.orders = OrderService(sessions, inventory, settings)
+        orders = OrderService(sessions, inventory, settings)
+        app.state.orders = orders
         app.state.inventory = inventory
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
@@ -55,6 +52,7 @@ def build_app(
             if settings.run_outbox_relay:
                 await relay.stop()
             await producer.stop()
+            await orders.drain(settings.inventory_timeout_seconds)
             await inventory.close()
             await engine.dispose()
 

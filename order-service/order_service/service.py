@@ -2,9 +2,12 @@
 
 Placing an order is a saga: (1) reserve every item at inventory-service, keyed by the new order
 id; (2) commit the order, its lines, its Idempotency-Key and the `order-placed` outbox event in
-one transaction; (3) confirm the reservation. README.md has the crash-recovery table.
+one transaction; (3) confirm the reservation, after the reply (off the request path: inventory
+also confirms on consuming `order-placed`, so the reply never waits for it). README.md has the
+crash-recovery table.
 """
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -149,6 +152,9 @@ class OrderService:
         self.sessions = sessions
         self.inventory = inventory
         self.settings = settings
+        # Step 3 of placed orders, running after their replies (strong references: a task
+        # nobody holds may be collected before it ran).
+        self._confirming: set[asyncio.Task[None]] = set()
 
     # -- placing an order (the saga) -------------------------------------------------------
 
@@ -191,11 +197,11 @@ class OrderService:
         except BaseException:
             await self._release_quietly(order_id)
             raise
-        # Step 3. If this fails, inventory confirms on consuming order-placed.
-        try:
-            await self.inventory.confirm(order_id)
-        except Exception as exc:
-            log.warning("order.confirm_deferred", order_id=str(order_id), error=str(exc))
+        # Step 3, after the reply. If it fails (or the process dies first), inventory confirms
+        # on consuming order-placed.
+        task = asyncio.create_task(self._confirm_quietly(order_id))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
         log.info(
             "order.placed",
             order_id=str(order_id),
@@ -250,6 +256,17 @@ class OrderService:
                 if "order_number" not in str(exc.orig) or attempt == ORDER_NUMBER_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    async def _confirm_quietly(self, order_id: uuid.UUID) -> None:
+        try:
+            await self.inventory.confirm(order_id)
+        except Exception as exc:
+            log.warning("order.confirm_deferred", order_id=str(order_id), error=str(exc))
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """At shutdown: let the confirmations under way finish (the event covers any left)."""
+        if self._confirming:
+            await asyncio.wait(set(self._confirming), timeout=timeout_seconds)
 
     async def _replay(self, key: str, fingerprint: str) -> Order | None:
         async with self.sessions() as session:

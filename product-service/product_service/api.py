@@ -31,7 +31,7 @@ def _page_headers(request: Request, page: ProductPage) -> dict[str, str]:
                                  page_size=page.page_size)
 
 
-def get_service(request: Request) -> ProductService:
+async def get_service(request: Request) -> ProductService:
     service: ProductService = request.app.state.products
     return service
 

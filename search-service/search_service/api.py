@@ -17,7 +17,7 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 100
 
 
-def get_service(request: Request) -> SearchService:
+async def get_service(request: Request) -> SearchService:
     service: SearchService = request.app.state.search
     return service
 

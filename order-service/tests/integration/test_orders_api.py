@@ -29,8 +29,12 @@ async def test_placed_order_is_confirmed_with_exact_money_and_stock_reserved(
 
     item = await _item(inventory, product_id)
     assert (item["available_qty"], item["reserved_qty"]) == (8, 2)
-    reservation = (await inventory.get(f"/api/inventory/reservations/{order['id']}")).json()
-    assert reservation["status"] == "CONFIRMED"
+    # Step 3 (confirm) runs after the reply.
+    async def confirmed() -> bool:
+        reply = await inventory.get(f"/api/inventory/reservations/{order['id']}")
+        return bool(reply.json()["status"] == "CONFIRMED")
+
+    await wait_for(confirmed, within=10)
 
     fetched = await client.get(f"/api/orders/{order['id']}")
     assert fetched.status_code == 200

@@ -1,63 +1,83 @@
-"""The inventory client's resilience without servers: retries, breaker, timeouts, error mapping."""
+"""The inventory client's resilience against a scripted local HTTP server (aiohttp, on a free
+port in this process): retries, breaker, timeouts, error mapping."""
 
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from chassis import BadRequest, DependencyTimeout, DependencyUnavailable, NotFound
 from order_service.clients.inventory import CIRCUIT, InventoryClient
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ClientFactory = Callable[..., Awaitable[InventoryClient]]
 
 
-def _client(handler: Handler, *, threshold: int = 3, reset: float = 30.0) -> InventoryClient:
-    return InventoryClient(
-        "http://inventory",
-        timeout_seconds=1.0,
-        attempts=3,
-        backoff_seconds=0.001,
-        backoff_max_seconds=0.002,
-        breaker_failure_threshold=threshold,
-        breaker_reset_seconds=reset,
-        max_connections=10,
-        transport=httpx.MockTransport(handler),
-    )
+@pytest.fixture
+async def client_for() -> AsyncIterator[ClientFactory]:
+    servers: list[TestServer] = []
+
+    async def make(handler: Handler, *, threshold: int = 3, reset: float = 30.0
+                   ) -> InventoryClient:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return InventoryClient(
+            str(server.make_url("")),
+            timeout_seconds=1.0,
+            attempts=3,
+            backoff_seconds=0.001,
+            backoff_max_seconds=0.002,
+            breaker_failure_threshold=threshold,
+            breaker_reset_seconds=reset,
+            max_connections=10,
+        )
+
+    yield make
+    for server in servers:
+        await server.close()
 
 
-def _reservation(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(201, json={"reservation_id": "x", "status": "HELD"})
+def _reservation() -> web.Response:
+    return web.json_response({"reservation_id": "x", "status": "HELD"}, status=201)
 
 
 def _breaker_gauge() -> float | None:
     return REGISTRY.get_sample_value("circuit_breaker_state", {"circuit": CIRCUIT})
 
 
-async def test_connection_errors_are_retried_until_an_answer() -> None:
+async def test_connection_errors_are_retried_until_an_answer(client_for: ClientFactory) -> None:
     calls = 0
 
-    def flaky(request: httpx.Request) -> httpx.Response:
+    async def flaky(request: web.Request) -> web.StreamResponse:
         nonlocal calls
         calls += 1
         if calls < 3:
-            raise httpx.ConnectError("refused", request=request)
-        return _reservation(request)
+            assert request.transport is not None
+            request.transport.close()  # the connection drops before any reply
+            return web.Response()
+        return _reservation()
 
-    client = _client(flaky, threshold=10)
+    client = await client_for(flaky, threshold=10)
     assert (await client.reserve(uuid.uuid4(), [("p", 1)], 60))["status"] == "HELD"
     assert calls == 3
     await client.close()
 
 
-async def test_insufficient_stock_keeps_inventorys_sentence_and_never_trips_the_breaker() -> None:
-    def short(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"detail": "Insufficient stock for product: Phone"})
+async def test_insufficient_stock_keeps_inventorys_sentence_and_never_trips_the_breaker(
+    client_for: ClientFactory,
+) -> None:
+    async def short(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"detail": "Insufficient stock for product: Phone"}, status=400)
 
-    client = _client(short, threshold=2)
+    client = await client_for(short, threshold=2)
     for _ in range(5):
         with pytest.raises(BadRequest, match="Insufficient stock for product: Phone"):
             await client.reserve(uuid.uuid4(), [("p", 1)], 60)
@@ -65,29 +85,33 @@ async def test_insufficient_stock_keeps_inventorys_sentence_and_never_trips_the_
     await client.close()
 
 
-async def test_unknown_product_is_404_and_unknown_release_is_nothing_to_do() -> None:
-    def missing(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, json={"detail": "Inventory not found for product: p"})
+async def test_unknown_product_is_404_and_unknown_release_is_nothing_to_do(
+    client_for: ClientFactory,
+) -> None:
+    async def missing(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"detail": "Inventory not found for product: p"}, status=404)
 
-    client = _client(missing)
+    client = await client_for(missing)
     with pytest.raises(NotFound, match="Inventory not found"):
         await client.reserve(uuid.uuid4(), [("p", 1)], 60)
     assert await client.release(uuid.uuid4()) is None
     await client.close()
 
 
-async def test_breaker_opens_answers_fast_then_recovers_after_the_reset_time() -> None:
+async def test_breaker_opens_answers_fast_then_recovers_after_the_reset_time(
+    client_for: ClientFactory,
+) -> None:
     healthy = False
     calls = 0
 
-    def switchable(request: httpx.Request) -> httpx.Response:
+    async def switchable(request: web.Request) -> web.StreamResponse:
         nonlocal calls
         calls += 1
         if not healthy:
-            return httpx.Response(503, json={"detail": "down"})
-        return _reservation(request)
+            return web.json_response({"detail": "down"}, status=503)
+        return _reservation()
 
-    client = _client(switchable, threshold=3, reset=0.3)
+    client = await client_for(switchable, threshold=3, reset=0.3)
     with pytest.raises(DependencyUnavailable, match="Inventory service is unavailable"):
         await client.reserve(uuid.uuid4(), [("p", 1)], 60)
     assert await client.breaker_state() == "opened"
