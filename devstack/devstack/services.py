@@ -84,6 +84,11 @@ def service_env(spec: ServiceSpec, profile: Profile) -> dict[str, str]:
     }
     if spec.database:
         env["DATABASE_URL"] = profile.postgres_url(spec.database)
+        if profile.name == "test":
+            # The test suites keep many services alive at once on one PostgreSQL (often with
+            # max_connections 100); a pool of 32 per process, held after a burst, would exhaust
+            # it. Ten per process is plenty for the tests' concurrency; dev and bench keep 32.
+            env["DB_POOL_SIZE"] = "10"
     for upstream in spec.upstreams:
         # The registry port: right for dev and compose; tests on free ports override it.
         target = get_service(upstream)

@@ -91,6 +91,9 @@ def test_service_env_points_at_the_profile() -> None:
     order = service_env(get_service("order-service"), PROFILES["test"])
     assert order["DATABASE_URL"].endswith(":5432/order_db")
     assert order["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
+    # Many test services share one PostgreSQL: smaller pools there, the default (32) elsewhere.
+    assert order["DB_POOL_SIZE"] == "10"
+    assert "DB_POOL_SIZE" not in service_env(get_service("order-service"), PROFILES["bench"])
     assert "DATABASE_URL" not in service_env(get_service("search-service"), PROFILES["dev"])
 
 
