@@ -20,6 +20,7 @@ from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import configure_tracing, instrument_app
+from chassis.validation import StrictJSONMiddleware
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -72,13 +73,17 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+    strict_json_bodies: bool = True,
 ) -> FastAPI:
     """Build the service app. `readiness_checks` is called per /ready request so checks can
-    refer to clients created in the lifespan."""
+    refer to clients created in the lifespan. `strict_json_bodies=False` leaves bodies
+    unread (a proxy streams them; see chassis.validation)."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     install_error_handlers(app)
+    if strict_json_bodies:
+        app.add_middleware(StrictJSONMiddleware)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     instrument_app(app)

@@ -4,11 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chassis import create_app
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from chassis.outbox import OutboxRelay
 from chassis.postgres import create_engine, ping
 from inventory_service.api import router
@@ -42,8 +41,8 @@ def build_app(settings: Settings) -> FastAPI:
             ],
             service.handle_order_event,
             producer_for_dlq=producer,
-            # PostgreSQL being away is not the event's fault: pause, never dead-letter it.
-            transient_errors=(*TRANSIENT_ERRORS, OperationalError, InterfaceError),
+            # PostgreSQL being away is not the event's fault: the chassis registry
+            # (chassis.dependencies) makes the loop pause, never dead-letter it.
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from elasticsearch import AsyncElasticsearch, ConnectionError, ConnectionTimeout
+from elasticsearch import AsyncElasticsearch
 from fastapi import FastAPI
 
 from chassis import create_app
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from search_service.api import router
 from search_service.clients.product_catalog import ProductCatalogClient
 from search_service.config import Settings
@@ -19,13 +19,6 @@ from search_service.service import SearchService
 
 log = structlog.get_logger(__name__)
 
-# Elasticsearch being away is not the event's fault: the consumer pauses, never dead-letters.
-ELASTICSEARCH_DOWN: tuple[type[BaseException], ...] = (
-    *TRANSIENT_ERRORS,
-    SearchUnavailable,
-    ConnectionError,
-    ConnectionTimeout,
-)
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -67,7 +60,6 @@ def build_app(settings: Settings) -> FastAPI:
             service.handle_product_event,
             producer_for_dlq=producer,
             max_attempts=settings.consumer_max_attempts,
-            transient_errors=ELASTICSEARCH_DOWN,
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
         )
         app.state.consumer = consumer
