@@ -22,7 +22,7 @@ from api_gateway.config import Settings
 from api_gateway.headers import client_response_headers, upstream_request_headers
 from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, TokenValidator
 from api_gateway.proxy import Proxy, UpstreamResponse, bounded, problem
-from api_gateway.rate_limits import RateLimits, Verdict
+from api_gateway.rate_limits import RateLimits, Unavailable, Verdict
 from api_gateway.routing import Upstream, segment_of
 
 log = structlog.get_logger(__name__)
@@ -83,7 +83,10 @@ class Gateway:
         verdict: Verdict | None = None
         if self.rate_limits is not None:
             client = f"sub:{identity.subject}" if identity else f"ip:{client_ip(request)}"
-            verdict = await self.rate_limits.check(client, self.rate_limits.bucket_for(segment))
+            decided = await self.rate_limits.check(client, self.rate_limits.bucket_for(segment))
+            if isinstance(decided, Unavailable):
+                return problem(503, decided.detail, {"Retry-After": str(decided.retry_after)})
+            verdict = decided
             if verdict is not None and not verdict.allowed:
                 return problem(429, "Too many requests; slow down and retry later.",
                                verdict.headers())
