@@ -31,6 +31,7 @@ def build_app(settings: Settings) -> FastAPI:
             client,
             settings.mongodb_db,
             serialize_transactions=settings.mongodb_serialize_transactions,
+            transaction_timeout_seconds=settings.mongodb_timeout_ms * 1.5 / 1000,
         )
         await repository.ensure_indexes()
         # The producer connects lazily: with Kafka down the API works and the outbox buffers.
