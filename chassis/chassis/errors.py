@@ -82,14 +82,18 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "Internal server error."})
 
 
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods.update(route_methods)
-    return sorted(methods)
+    """Every method some route answers on this path, found by asking the router itself (so
+    included routers, mounts and prefixes count as they do when a request is dispatched)."""
+    allowed = []
+    for method in PROBED_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -150,3 +150,23 @@ def test_the_registry_names_each_driver_once() -> None:
         assert issubclass(kind, types)
     assert describe_outage(TimeoutError()) is not None
     assert describe_outage(ValueError("x")) is None
+
+
+def test_a_405_counts_the_routes_of_an_included_router() -> None:
+    from fastapi import APIRouter
+
+    app = create_app(BaseServiceSettings(service_name="unit-405"), title="unit")
+    router = APIRouter(prefix="/api/things")
+
+    @router.get("/{thing_id}")
+    async def read(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    @router.put("/{thing_id}")
+    async def replace(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    app.include_router(router)
+    reply = TestClient(app).post("/api/things/abc")
+    assert reply.status_code == 405
+    assert {m.strip() for m in reply.headers["allow"].split(",")} == {"GET", "PUT"}
