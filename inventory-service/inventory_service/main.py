@@ -38,8 +38,9 @@ def build_app(settings: Settings) -> FastAPI:
                 settings.topic_order_placed,
                 settings.topic_order_cancelled,
                 settings.topic_order_status_changed,
+                settings.topic_product_updated,
             ],
-            service.handle_order_event,
+            service.handle_event,
             producer_for_dlq=producer,
             # PostgreSQL being away is not the event's fault: the chassis registry
             # (chassis.dependencies) makes the loop pause, never dead-letter it.

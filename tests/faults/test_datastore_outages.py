@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,14 @@ import pytest
 from chassis.events import decode_event, encode_event, new_event
 from devstack import start_service
 
-from ._servers import count_records, fleet_topics, private_infra, wait_for
+from ._servers import (
+    count_records,
+    fleet_topics,
+    private_infra,
+    reserve_urls,
+    start_all,
+    wait_for,
+)
 from .recording import record_case
 
 pytestmark = pytest.mark.integration
@@ -81,15 +89,19 @@ def assert_outage_reply(reply: httpx.Response, seconds: float, what: str) -> Non
 def test_postgres_outage_is_503_then_recovers_with_nothing_lost(local_kafka: str) -> None:
     topics = fleet_topics(local_kafka, "pg")
     with private_infra({"postgres"}) as infra:
-        inventory_env = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
-                         "DATABASE_URL": infra.postgres_url("inventory_faults"),
-                         "CONSUMER_GROUP": f"inventory-faults-{uuid.uuid4().hex[:8]}"}
-        with start_service("inventory-service", env=inventory_env) as inventory:
-            order_env = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
-                         "DATABASE_URL": infra.postgres_url("order_faults"),
-                         "INVENTORY_SERVICE_URL": inventory}
-            with start_service("order-service", env=order_env) as orders, \
-                    httpx.Client(timeout=15) as http:
+        urls = reserve_urls("inventory-service", "order-service")
+        inventory, orders = urls["inventory-service"][1], urls["order-service"][1]
+        base = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka}
+        with ExitStack() as stack:
+            start_all(stack, {
+                "inventory-service": (urls["inventory-service"][0], {
+                    **base, "DATABASE_URL": infra.postgres_url("inventory_faults"),
+                    "CONSUMER_GROUP": f"inventory-faults-{uuid.uuid4().hex[:8]}"}),
+                "order-service": (urls["order-service"][0], {
+                    **base, "DATABASE_URL": infra.postgres_url("order_faults"),
+                    "INVENTORY_SERVICE_URL": inventory}),
+            })
+            with httpx.Client(timeout=15) as http:
                 product = f"fault-pg-{uuid.uuid4().hex[:6]}"
                 created = http.post(f"{inventory}/api/inventory", json={
                     "product_id": product, "product_name": "Fault lamp", "quantity": 1000})
@@ -172,11 +184,16 @@ def test_redis_outage_pauses_emails_then_sends_each_once(
                "REDIS_URL": infra.redis_url, "SMTP_HOST": local_smtp.host,
                "SMTP_PORT": str(local_smtp.port),
                "CONSUMER_GROUP": f"notification-faults-{uuid.uuid4().hex[:8]}"}
-        with start_service("notification-service", env=env) as notifications, \
-                start_service("api-gateway", env={
+        urls = reserve_urls("notification-service", "api-gateway")
+        notifications, gateway = urls["notification-service"][1], urls["api-gateway"][1]
+        with ExitStack() as stack:
+            start_all(stack, {
+                "notification-service": (urls["notification-service"][0], env),
+                "api-gateway": (urls["api-gateway"][0], {
                     **QUIET, "REDIS_URL": infra.redis_url,
-                    "NOTIFICATION_SERVICE_URL": notifications}) as gateway, \
-                httpx.Client(timeout=15) as http:
+                    "NOTIFICATION_SERVICE_URL": notifications}),
+            })
+            http = stack.enter_context(httpx.Client(timeout=15))
             before = [_order_event(topic, email, n) for n in range(3)]
             publish(local_kafka, topic, before)
             wait_for(lambda: len(local_smtp.messages(to=email)) >= 3, timeout=30,
@@ -279,15 +296,18 @@ def test_elasticsearch_outage_is_503_and_indexing_pauses(
         product_env = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
                        "MONGODB_URL": local_mongo,
                        "MONGODB_DB": f"product_es_faults_{uuid.uuid4().hex[:8]}"}
-        with start_service("product-service", env=product_env) as products:
-            search_env = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
-                          "ELASTICSEARCH_URL": infra.elasticsearch_url,
-                          "ELASTICSEARCH_TIMEOUT_SECONDS": "1",
-                          "SEARCH_INDEX_ALIAS": f"products-faults-{uuid.uuid4().hex[:8]}",
-                          "CONSUMER_GROUP": f"search-faults-{uuid.uuid4().hex[:8]}",
-                          "PRODUCT_SERVICE_URL": products}
-            with start_service("search-service", env=search_env) as search, \
-                    httpx.Client(timeout=15) as http:
+        urls = reserve_urls("product-service", "search-service")
+        products, search = urls["product-service"][1], urls["search-service"][1]
+        search_env = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+                      "ELASTICSEARCH_URL": infra.elasticsearch_url,
+                      "ELASTICSEARCH_TIMEOUT_SECONDS": "1",
+                      "SEARCH_INDEX_ALIAS": f"products-faults-{uuid.uuid4().hex[:8]}",
+                      "CONSUMER_GROUP": f"search-faults-{uuid.uuid4().hex[:8]}",
+                      "PRODUCT_SERVICE_URL": products}
+        with ExitStack() as stack:
+            start_all(stack, {"product-service": (urls["product-service"][0], product_env),
+                              "search-service": (urls["search-service"][0], search_env)})
+            with httpx.Client(timeout=15) as http:
                 marker = f"zq{uuid.uuid4().hex[:6]}"
 
                 def create(n: int) -> str:
