@@ -117,7 +117,7 @@ def _orders(identity: Identity, method: str, path: str) -> Decision:
 def places_own_order(identity: Identity, body: bytes) -> bool:
     """False only for a JSON order naming another customer; malformed JSON goes on to
     order-service, whose validation answers it. Raises HostileJSON (a 400 here) for a body no
-    service accepts: NaN, 1e400, lone surrogates, nesting too deep to parse."""
+    service accepts (answered 422): NaN, 1e400, lone surrogates, nesting too deep."""
     try:
         order = loads_strict(body)
     except HostileJSON:

@@ -172,7 +172,7 @@ class Gateway:
         try:
             own = places_own_order(identity, body)
         except HostileJSON as exc:
-            return problem(400, str(exc))
+            return problem(422, str(exc))
         if not own:
             return problem(403, "A customer places orders only under its own email.")
         return await self.forward(request, upstream, raw_path(request), identity, body=body)

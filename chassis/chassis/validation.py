@@ -4,9 +4,10 @@ JSON as Python reads it admits values no service can store or answer with: `NaN`
 `Infinity`, numbers beyond a double (`1e400` becomes infinity), lone UTF-16 surrogates
 (`"\\ud800"`, not Unicode text: neither UTF-8 nor PostgreSQL nor BSON can hold one), integers of
 thousands of digits, and nesting deep enough to exhaust the interpreter's recursion. The
-`StrictJSONMiddleware` (installed by `create_app`) reads a JSON body once and answers 400 with a
-sentence when it holds any of them; anything else (including ordinary syntax errors, which
-FastAPI answers 422) passes on untouched. `Integer` is an `int` that refuses booleans
+`StrictJSONMiddleware` (installed by `create_app`) reads a JSON body once and answers
+422 `{"detail": "<sentence>"}` when it holds any of them (422, like FastAPI's own answer to
+malformed JSON); anything else, ordinary syntax errors included (FastAPI's 422 names the
+position), passes on untouched. `Integer` is an `int` that refuses booleans
 (`"stock_quantity": false` is not 0).
 """
 
@@ -100,7 +101,7 @@ def _is_json(scope: Scope) -> bool:
 
 
 class StrictJSONMiddleware:
-    """Reads a JSON request body once, refuses hostile values with 400, replays it otherwise."""
+    """Reads a JSON request body once, refuses hostile values with 422, replays it otherwise."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -148,7 +149,7 @@ def _replay(bodies: list[bytes], first: Message | None, receive: Receive) -> Rec
 
 async def _refuse(send: Send, sentence: str) -> None:
     body = json.dumps({"detail": sentence}).encode()
-    await send({"type": "http.response.start", "status": 400,
+    await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

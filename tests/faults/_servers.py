@@ -9,7 +9,6 @@ its own, so they can be stopped and started at will, and stops them (by PID) at 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -86,7 +85,7 @@ def count_records(kafka: str, topic: str) -> int:
         finally:
             await consumer.stop()
 
-    return asyncio.run(count())
+    return run_sync(count())
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, interval: float = 0.2,

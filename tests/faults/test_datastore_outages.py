@@ -8,7 +8,6 @@ stack's (DEVSTACK_PORT_OFFSET), with topics of each case's own."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter
@@ -21,6 +20,7 @@ import pytest
 
 from chassis.events import decode_event, encode_event, new_event
 from devstack import start_service
+from devstack.asyncbridge import run_sync
 
 from ._servers import (
     count_records,
@@ -52,7 +52,7 @@ def read_events(kafka: str, topic: str) -> list[Any]:
         finally:
             await consumer.stop()
 
-    return asyncio.run(read())
+    return run_sync(read())
 
 
 def publish(kafka: str, topic: str, events: list[Any]) -> None:
@@ -67,7 +67,7 @@ def publish(kafka: str, topic: str, events: list[Any]) -> None:
         finally:
             await producer.stop()
 
-    asyncio.run(send())
+    run_sync(send())
 
 
 def timed(call: Any) -> tuple[httpx.Response, float]:

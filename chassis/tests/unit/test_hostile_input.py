@@ -91,7 +91,8 @@ def test_hostile_json_is_a_4xx_with_a_sentence(body: bytes) -> None:
 
 def test_hostile_json_without_a_content_type_is_refused_too() -> None:
     reply = _app().post("/items", content=b'{"name": "a", "price": NaN}')
-    assert reply.status_code == 400
+    assert reply.status_code == 422
+    assert isinstance(reply.json()["detail"], str)
 
 
 def test_a_plain_validation_error_still_echoes_what_was_wrong() -> None:
