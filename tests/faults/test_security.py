@@ -42,7 +42,9 @@ def fleet(local_postgres: Any, local_kafka: str, local_redis: str, local_mongo: 
           local_elasticsearch: str, local_smtp: Any, local_oidc: str) -> Iterator[Fleet]:
     topics = fleet_topics(local_kafka, "sec")
     tag = uuid.uuid4().hex[:8]
-    base = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka}
+    # Small pools: the shared PostgreSQL serves every suite (and other checkouts) at once.
+    base = {**QUIET, **topics, "KAFKA_BOOTSTRAP_SERVERS": local_kafka, "DB_POOL_SIZE": "2",
+            "DB_MAX_OVERFLOW": "3"}
     names = ("inventory-service", "order-service", "notification-service", "product-service",
              "search-service", "ai-service", "api-gateway")
     urls = reserve_urls(*names)
