@@ -7,8 +7,6 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ai_service.api import router
 from ai_service.catalog import CatalogIndex, Relevance
@@ -23,7 +21,7 @@ from ai_service.repository import ProcessedEvents
 from ai_service.service import AssistantService
 from chassis import create_app
 from chassis.events import CloudEvent
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from chassis.lifecycle import Components
 
 
@@ -77,7 +75,9 @@ def build_app(
         components.add("producer", stop=producer.stop)
         writer = FollowUpWriter(assistant, producer, topic=settings.topic_ai_notification_ready,
                                 source=settings.service_name)
-        transient = (*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError, KafkaError)
+        # Redis outages are in the chassis registry (chassis.dependencies); a follow-up that
+        # the broker refused is retried rather than parked, whatever the Kafka error.
+        transient = (KafkaError,)
         # One follow-up per order across replicas: a shared group, deduplicated in Redis.
         orders = EventConsumer(
             settings.kafka_bootstrap_servers, settings.consumer_group,

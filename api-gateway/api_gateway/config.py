@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from chassis import BaseServiceSettings
@@ -55,8 +57,17 @@ class Settings(BaseServiceSettings):
     # moving-window (exact) or fixed-window (cheaper: one counter per window)
     rate_limit_strategy: str = "moving-window"
     rate_limit_key_prefix: str = "gateway-rl"
-    # A Redis that does not answer within this is treated as down: the request passes (fail-open).
-    rate_limit_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    # Connect and reply timeout of one rate-limit check. A connect that fails or times out means
+    # Redis is down (RATE_LIMIT_ON_REDIS_DOWN decides); a reply slower than this is a 503.
+    rate_limit_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    # Redis is down (refused / unreachable): allow (fail-open, counted) or refuse (503).
+    rate_limit_on_redis_down: Literal["allow", "refuse"] = "allow"
+    # One bounded pool of Redis connections, reused; at most this many checks in flight.
+    rate_limit_redis_max_connections: int = Field(default=32, ge=1, le=10_000)
+    # How long a request waits for a free connection in a burst before a 503 (never fail-open).
+    rate_limit_queue_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Larger request headers (all names and values, plus 4 bytes a line) are answered 431.
+    max_request_header_bytes: int = Field(default=32_768, ge=1024, le=1_048_576)
 
     # The web shop (storefront/, api_gateway/storefront.py) served at /. Empty: the checkout's
     # storefront/dist (built by `make dev` / `make test`); the image sets /app/storefront.

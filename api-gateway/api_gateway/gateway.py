@@ -26,8 +26,9 @@ from api_gateway.headers import (
 )
 from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, TokenValidator
 from api_gateway.proxy import Proxy, UpstreamResponse, bounded, problem
-from api_gateway.rate_limits import RateLimits, Verdict
+from api_gateway.rate_limits import RateLimits, Unavailable, Verdict
 from api_gateway.routing import Upstream, segment_of
+from chassis.validation import HostileJSON
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,10 @@ class Gateway:
         verdict: Verdict | None = None
         if self.rate_limits is not None:
             client = f"sub:{identity.subject}" if identity else f"ip:{client_ip(request)}"
-            verdict = await self.rate_limits.check(client, self.rate_limits.bucket_for(segment))
+            decided = await self.rate_limits.check(client, self.rate_limits.bucket_for(segment))
+            if isinstance(decided, Unavailable):
+                return problem(503, decided.detail, {"Retry-After": str(decided.retry_after)})
+            verdict = decided
             if verdict is not None and not verdict.allowed:
                 return problem(429, "Too many requests; slow down and retry later.",
                                verdict.headers())
@@ -118,13 +122,15 @@ class Gateway:
                           identity: Identity | None) -> Response:
         method = request.method
         path = request.url.path
+        query: str | None = None
         if identity is not None:
-            decision = decide(identity, method, path, segment)
+            decision = decide(identity, method, path, segment, request.url.query)
             match decision:
                 case Deny(detail):
                     return problem(403, detail)
-                case Rewrite(new_path):
+                case Rewrite(new_path, new_query):
                     path = new_path
+                    query = new_query
                 case RequireOrderOwner(order_id):
                     return await self._for_order_owner(request, upstream, identity, order_id)
                 case RequireOwnEmail():
@@ -132,12 +138,14 @@ class Gateway:
                 case Allow():
                     pass
         return await self.forward(request, upstream, path if path != request.url.path
-                                  else raw_path(request), identity)
+                                  else raw_path(request), identity, query=query)
 
     async def _for_order_owner(self, request: Request, upstream: Upstream, identity: Identity,
                                order_id: str) -> Response:
+        # The order (its customer_email) lives in order-service, whichever upstream asked.
+        orders = self.upstreams["orders"]
         lookup = await self.proxy.forward(
-            upstream, "GET", f"/api/orders/{order_id}",
+            orders, "GET", f"/api/orders/{order_id}",
             self._headers(request, identity), b"", self.settings.upstream_timeout_seconds)
         if isinstance(lookup, Response):
             return lookup
@@ -154,8 +162,10 @@ class Gateway:
         except ValueError:
             return problem(502, "order-service answered something other than JSON")
         if not owns(identity, order):
+            if upstream.segment != "orders":
+                return problem(403, "A customer sees only its own orders' reservations.")
             return problem(403, "A customer sees only its own orders.")
-        if request.method == "GET":
+        if request.method == "GET" and upstream.segment == "orders":
             return Response(body, status_code=200, headers=headers)
         return await self.forward(request, upstream, raw_path(request), identity)
 
@@ -166,7 +176,11 @@ class Gateway:
             body = b"".join([chunk async for chunk in bounded(request.stream(), limit)])
         except BodyTooLarge:
             return problem(413, f"Request body is larger than {limit} bytes.")
-        if not places_own_order(identity, body):
+        try:
+            own = places_own_order(identity, body)
+        except HostileJSON as exc:
+            return problem(422, str(exc))
+        if not own:
             return problem(403, "A customer places orders only under its own email.")
         return await self.forward(request, upstream, raw_path(request), identity, body=body)
 
@@ -182,10 +196,12 @@ class Gateway:
         )
 
     async def forward(self, request: Request, upstream: Upstream, path: str,
-                      identity: Identity | None, *, body: bytes | None = None) -> Response:
-        """Proxy the request; `body` when it was already read (and checked) here."""
+                      identity: Identity | None, *, body: bytes | None = None,
+                      query: str | None = None) -> Response:
+        """Proxy the request; `body` when it was already read (and checked) here; `query`
+        replaces the caller's query string."""
         if body is not None:
-            return await self._send(request, upstream, path, identity, body)
+            return await self._send(request, upstream, path, identity, body, query)
         limit = self.settings.max_request_body_bytes
         length = request.headers.get("content-length")
         if length is not None:
@@ -198,11 +214,13 @@ class Gateway:
             streamed = b""
         else:
             streamed = bounded(request.stream(), limit)
-        return await self._send(request, upstream, path, identity, streamed)
+        return await self._send(request, upstream, path, identity, streamed, query)
 
     async def _send(self, request: Request, upstream: Upstream, path: str,
-                    identity: Identity | None, body: AsyncIterator[bytes] | bytes) -> Response:
-        target = f"{path}?{request.url.query}" if request.url.query else path
+                    identity: Identity | None, body: AsyncIterator[bytes] | bytes,
+                    query: str | None = None) -> Response:
+        query = request.url.query if query is None else query
+        target = f"{path}?{query}" if query else path
         timeout = (self.settings.ai_upstream_timeout_seconds if upstream.segment == "ai"
                    else self.settings.upstream_timeout_seconds)
         reply = await self.proxy.forward(upstream, request.method, target,

@@ -12,6 +12,7 @@ from api_gateway.clients import UpstreamClient, make_client
 from api_gateway.config import Settings
 from api_gateway.gateway import Gateway
 from api_gateway.identity import TokenValidator
+from api_gateway.limits import HeaderLimitMiddleware
 from api_gateway.proxy import Proxy
 from api_gateway.rate_limits import RateLimits
 from api_gateway.routing import upstreams
@@ -47,6 +48,9 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
             settings.redis_url, default=settings.rate_limit_default, ai=settings.rate_limit_ai,
             strategy=settings.rate_limit_strategy, key_prefix=settings.rate_limit_key_prefix,
             timeout_seconds=settings.rate_limit_timeout_seconds,
+            max_connections=settings.rate_limit_redis_max_connections,
+            queue_timeout_seconds=settings.rate_limit_queue_timeout_seconds,
+            on_redis_down=settings.rate_limit_on_redis_down,
         ) if settings.rate_limit_enabled else None
         app.state.gateway = Gateway(settings, routes, proxy, validator, rate_limits)
         app.state.rate_limits = rate_limits
@@ -69,7 +73,11 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         lifespan=lifespan,
         readiness_checks=lambda: _checks(app),
         health_details={"auth_enabled": settings.auth_enabled},
+        # Bodies stream through to the services, which refuse hostile JSON themselves.
+        strict_json_bodies=False,
     )
+    # Outermost: oversized headers are refused before anything else reads them.
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_request_header_bytes)
 
     async def proxy_endpoint(request: Request) -> Response:
         gateway: Gateway = request.app.state.gateway

@@ -1,33 +1,92 @@
-"""Per-client request budgets in Redis (the `limits` library's async storage), so every
-gateway replica draws from the same counter. Redis down or slow: the request passes
-(fail-open), the failure is logged and counted."""
+"""Per-client request budgets in Redis, shared by every gateway replica.
+
+One request costs one Redis round trip: a Lua script (EVALSHA) prunes, counts, admits and
+reports the window's reset time atomically on the server, using the server's clock, so
+concurrent requests (any number, any replica) can never be admitted past the budget.
+
+Connections are bounded and reused: one pool of `RATE_LIMIT_REDIS_MAX_CONNECTIONS`, and at most
+that many checks in flight; a request waits up to `RATE_LIMIT_QUEUE_TIMEOUT_SECONDS` for its
+turn. What happens when the limiter cannot decide is explicit and counted
+(`rate_limit_degraded_total{reason,outcome}`):
+
+- `local_queue_full`: every connection stayed busy past the queue timeout (a burst, not an
+  outage): 503, never let through;
+- `redis_timeout`: connecting to Redis or its reply took longer than `RATE_LIMIT_TIMEOUT_SECONDS`
+  (it may have counted the request, or this process' own loop lags under a burst): 503, never
+  let through;
+- `redis_down`: Redis refused the connection, reset it, or its address is unreachable:
+  `RATE_LIMIT_ON_REDIS_DOWN` decides, `allow` (default, fail-open: the shop stays up, unlimited,
+  and `rate_limit_fail_open_total` counts it) or `refuse` (503).
+"""
 
 import asyncio
+import hashlib
 import math
 import time
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import (
-    FixedWindowRateLimiter,
-    MovingWindowRateLimiter,
-    RateLimiter,
-)
 from prometheus_client import Counter
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = structlog.get_logger(__name__)
 
 FAIL_OPEN = Counter(
-    "rate_limit_fail_open_total", "Requests let through because the rate-limit store failed"
+    "rate_limit_fail_open_total",
+    "Requests let through unlimited because Redis was down (RATE_LIMIT_ON_REDIS_DOWN=allow)",
+)
+DEGRADED = Counter(
+    "rate_limit_degraded_total", "Requests the limiter could not decide in Redis",
+    ["reason", "outcome"],
 )
 LIMITED = Counter("rate_limit_rejected_total", "Requests answered 429", ["bucket"])
 
-STRATEGIES: dict[str, type[RateLimiter]] = {
-    "moving-window": MovingWindowRateLimiter,
-    "fixed-window": FixedWindowRateLimiter,
-}
+# KEYS[1] the client's key; ARGV: limit, window in microseconds, a unique member.
+# Returns {admitted 0/1, count after, reset (server microseconds), now (server microseconds)}.
+MOVING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local admitted = 0
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  count = count + 1
+  admitted = 1
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+local reset = now + window
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then reset = tonumber(oldest[2]) + window end
+return {admitted, count, reset, now}
+"""
+
+# The same contract with one counter per window (cheaper, allows a burst at the boundary).
+FIXED_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local start = now - (now % window)
+local key = KEYS[1] .. ':' .. tostring(start)
+local count = redis.call('INCR', key)
+if count == 1 then redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1000) end
+local admitted = 0
+if count <= limit then admitted = 1 end
+return {admitted, count, start + window, now}
+"""
+
+STRATEGIES = {"moving-window": MOVING_WINDOW, "fixed-window": FIXED_WINDOW}
+REDIS_DOWN_POLICIES = ("allow", "refuse")
 
 
 @dataclass(frozen=True)
@@ -49,51 +108,135 @@ class Verdict:
         return headers
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """The limiter could not decide and the request must not pass: answer 503."""
+
+    detail: str
+    retry_after: int = 1
+
+
+class _RedisDown(Exception):
+    pass
+
+
 class RateLimits:
     def __init__(self, redis_url: str, *, default: str, ai: str, strategy: str,
-                 key_prefix: str, timeout_seconds: float) -> None:
+                 key_prefix: str, timeout_seconds: float, max_connections: int = 32,
+                 queue_timeout_seconds: float = 2.0, on_redis_down: str = "allow") -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown rate limit strategy {strategy!r}; "
                              f"choose one of {', '.join(STRATEGIES)}")
-        uri = redis_url.replace("redis://", "async+redis://", 1).replace(
-            "rediss://", "async+rediss://", 1)
-        self.storage = RedisStorage(
-            uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True,
+        if on_redis_down not in REDIS_DOWN_POLICIES:
+            raise ValueError(f"unknown RATE_LIMIT_ON_REDIS_DOWN {on_redis_down!r}; "
+                             f"choose one of {', '.join(REDIS_DOWN_POLICIES)}")
+        self.pool = BlockingConnectionPool.from_url(
+            redis_url, max_connections=max_connections, timeout=queue_timeout_seconds,
             socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
         )
-        self.limiter = STRATEGIES[strategy](self.storage)
+        self.client = Redis(connection_pool=self.pool)
+        # At most one check per pooled connection in flight: the pool itself never runs dry.
+        self._slots = asyncio.Semaphore(max_connections)
+        self.script = STRATEGIES[strategy]
+        self.sha = hashlib.sha1(self.script.encode()).hexdigest()  # Redis names scripts by SHA-1
         self.items: dict[str, RateLimitItem] = {"default": parse(default), "ai": parse(ai)}
+        self.key_prefix = key_prefix
         self.timeout_seconds = timeout_seconds
+        self.queue_timeout_seconds = queue_timeout_seconds
+        self.on_redis_down = on_redis_down
 
     @staticmethod
     def bucket_for(segment: str | None) -> str:
         return "ai" if segment == "ai" else "default"
 
-    async def check(self, client_key: str, bucket: str) -> Verdict | None:
-        """Spends one unit; None when the store failed (fail-open)."""
+    async def check(self, client_key: str, bucket: str) -> Verdict | Unavailable | None:
+        """Spends one unit. None: Redis is down and the policy lets the request through."""
         item = self.items[bucket]
+        window_us = item.get_expiry() * 1_000_000
+        key = f"{self.key_prefix}:{bucket}:{client_key}"
         try:
-            allowed = await asyncio.wait_for(
-                self.limiter.hit(item, bucket, client_key), self.timeout_seconds)
-            stats = await asyncio.wait_for(
-                self.limiter.get_window_stats(item, bucket, client_key), self.timeout_seconds)
-        except Exception as exc:
-            FAIL_OPEN.inc()
-            log.warning("gateway.rate_limit_fail_open", error=f"{type(exc).__name__}: {exc}")
-            return None
+            async with asyncio.timeout(self.queue_timeout_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            DEGRADED.labels("local_queue_full", "refused").inc()
+            log.warning("gateway.rate_limit_queue_full", waited=self.queue_timeout_seconds)
+            return Unavailable("The gateway is too busy to check the rate limit; retry shortly.")
+        try:
+            reply = await self._run(key, item.amount, window_us)
+        except _RedisDown as exc:
+            return self._redis_down(exc.__cause__ or exc)
+        except (RedisTimeoutError, TimeoutError) as exc:
+            DEGRADED.labels("redis_timeout", "refused").inc()
+            log.warning("gateway.rate_limit_redis_timeout", error=f"{type(exc).__name__}: {exc}")
+            return Unavailable("The rate limiter did not answer in time; retry shortly.")
+        except (RedisConnectionError, OSError) as exc:
+            return self._redis_down(exc)
+        finally:
+            self._slots.release()
+        admitted, count, reset_us, _now_us = reply
+        allowed = int(admitted) == 1
         if not allowed:
             LIMITED.labels(bucket).inc()
-        return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+        return Verdict(allowed, item.amount, item.amount - int(count), int(reset_us) / 1e6)
+
+    def _redis_down(self, exc: BaseException) -> Unavailable | None:
+        error = f"{type(exc).__name__}: {exc}"
+        if self.on_redis_down == "allow":
+            FAIL_OPEN.inc()
+            DEGRADED.labels("redis_down", "allowed").inc()
+            log.warning("gateway.rate_limit_fail_open", error=error)
+            return None
+        DEGRADED.labels("redis_down", "refused").inc()
+        log.warning("gateway.rate_limit_redis_down_refused", error=error)
+        return Unavailable("The rate limiter is unavailable (Redis); retry shortly.", 5)
+
+    async def _run(self, key: str, limit: int, window_us: int) -> list[Any]:
+        try:
+            # Connecting happens here: a failure to reach Redis is an outage.
+            connection: AbstractConnection = await self.pool.get_connection()
+        except RedisConnectionError as exc:
+            if "No connection available" in str(exc):
+                # The pool's own wait ran out: local exhaustion, never an outage (the
+                # semaphore above should make this unreachable).
+                raise TimeoutError("no free Redis connection") from exc
+            # Refused, reset, unreachable: Redis is down.
+            raise _RedisDown() from exc
+        except RedisTimeoutError:
+            # A connect that timed out may be this process' own loop lagging under a burst:
+            # not proof of an outage, so it is refused (503), never let through.
+            raise
+        except OSError as exc:
+            raise _RedisDown() from exc
+        try:
+            member = uuid.uuid4().hex
+            try:
+                return await self._call(connection, "EVALSHA", self.sha, key, limit, window_us,
+                                        member)
+            except NoScriptError:
+                # First use on this server (or after a restart / SCRIPT FLUSH): load it.
+                return await self._call(connection, "EVAL", self.script, key, limit, window_us,
+                                        member)
+        except (RedisError, OSError, asyncio.CancelledError):
+            # A half-read reply must never be read by the next request on this connection.
+            await connection.disconnect()
+            raise
+        finally:
+            await self.pool.release(connection)
+
+    @staticmethod
+    async def _call(connection: AbstractConnection, command: str, script: str, key: str,
+                    limit: int, window_us: int, member: str) -> list[Any]:
+        await connection.send_command(command, script, 1, key, limit, window_us, member)
+        reply = await connection.read_response()
+        if not isinstance(reply, list) or len(reply) != 4:
+            raise RedisError(f"unexpected rate-limit script reply {reply!r}")
+        return reply
 
     async def ping(self) -> None:
         """For /ready: raises unless Redis answers."""
-        if not await self.storage.check():
+        if not await asyncio.wait_for(self.client.ping(), self.timeout_seconds + 1):
             raise ConnectionError("Redis did not answer PING")
 
     async def close(self) -> None:
-        # Best effort: the storage owns its connection pool.
-        storage = self.storage
-        bridge = getattr(storage, "bridge", None)
-        client = getattr(bridge, "storage", None)
-        if client is not None and hasattr(client, "aclose"):
-            await client.aclose()
+        await self.client.aclose()
+        await self.pool.disconnect()

@@ -21,6 +21,7 @@ from chassis.metrics import install_metrics
 from chassis.openapi_statuses import declare_statuses
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import configure_tracing_from_settings, instrument_app
+from chassis.validation import StrictJSONMiddleware
 
 if TYPE_CHECKING:
     from chassis.lifecycle import Setup
@@ -78,12 +79,14 @@ def create_app(
     readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
     setup: "Setup | None" = None,
     health_details: Mapping[str, Any] | None = None,
+    strict_json_bodies: bool = True,
 ) -> FastAPI:
     """Build the service app. `setup(app, components)` registers the service's components
     (chassis.lifecycle): they give the lifespan and the /ready checks. Without it, `lifespan`
     and `readiness_checks` (called per /ready request, so checks can refer to clients created
     in the lifespan) are given by hand. `health_details` are added to /health (e.g. the
-    gateway's `auth_enabled`, ai-service's `llm_provider`)."""
+    gateway's `auth_enabled`, ai-service's `llm_provider`). `strict_json_bodies=False` leaves
+    bodies unread (a proxy streams them; see chassis.validation)."""
     details = dict(health_details or {})
     if setup is not None:
         if lifespan is not None or readiness_checks is not None:
@@ -114,6 +117,8 @@ def create_app(
     )
     install_error_handlers(app)
     declare_statuses(app)
+    if strict_json_bodies:
+        app.add_middleware(StrictJSONMiddleware)
     install_metrics(app, settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     if tracing:

@@ -28,6 +28,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
+from chassis.dependencies import describe_outage
+from chassis.errors import DependencyTimeout, DependencyUnavailable
 from chassis.events import CloudEvent, InvalidEvent, decode_event, encode_event
 from chassis.tracing import context_from_headers, current_traceparent
 
@@ -69,7 +71,9 @@ Headers = Sequence[tuple[str, bytes]]
 
 DLQ_SUFFIX = ".dlq"
 # Errors that mean "a dependency is away", not "this message is poison": the consumer pauses
-# and reads the record again instead of dead-lettering it (services add their driver's).
+# and reads the record again instead of dead-lettering it. Every driver's are registered once
+# in chassis.dependencies; `transient_errors` adds a service's own (e.g. "another replica is
+# mid-send"), and a DependencyUnavailable/DependencyTimeout raised by a handler counts too.
 # How long a resumed fetcher may run per poll when idle pauses are on.
 IDLE_FETCH_WINDOW_MS = 5
 # An idle consumer's pause grows from idle_pause_ms to this many times it (4: 100 -> 400 ms);
@@ -319,6 +323,10 @@ class EventConsumer:
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
+    def _is_transient(self, exc: BaseException) -> bool:
+        return (isinstance(exc, (*self._transient, DependencyUnavailable, DependencyTimeout))
+                or describe_outage(exc) is not None)
+
     def _default_consumer(self) -> AIOKafkaConsumer:
         # Static membership when an instance id is given: a member that died without leaving
         # (kill -9) is replaced by its restarted self at once, on Kafka and on the local
@@ -499,7 +507,7 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 HANDLER_FAILURES.labels(topic, self.group_id).inc()
-                if isinstance(exc, self._transient):
+                if self._is_transient(exc):
                     log.warning("kafka.handler.dependency_down", topic=topic, event_id=event.id,
                                 error=str(exc), error_type=type(exc).__name__)
                     raise

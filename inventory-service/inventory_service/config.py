@@ -17,3 +17,5 @@ class Settings(PostgresServiceSettings):
     topic_order_cancelled: str = "order-cancelled"
     topic_order_status_changed: str = "order-status-changed"
     topic_inventory_low: str = "inventory-low"
+    # A product deleted in the catalog retires its stock row (README, "Deleted products").
+    topic_product_updated: str = "product-updated"

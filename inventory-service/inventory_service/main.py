@@ -4,11 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chassis import create_app
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from chassis.outbox import OutboxRelay
 from chassis.postgres import create_engine, ping
 from inventory_service.api import router
@@ -39,11 +38,12 @@ def build_app(settings: Settings) -> FastAPI:
                 settings.topic_order_placed,
                 settings.topic_order_cancelled,
                 settings.topic_order_status_changed,
+                settings.topic_product_updated,
             ],
-            service.handle_order_event,
+            service.handle_event,
             producer_for_dlq=producer,
-            # PostgreSQL being away is not the event's fault: pause, never dead-letter it.
-            transient_errors=(*TRANSIENT_ERRORS, OperationalError, InterfaceError),
+            # PostgreSQL being away is not the event's fault: the chassis registry
+            # (chassis.dependencies) makes the loop pause, never dead-letter it.
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
             group_instance_id=settings.consumer_instance_id,
         )

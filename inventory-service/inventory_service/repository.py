@@ -124,6 +124,21 @@ async def delete_unreserved_item(session: AsyncSession, product_id: str) -> bool
     return (await session.execute(stmt)).first() is not None
 
 
+async def retire_item(session: AsyncSession, product_id: str) -> str:
+    """The catalog deleted the product: delete its row when nothing is reserved, else leave
+    only the reserved units (no new reservation can take any). Returns what was done."""
+    if await delete_unreserved_item(session, product_id):
+        return "deleted"
+    stmt = (
+        sa.update(inventory)
+        .where(inventory.c.product_id == product_id)
+        .values(quantity=inventory.c.reserved_qty, updated_at=sa.func.now())
+        .returning(inventory.c.reserved_qty)
+    )
+    row = (await session.execute(stmt)).first()
+    return "absent" if row is None else "emptied"
+
+
 async def available_stock(session: AsyncSession, product_ids: Iterable[str]) -> dict[str, int]:
     """A lock-free snapshot of available units; unknown products are absent."""
     stmt = sa.select(inventory.c.product_id, _available.label("available")).where(

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from chassis.validation import Integer
 from inventory_service.models import ReservationStatus
 
 # Ids are what other services use as keys (Mongo ObjectIds, "prod-001"): printable, no spaces.
@@ -34,8 +35,9 @@ ProductName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
 ]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-StockLevel = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+# Integer: true/false are refused, never read as 1/0.
+Quantity = Annotated[Integer, Field(ge=1, le=MAX_QUANTITY)]
+StockLevel = Annotated[Integer, Field(ge=0, le=MAX_QUANTITY)]
 
 
 class InventoryCreate(BaseModel):
@@ -101,7 +103,7 @@ class ReservationRequest(BaseModel):
 
     reservation_id: uuid.UUID = Field(description="The order id: retrying with it is safe.")
     items: list[ReservationLine] = Field(min_length=1, max_length=MAX_ITEMS_PER_RESERVATION)
-    ttl_seconds: int | None = Field(
+    ttl_seconds: Integer | None = Field(
         default=None, ge=1, le=86_400, description="Hold time before the stock is given back."
     )
 

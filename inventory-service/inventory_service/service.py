@@ -212,6 +212,24 @@ class InventoryService:
 
     # -- order events (each applied once: the dedup mark commits with the effect) ---------
 
+    async def handle_event(self, event: CloudEvent) -> None:
+        """The consumer's one handler: order events, and the catalog's product deletions."""
+        if event.type == self.settings.topic_product_updated:
+            await self.handle_product_event(event)
+        else:
+            await self.handle_order_event(event)
+
+    async def handle_product_event(self, event: CloudEvent) -> None:
+        """A product deleted in the catalog takes its stock row with it (applied once)."""
+        if event.data.get("op") != "delete":
+            return
+        product_id = str(event.data.get("product_id") or event.subject)
+        async with self.sessions.begin() as session:
+            if not await claim_event(session, self.settings.consumer_group, event.id):
+                return
+            outcome = await repo.retire_item(session, product_id)
+        log.info("inventory.product_deleted", product_id=product_id, outcome=outcome)
+
     async def handle_order_event(self, event: CloudEvent) -> None:
         """Apply an order event, parsed with its contract (data that breaks it raises and is
         dead-lettered after the consumer's retries)."""

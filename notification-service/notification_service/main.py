@@ -2,11 +2,9 @@
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis import create_app
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from chassis.lifecycle import Components
 from notification_service.api import router
 from notification_service.config import Settings
@@ -65,8 +63,8 @@ def build_app(settings: Settings) -> FastAPI:
             idempotency=ledger,
             # Redis or the SMTP relay away, or another consumer mid-send: pause and re-read,
             # never send without the ledger and never dead-letter for it.
-            transient_errors=(*TRANSIENT_ERRORS, RedisConnectionError, RedisTimeoutError,
-                              DeliveryInProgress),
+            # (Redis and SMTP outages are in the chassis registry, chassis.dependencies.)
+            transient_errors=(DeliveryInProgress,),
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
             group_instance_id=settings.consumer_instance_id,
         )

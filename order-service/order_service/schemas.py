@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from chassis.validation import Integer
 from order_service.models import OrderStatus
 
 # The same id rule as inventory-service, so a valid order line is always a valid reservation line.
@@ -47,7 +48,8 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
 ]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+# Integer: true/false are refused, never read as 1/0.
+Quantity = Annotated[Integer, Field(ge=1, le=MAX_QUANTITY)]
 UnitPrice = Annotated[
     Decimal,
     Field(gt=0, le=MAX_UNIT_PRICE, max_digits=12, decimal_places=2, examples=[999.99]),

@@ -28,6 +28,7 @@ def build_app(settings: Settings) -> FastAPI:
             client,
             settings.mongodb_db,
             serialize_transactions=settings.mongodb_serialize_transactions,
+            transaction_timeout_seconds=settings.mongodb_timeout_ms * 1.5 / 1000,
         )
         components.add("mongodb", stop=client.close, ready=repository.ping)
         await repository.ensure_indexes()

@@ -10,6 +10,7 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
+from chassis import DependencyUnavailable
 from chassis.mongo_outbox import ensure_outbox_indexes
 from product_service.models import OUTBOX, PRODUCTS, Document
 
@@ -19,9 +20,13 @@ Session = AsyncClientSession
 
 class ProductRepository:
     def __init__(
-        self, client: AsyncMongoClient[Document], db_name: str, *, serialize_transactions: bool
+        self, client: AsyncMongoClient[Document], db_name: str, *, serialize_transactions: bool,
+        transaction_timeout_seconds: float | None = None,
     ) -> None:
         self.client = client
+        # pymongo retries a transaction that failed for a transient reason (the server away)
+        # for up to 120 s; a request must get its 503 long before that.
+        self.transaction_timeout_seconds = transaction_timeout_seconds
         self.db = client[db_name]
         self.products: AsyncCollection[Document] = self.db[PRODUCTS]
         self.outbox: AsyncCollection[Document] = self.db[OUTBOX]
@@ -42,8 +47,13 @@ class ProductRepository:
     async def in_transaction(self, work: Callable[[Session], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction; retried on MongoDB's transient transaction errors."""
         lock = self.transaction_lock or contextlib.nullcontext()
-        async with lock, self.client.start_session() as session:
-            return await session.with_transaction(work)
+        try:
+            async with asyncio.timeout(self.transaction_timeout_seconds):
+                async with lock, self.client.start_session() as session:
+                    return await session.with_transaction(work)
+        except TimeoutError:
+            raise DependencyUnavailable(
+                "MongoDB is unavailable; please retry in a few seconds.") from None
 
     async def insert(self, session: Session, document: Document) -> None:
         await self.products.insert_one(document, session=session)

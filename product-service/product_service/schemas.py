@@ -13,6 +13,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from chassis.validation import Integer
 from product_service.models import CENT
 
 MAX_PRICE = Decimal("10000000.00")
@@ -79,7 +80,8 @@ Price = Annotated[
     AfterValidator(_cents),
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
-StockQuantity = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+# Integer: true/false are refused, never read as 1/0.
+StockQuantity = Annotated[Integer, Field(ge=0, le=MAX_STOCK)]
 ImageUrl = Annotated[
     str,
     StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$"),

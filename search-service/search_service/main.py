@@ -4,11 +4,11 @@ import asyncio
 import logging
 
 import structlog
-from elasticsearch import AsyncElasticsearch, ConnectionError, ConnectionTimeout
+from elasticsearch import AsyncElasticsearch
 from fastapi import FastAPI
 
 from chassis import create_app
-from chassis.kafka import TRANSIENT_ERRORS, EventConsumer, EventProducer
+from chassis.kafka import EventConsumer, EventProducer
 from chassis.lifecycle import Components
 from chassis.product_catalog import ProductCatalogReader
 from search_service.api import router
@@ -18,13 +18,6 @@ from search_service.service import SearchService
 
 log = structlog.get_logger(__name__)
 
-# Elasticsearch being away is not the event's fault: the consumer pauses, never dead-letters.
-ELASTICSEARCH_DOWN: tuple[type[BaseException], ...] = (
-    *TRANSIENT_ERRORS,
-    SearchUnavailable,
-    ConnectionError,
-    ConnectionTimeout,
-)
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -68,7 +61,6 @@ def build_app(settings: Settings) -> FastAPI:
             service.handle_product_event,
             producer_for_dlq=producer,
             max_attempts=settings.consumer_max_attempts,
-            transient_errors=ELASTICSEARCH_DOWN,
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
             group_instance_id=settings.consumer_instance_id,
         )

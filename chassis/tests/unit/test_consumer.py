@@ -362,3 +362,32 @@ async def test_records_arriving_after_a_quiet_spell_are_still_handled():
     await consumer.stop()
     assert handled == [event.id]
     assert fake.commits == [{TP: 4}]
+
+
+def _driver_outages():
+    from elastic_transport import ConnectionError as EsConnectionError
+    from pymongo.errors import AutoReconnect
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    invalidated = DBAPIError("SELECT 1", {}, Exception("terminating connection"),
+                             connection_invalidated=True)
+    return [OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")), invalidated,
+            AutoReconnect("mongo gone"), RedisConnectionError("redis gone"),
+            EsConnectionError("es gone")]
+
+
+@pytest.mark.parametrize("outage", _driver_outages(), ids=lambda e: type(e).__name__)
+async def test_every_registered_driver_outage_pauses_without_a_service_tuple(outage):
+    # No transient_errors given: the chassis registry alone must say "dependency down".
+    fake, dlq = FakeConsumer(), FakeDlqProducer()
+
+    async def handler(event):
+        raise outage
+
+    _, record = event_record(3)
+    consumer = make_consumer(handler, fake, dlq, max_attempts=1)
+    with pytest.raises(type(outage)):
+        await consumer.process_batch({TP: [record]})
+    assert dlq.sent == []
+    assert fake.seeks == [(TP, 3)]

@@ -25,6 +25,7 @@ def inventory_settings(local_postgres, local_kafka: str) -> Settings:
         topic_order_cancelled=f"order-cancelled-{suffix}",
         topic_order_status_changed=f"order-status-changed-{suffix}",
         topic_inventory_low=f"inventory-low-{suffix}",
+        topic_product_updated=f"product-updated-{suffix}",
         reservation_sweep_interval_seconds=0.2,
     )
 
@@ -39,6 +40,8 @@ async def inventory_app(inventory_settings: Settings) -> AsyncIterator[FastAPI]:
             s.topic_order_cancelled: 3,
             s.topic_order_status_changed: 3,
             s.topic_inventory_low: 1,
+            s.topic_product_updated: 3,
+            f"{s.topic_product_updated}.dlq": 1,
             f"{s.topic_order_placed}.dlq": 1,
             f"{s.topic_order_cancelled}.dlq": 1,
             f"{s.topic_order_status_changed}.dlq": 1,

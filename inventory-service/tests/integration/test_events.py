@@ -169,3 +169,39 @@ async def test_order_placed_confirms_held_reservation(
         await _wait_for(confirmed)
     finally:
         await producer.stop()
+
+
+async def test_a_product_deleted_in_the_catalog_retires_its_stock_row(
+    client, inventory_settings: Settings
+) -> None:
+    # Issue 10, defect 10: deleting a product left its inventory row behind.
+    free, held = f"gone-{uuid.uuid4().hex[:8]}", f"gone-held-{uuid.uuid4().hex[:8]}"
+    await _stock(client, free, 10)
+    await _stock(client, held, 10)
+    rid = await _reserve(client, held, 4)
+    topic = inventory_settings.topic_product_updated
+    producer = EventProducer(inventory_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for product_id in (free, held):
+            deleted = new_event(topic, "product-service", product_id,
+                                {"op": "delete", "product_id": product_id, "version": 2})
+            await producer.publish(topic, deleted)
+            await producer.publish(topic, deleted)  # redelivered: applied once
+
+        async def free_gone() -> bool:
+            return (await client.get(f"/api/inventory/{free}")).status_code == 404
+
+        await _wait_for(free_gone)
+
+        async def held_emptied() -> bool:
+            item = (await client.get(f"/api/inventory/{held}")).json()
+            return bool(item["available_qty"] == 0)
+
+        await _wait_for(held_emptied)
+        item = (await client.get(f"/api/inventory/{held}")).json()
+        assert item["reserved_qty"] == 4  # the order in flight keeps its units
+        assert (await client.get(f"/api/inventory/reservations/{rid}")).json()[
+            "status"] == "HELD"
+    finally:
+        await producer.stop()

@@ -10,7 +10,6 @@ from elasticsearch import ConnectionError as ESConnectionError
 from chassis.events import encode_event, new_event
 from chassis.kafka import EventConsumer
 from search_service.config import Settings
-from search_service.main import ELASTICSEARCH_DOWN
 from search_service.repository import SearchUnavailable
 from search_service.service import PoisonEvent, SearchService
 
@@ -38,7 +37,6 @@ def _consumer(handler: Any, producer: FakeProducer) -> EventConsumer:
         "unused:9092", "search-test", ["product-updated"], handler,
         producer_for_dlq=producer,  # type: ignore[arg-type]
         max_attempts=2, backoff_initial=0.001, backoff_max=0.002,
-        transient_errors=ELASTICSEARCH_DOWN,
     )
 
 
