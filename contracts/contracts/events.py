@@ -296,7 +296,7 @@ PRODUCT_UPDATED: Topic[ProductUpdated] = Topic(
     version=1,
     summary=ProductUpdated.__doc__ or "",
     producers=("product-service",),
-    consumers=("search-service", "ai-service"),
+    consumers=("search-service", "ai-service", "inventory-service"),
     key="product_id",
     examples=(
         {"op": "upsert", "product_id": _PRODUCT_EXAMPLE["id"], "version": 2,

@@ -18,6 +18,7 @@ from contracts import (
     ORDER_CANCELLED,
     ORDER_PLACED,
     ORDER_STATUS_CHANGED,
+    PRODUCT_UPDATED,
     InventoryLow,
 )
 from inventory_service import repository as repo
@@ -221,9 +222,9 @@ class InventoryService:
 
     async def handle_product_event(self, event: CloudEvent) -> None:
         """A product deleted in the catalog takes its stock row with it (applied once)."""
-        if event.data.get("op") != "delete":
+        product_id = retired_product(event)
+        if product_id is None:
             return
-        product_id = str(event.data.get("product_id") or event.subject)
         async with self.sessions.begin() as session:
             if not await claim_event(session, self.settings.consumer_group, event.id):
                 return
@@ -373,3 +374,10 @@ def order_action(event: CloudEvent, settings: Settings) -> tuple[uuid.UUID, str]
         change = ORDER_STATUS_CHANGED.parse(event.data)
         return (change.order_id, "ship") if change.to_status == "SHIPPED" else None
     return None
+
+
+def retired_product(event: CloudEvent) -> str | None:
+    """The product a `product-updated` event deletes, parsed with its contract (data that breaks
+    it raises and is dead-lettered after the consumer's retries); None for an upsert."""
+    change = PRODUCT_UPDATED.parse(event.data)
+    return change.product_id if change.op == "delete" else None

@@ -7,10 +7,16 @@ import pytest
 from pydantic import ValidationError
 
 from chassis.events import decode_event, encode_event, new_event
-from contracts import INVENTORY_LOW, ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
+from contracts import (
+    INVENTORY_LOW,
+    ORDER_CANCELLED,
+    ORDER_PLACED,
+    ORDER_STATUS_CHANGED,
+    PRODUCT_UPDATED,
+)
 from inventory_service import service as service_module
 from inventory_service.config import Settings
-from inventory_service.service import InventoryService, order_action
+from inventory_service.service import InventoryService, order_action, retired_product
 
 
 class RecordingSession:
@@ -93,6 +99,19 @@ def test_consumer_accepts_every_example_of_the_contract(contract: Any) -> None:
         event = decode_event(encode_event(new_event(contract.name, "order-service", None,
                                                      example)))
         assert order_action(event, Settings()) is not None
+
+
+def test_product_deletions_are_read_with_their_contract() -> None:
+    """Contract test (consumer side): every product-updated example is accepted; only a
+    delete retires a stock row; data that breaks the contract raises."""
+    for example in PRODUCT_UPDATED.examples:
+        event = decode_event(encode_event(new_event(PRODUCT_UPDATED.name, "product-service",
+                                                     None, example)))
+        expected = example["product_id"] if example["op"] == "delete" else None
+        assert retired_product(event) == expected
+    with pytest.raises(ValidationError):
+        retired_product(new_event(PRODUCT_UPDATED.name, "product-service", None,
+                                  {"op": "delete"}))
 
 
 async def test_inventory_low_follows_its_contract(enqueued: list[Any]) -> None:
