@@ -20,6 +20,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from chassis.events import CloudEvent
+from devstack.asyncbridge import run_sync
 from devstack.local_stack import Endpoints
 
 from .conftest import ServiceProcess, fleet_topics, postgres_url, read_topic
@@ -89,7 +90,7 @@ def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
 
     chaos = threading.Thread(target=outage, daemon=True)
     chaos.start()
-    placed = asyncio.run(place_burst(orders.url, product_id, f"broker-{run}"))
+    placed = run_sync(place_burst(orders.url, product_id, f"broker-{run}"))
     chaos.join(timeout=60)
     assert "restarted" in timeline, "the broker did not come back"
 
@@ -99,7 +100,7 @@ def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
         return wanted <= {str(e.data.get("order_id")) for e in events}
 
     marks: dict[str, float] = {}
-    events = asyncio.run(read_topic(ep.kafka_bootstrap, topics["TOPIC_ORDER_PLACED"],
+    events = run_sync(read_topic(ep.kafka_bootstrap, topics["TOPIC_ORDER_PLACED"],
                                     until=all_there, within=DELIVERY_WITHIN_S, marks=marks))
     per_order = Counter(str(e.data.get("order_id")) for e in events)
     per_event = Counter(e.id for e in events)
@@ -184,7 +185,7 @@ def test_stopping_and_restarting_the_local_broker_keeps_every_acknowledged_recor
     acked: set[str] = set()
 
     def load() -> None:
-        acked.update(asyncio.run(produce_until_stopped(ep.kafka_bootstrap, topic, stop)))
+        acked.update(run_sync(produce_until_stopped(ep.kafka_bootstrap, topic, stop)))
 
     writers = threading.Thread(target=load, daemon=True)
     writers.start()
@@ -196,7 +197,7 @@ def test_stopping_and_restarting_the_local_broker_keeps_every_acknowledged_recor
     writers.join(timeout=30)
     broker.start()
     back = time.monotonic()
-    stored = asyncio.run(values_on(ep.kafka_bootstrap, topic, 3))
+    stored = run_sync(values_on(ep.kafka_bootstrap, topic, 3))
     missing = acked - stored
     record_case("broker_graceful_stop_durability", placed=len(acked),
                 delivered=len(acked & stored), duplicates=0, lost=len(missing),

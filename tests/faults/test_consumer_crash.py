@@ -9,7 +9,6 @@ notification-service replica stalled on its own dead run's delivery claims for t
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ import pytest
 from redis import Redis
 
 from chassis.events import CloudEvent, new_event
+from devstack.asyncbridge import run_sync
 from devstack.local_stack import Endpoints
 
 from .conftest import ServiceProcess, fleet_topics, mails, pg_fetch, postgres_url, publish
@@ -98,7 +98,7 @@ def inventory_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEve
             return set()
         return {r["event_id"] for r in rows}
 
-    return Progress(done={e.id for e in events} & asyncio.run(marks()))
+    return Progress(done={e.id for e in events} & run_sync(marks()))
 
 
 def search_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
@@ -181,14 +181,14 @@ def test_consumer_killed_with_sigkill_mid_stream_resumes_within_30s_and_loses_no
         return case.progress(ep, env, events, run)
 
     # Let it consume a first event before the stream starts, so it owns its partitions.
-    asyncio.run(publish(ep.kafka_bootstrap, topic, events[:1]))
+    run_sync(publish(ep.kafka_bootstrap, topic, events[:1]))
     deadline = time.monotonic() + 60
     while not progress().done:
         assert time.monotonic() < deadline, f"{name} never consumed:\n{consumer.log_tail()}"
         time.sleep(0.2)
 
     stream = threading.Thread(
-        target=lambda: asyncio.run(publish(ep.kafka_bootstrap, topic, events[1:], PACE_S)),
+        target=lambda: run_sync(publish(ep.kafka_bootstrap, topic, events[1:], PACE_S)),
         daemon=True)
     stream.start()
     time.sleep(KILL_AFTER_S)

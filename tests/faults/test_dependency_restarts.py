@@ -10,7 +10,6 @@ consumer pauses), recovers by itself, and nothing is lost.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 import uuid
@@ -21,6 +20,7 @@ from decimal import Decimal
 import httpx
 
 from chassis.events import CloudEvent, new_event
+from devstack.asyncbridge import run_sync
 from devstack.local_stack import Endpoints
 
 from .conftest import ServiceProcess, fleet_topics, mails, postgres_url, publish, read_topic
@@ -92,7 +92,7 @@ def test_inventory_service_stopped_and_restarted_fast_503_then_orders_flow_again
     client.close()
 
     wanted = set(accepted)
-    events = asyncio.run(read_topic(
+    events = run_sync(read_topic(
         ep.kafka_bootstrap, topics["TOPIC_ORDER_PLACED"], within=30,
         until=lambda evs: wanted <= {str(e.data.get("order_id")) for e in evs}))
     per_order = Counter(str(e.data.get("order_id")) for e in events)
@@ -138,7 +138,7 @@ def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_
         return Counter(str(m.message.get("Message-ID", "")).strip("<>").split("@")[0]
                        for m in mails(folder, f"smtp-{run}-"))
 
-    asyncio.run(publish(ep.kafka_bootstrap, topic, events[:1]))
+    run_sync(publish(ep.kafka_bootstrap, topic, events[:1]))
     deadline = time.monotonic() + 60
     while not sent():
         assert time.monotonic() < deadline, "the first email never arrived"
@@ -146,7 +146,7 @@ def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_
 
     relay = ep.component("smtp")
     relay.stop()
-    asyncio.run(publish(ep.kafka_bootstrap, topic, events[1:]))
+    run_sync(publish(ep.kafka_bootstrap, topic, events[1:]))
     time.sleep(5)  # the consumer meets the dead relay and must pause, not dead-letter
     assert len(sent()) == 1
     relay.start()
@@ -160,7 +160,7 @@ def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_
     recovered_s = time.monotonic() - back
     time.sleep(1.0)
     counts = sent()
-    dead_lettered = asyncio.run(read_topic(ep.kafka_bootstrap, f"{topic}.dlq",
+    dead_lettered = run_sync(read_topic(ep.kafka_bootstrap, f"{topic}.dlq",
                                            until=lambda evs: False, within=2, settle=0))
     duplicates = sum(c - 1 for eid, c in counts.items() if eid in wanted)
     record_case("smtp_relay_restart", placed=len(events), delivered=len(wanted & set(counts)),

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from devstack.asyncbridge import run_sync
 from devstack.local_stack import Endpoints
 
 from .conftest import ServiceProcess, fleet_topics, pg_fetch, postgres_url
@@ -104,11 +105,11 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
             await asyncio.to_thread(orders.kill9)
             await task
 
-        asyncio.run(round_trip())
+        run_sync(round_trip())
         killed = time.monotonic()
         orders.start()
         restart_s.append(time.monotonic() - killed)
-        committed = asyncio.run(committed_keys(order_db))
+        committed = run_sync(committed_keys(order_db))
         unanswered = [k for k in keys if k not in answered]
         # Retry every unanswered order with its key and its body, as a client would.
         for key in unanswered:
@@ -127,7 +128,7 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
             break
 
     # One order per key, whatever the kills did.
-    committed = asyncio.run(committed_keys(order_db))
+    committed = run_sync(committed_keys(order_db))
     assert set(committed) == set(all_keys)
     assert all(committed[k] == answered[k] for k in all_keys)
     assert caught, (f"no round of {ROUNDS} caught an order committed but unanswered; the "
@@ -137,7 +138,7 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
     checked_at = time.monotonic()
     deadline = checked_at + TTL_S + 20
     while True:
-        rows = asyncio.run(reservations(inventory_db))
+        rows = run_sync(reservations(inventory_db))
         order_ids = set(committed.values())
         orphans = [r for r in rows if str(r["id"]) not in order_ids and r["status"] == "HELD"]
         stale = [r for r in orphans if r["past_ttl"]]
