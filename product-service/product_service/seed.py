@@ -17,7 +17,8 @@ import httpx
 import structlog
 from pymongo import AsyncMongoClient
 
-from chassis.kafka import EventProducer, backoff_delay
+from chassis.kafka import EventProducer
+from chassis.resilience import backoff_delay
 from chassis.logging import configure_logging
 from chassis.mongo_outbox import MongoOutboxRelay
 from product_service.config import Settings
