@@ -3,8 +3,8 @@ background at start-up and retried with backoff until it succeeds (the service a
 meanwhile, from what product-updated events brought). The reads go through the chassis's one
 catalog reader (`chassis.product_catalog`): its timeout, and its circuit breaker (state as the
 gauge `circuit_breaker_state{service="ai-service",dependency="product-service"}`) that stops
-the loader from calling a product-service that keeps failing until its reset time has passed. One try per page: the loader is the retry loop, and a load started
-again costs little."""
+the loader from calling a product-service that keeps failing until its reset time has passed.
+One try per page: the loader is the retry loop, and a load started again costs little."""
 
 import asyncio
 

@@ -8,7 +8,6 @@ from prometheus_client import REGISTRY
 from ai_service.catalog import CatalogIndex
 from ai_service.clients.products import CatalogLoader, CatalogUnavailable, catalog_reader
 
-
 _PRODUCT_BREAKER = {"service": "ai-service", "dependency": "product-service", "endpoint": ""}
 
 
