@@ -90,7 +90,9 @@ def main() -> int:
                 breaker_metric = next(
                     line
                     for line in client.get("/metrics").text.splitlines()
-                    if line.startswith('circuit_breaker_state{circuit="inventory-service"}')
+                    if line.startswith(
+                        'circuit_breaker_state{dependency="inventory-service",endpoint="",'
+                        'service="order-service"}')
                 )
                 print(f"  {breaker_metric}; starting inventory-service again", file=sys.stderr)
 

@@ -33,6 +33,8 @@ class UpstreamRefused(Exception):
 class UpstreamTimeout(Exception):
     """Connected (or tried to) but no answer in time."""
 
+    timed_out = True  # "too slow": chassis.resilience.dependency_error makes it a 504
+
 
 class UpstreamBroken(Exception):
     """The connection failed mid-exchange."""

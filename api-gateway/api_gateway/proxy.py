@@ -1,16 +1,13 @@
 """Forwarding one request to its upstream: the pooled client, the choice of an instance
 (round-robin over those whose breaker is not open), a circuit breaker per upstream instance
-(purgatory, state exported as a gauge), and the mapping of failures to 503 / 504."""
+and the mapping of failures to 503 / 504, both from `chassis.resilience`: the breakers' state is
+`circuit_breaker_state{service="api-gateway",dependency=<upstream>,endpoint=<instance URL>}`."""
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
+from prometheus_client import Counter
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -23,15 +20,12 @@ from api_gateway.clients import (
     UpstreamTimeout,
 )
 from api_gateway.routing import Upstream
+from chassis.errors import DependencyTimeout, DependencyUnavailable
+from chassis.resilience import CircuitBreakers, OpenedState, dependency_error
 
 log = structlog.get_logger(__name__)
 
-BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
-BREAKER_STATE = Gauge(
-    "gateway_circuit_breaker_state",
-    "Circuit breaker per upstream instance: 0 closed, 1 half-open, 2 open",
-    ["upstream", "endpoint"],
-)
+SERVICE = "api-gateway"
 UPSTREAM_FAILURES = Counter(
     "gateway_upstream_failures_total", "Upstream calls that failed", ["upstream", "reason"]
 )
@@ -82,34 +76,28 @@ class UpstreamResponse(Response):
             await self.reply.close()
 
 
-def circuit_name(upstream: str, instance: str) -> str:
-    return f"{upstream} {instance}"
-
-
 class Proxy:
     def __init__(self, client: UpstreamClient, *, failure_threshold: int,
                  reset_seconds: float, upstreams: Sequence[Upstream]) -> None:
         self.client = client
         self.reset_seconds = reset_seconds
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=failure_threshold,
-            default_ttl=reset_seconds,
-            # A client that went away, or sent too much, is not the upstream's fault.
-            exclude=[asyncio.CancelledError, BodyTooLarge],
+        self.breakers = CircuitBreakers(
+            SERVICE,
+            failure_threshold=failure_threshold,
+            reset_seconds=reset_seconds,
+            # A client that went away (always excluded), or sent too much, is not the
+            # upstream's fault.
+            exclude=[BodyTooLarge],
         )
-        self.breakers.add_listener(self._on_breaker_event)
-        # circuit name -> (upstream, instance), for the gauge's labels
-        self._circuits: dict[str, tuple[str, str]] = {}
         for upstream in upstreams:
             for instance in upstream.instances:
-                self._circuits[circuit_name(upstream.name, instance)] = (upstream.name, instance)
-                BREAKER_STATE.labels(upstream.name, instance).set(0)
+                self.breakers.register(upstream.name, instance)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def breaker_state(self, upstream: str, instance: str) -> str:
-        return (await self.breakers.get_breaker(circuit_name(upstream, instance))).context.state
+        return await self.breakers.state(upstream, instance)
 
     async def _available(self, upstream: Upstream) -> list[str]:
         """Instances in round-robin turn, those whose breaker is open (and not yet due for a
@@ -118,10 +106,7 @@ class Proxy:
         turn = upstream.rotation()
         available = []
         for instance in turn:
-            context = (await self.breakers.get_breaker(
-                circuit_name(upstream.name, instance))).context
-            reopens_at = (context.opened_at or 0.0) + float(context.ttl)
-            if context.state != "opened" or time.time() > reopens_at:
+            if not await self.breakers.refuses(upstream.name, instance, now=time.time()):
                 available.append(instance)
         return available or turn
 
@@ -145,23 +130,24 @@ class Proxy:
                           body: AsyncIterator[bytes] | bytes, read_timeout: float,
                           last: bool) -> UpstreamReply | Response | None:
         """None when the instance refused and another may be tried."""
-        breaker = await self.breakers.get_breaker(circuit_name(upstream.name, instance))
+        breaker = await self.breakers.breaker(upstream.name, instance)
         try:
             async with breaker:
                 return await self.client.send(method, url, headers, body, read_timeout)
-        except OpenedState:
+        except OpenedState as exc:
             if not last:
                 return None
             BREAKER_REJECTED.labels(upstream.name).inc()
-            return problem(503, f"{upstream.name} is unavailable",
+            error = _dependency_error(upstream, exc)
+            return problem(error.status_code, error.detail,
                            {"Retry-After": str(max(1, round(self.reset_seconds)))})
         except UpstreamRefused as exc:
-            failed = self._failed(upstream, "refused", exc, 503,
-                                  f"{upstream.name} is unavailable")
+            error = _dependency_error(upstream, exc)
+            failed = self._failed(upstream, "refused", exc, error.status_code, error.detail)
             return failed if last else None
         except UpstreamTimeout as exc:
-            return self._failed(upstream, "timeout", exc, 504,
-                                f"{upstream.name} did not answer in time")
+            error = _dependency_error(upstream, exc)
+            return self._failed(upstream, "timeout", exc, error.status_code, error.detail)
         except UpstreamBroken as exc:
             return self._failed(upstream, "broken", exc, 502,
                                 f"{upstream.name} closed the connection")
@@ -176,10 +162,10 @@ class Proxy:
                     error=str(exc))
         return problem(status, detail)
 
-    def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
-        if event_type == "state_changed":
-            state = str(payload.state)
-            upstream, instance = self._circuits.get(circuit, (circuit, ""))
-            BREAKER_STATE.labels(upstream, instance).set(BREAKER_STATES.get(state, 0))
-            log.warning("gateway.breaker_state_changed", upstream=upstream, endpoint=instance,
-                        state=state)
+
+def _dependency_error(
+    upstream: Upstream, exc: Exception
+) -> DependencyUnavailable | DependencyTimeout:
+    """503 for an upstream that is away (refused, breaker open), 504 for one too slow."""
+    return dependency_error(exc, unavailable=f"{upstream.name} is unavailable",
+                            too_slow=f"{upstream.name} did not answer in time")

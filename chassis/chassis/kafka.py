@@ -6,7 +6,6 @@ acknowledged by ``<topic>.dlq``, so a crash at any point redelivers rather than 
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, cast
@@ -31,6 +30,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from chassis.dependencies import describe_outage
 from chassis.errors import DependencyTimeout, DependencyUnavailable
 from chassis.events import CloudEvent, InvalidEvent, decode_event, encode_event
+from chassis.resilience import backoff_delay
 from chassis.tracing import context_from_headers, current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -106,12 +106,6 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
 # Any other error this many times in a row (no ack in between) also retires the instance:
 # whatever state it is in, a fresh client starts from a clean one.
 REPLACE_AFTER_FAILURES = 3
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
-    ceiling = min(maximum, initial * (2 ** (attempt - 1)))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 class EventProducer:

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from chassis.kafka import backoff_delay
+from chassis.resilience import backoff_delay
 
 log = structlog.get_logger(__name__)
 

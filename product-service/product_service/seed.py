@@ -17,9 +17,10 @@ import httpx
 import structlog
 from pymongo import AsyncMongoClient
 
-from chassis.kafka import EventProducer, backoff_delay
+from chassis.kafka import EventProducer
 from chassis.logging import configure_logging
 from chassis.mongo_outbox import MongoOutboxRelay
+from chassis.resilience import backoff_delay
 from product_service.config import Settings
 from product_service.models import Document
 from product_service.repository import ProductRepository

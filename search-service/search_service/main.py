@@ -38,6 +38,7 @@ def build_app(settings: Settings) -> FastAPI:
         catalog = ProductCatalogReader(
             settings.product_service_url,
             timeout_seconds=settings.product_service_timeout_seconds,
+            service=settings.service_name,
             attempts=settings.reindex_page_attempts,
         )
         service = SearchService(index, catalog, settings)

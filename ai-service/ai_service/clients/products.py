@@ -2,38 +2,35 @@
 background at start-up and retried with backoff until it succeeds (the service answers
 meanwhile, from what product-updated events brought). The reads go through the chassis's one
 catalog reader (`chassis.product_catalog`): its timeout, and its circuit breaker (state as the
-gauge below) that stops the loader from calling a product-service that keeps failing until its
-reset time has passed. One try per page: the loader is the retry loop, and a load started
-again costs little."""
+gauge `circuit_breaker_state{service="ai-service",dependency="product-service"}`) that stops
+the loader from calling a product-service that keeps failing until its reset time has passed.
+One try per page: the loader is the retry loop, and a load started again costs little."""
 
 import asyncio
 
 import httpx
 import structlog
-from prometheus_client import Gauge
 
 from ai_service.catalog import CatalogIndex, Product
-from chassis.kafka import backoff_delay
 from chassis.lifecycle import BackgroundTask
 from chassis.product_catalog import CatalogUnavailable, ProductCatalogReader
+from chassis.resilience import backoff_delay
 
 log = structlog.get_logger(__name__)
 
-BREAKER_STATE = Gauge(
-    "ai_product_service_circuit_breaker_state",
-    "Breaker on calls to product-service: 0 closed, 1 half-open, 2 open",
-)
+SERVICE = "ai-service"
 
-__all__ = ["BREAKER_STATE", "CatalogLoader", "CatalogUnavailable", "catalog_reader"]
+__all__ = ["CatalogLoader", "CatalogUnavailable", "catalog_reader"]
 
 
 def catalog_reader(base_url: str, *, timeout_seconds: float,
                    breaker_failure_threshold: int = 3, breaker_reset_seconds: float = 10.0,
                    transport: httpx.AsyncBaseTransport | None = None) -> ProductCatalogReader:
-    return ProductCatalogReader(base_url, timeout_seconds=timeout_seconds, attempts=1,
+    return ProductCatalogReader(base_url, timeout_seconds=timeout_seconds, service=SERVICE,
+                                attempts=1,
                                 breaker_failure_threshold=breaker_failure_threshold,
                                 breaker_reset_seconds=breaker_reset_seconds,
-                                breaker_gauge=BREAKER_STATE, transport=transport)
+                                transport=transport)
 
 
 class CatalogLoader:

@@ -28,7 +28,7 @@ class GroqChat:
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
-        # Retries are ours (tenacity, with the breaker): the SDK's own are switched off.
+        # Retries are ours (chassis.resilience, with the breaker): the SDK's own are off.
         self.client = AsyncGroq(api_key=api_key, base_url=base_url, timeout=timeout_seconds,
                                 max_retries=0, http_client=http_client)
 

@@ -1,29 +1,20 @@
 """Every LLM call: a timeout, retries with exponential backoff and jitter for 429/5xx/
-timeouts (tenacity), and a circuit breaker (purgatory) whose state is a metric. Whatever
-fails comes out as LLMUnavailable, which the service answers with the local fallback."""
+timeouts, and a circuit breaker whose state is the metric
+`circuit_breaker_state{service="ai-service",dependency="llm:<provider>"}`; retries and breaker
+are the chassis's (`chassis.resilience`). Whatever fails comes out as LLMUnavailable, which the
+service answers with the local fallback."""
 
 import asyncio
-from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from prometheus_client import Counter, Histogram
 
 from ai_service.llm.base import ChatModel, LLMError
+from chassis.resilience import CircuitBreakers, OpenedState, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-CIRCUIT = "llm"
-BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
-LLM_BREAKER_STATE = Gauge("ai_llm_circuit_breaker_state",
-                          "LLM circuit breaker: 0 closed, 1 half-open, 2 open", ["provider"])
+SERVICE = "ai-service"
 LLM_CALLS = Counter("ai_llm_calls_total", "LLM calls by outcome", ["provider", "outcome"])
 LLM_LATENCY = Histogram(
     "ai_llm_request_duration_seconds", "One LLM request (attempt), answered or not", ["provider"],
@@ -57,35 +48,29 @@ class ResilientChat:
         self.backoff_seconds = backoff_seconds
         self.backoff_max_seconds = backoff_max_seconds
         self.provider = model.label.split(":", 1)[0]
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=breaker_failure_threshold,
-            default_ttl=breaker_reset_seconds,
-            exclude=[asyncio.CancelledError],
+        self.circuit = f"llm:{self.provider}"
+        self.retry = RetryPolicy(attempts, backoff_seconds, backoff_max_seconds)
+        self.breakers = CircuitBreakers(
+            SERVICE,
+            failure_threshold=breaker_failure_threshold,
+            reset_seconds=breaker_reset_seconds,
         )
-        self.breakers.add_listener(self._on_breaker_event)
-        LLM_BREAKER_STATE.labels(self.provider).set(0)
+        self.breakers.register(self.circuit)
 
     @property
     def label(self) -> str:
         return self.model.label
 
     async def breaker_state(self) -> str:
-        return (await self.breakers.get_breaker(CIRCUIT)).context.state
+        return await self.breakers.state(self.circuit)
 
     async def complete(self, system: str, user: str) -> str:
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts),
-                # Full jitter: a random wait up to backoff * 2^n, capped.
-                wait=wait_random_exponential(multiplier=self.backoff_seconds,
-                                             max=self.backoff_max_seconds),
-                retry=retry_if_exception(_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    text = await self._attempt(system, user)
-                    LLM_CALLS.labels(self.provider, "ok").inc()
-                    return text
+            text = await self.retry.call(
+                lambda: self._attempt(system, user),
+                idempotent=True,  # a completion changes nothing: asking again is safe
+                retry_if=_retryable,
+            )
         except OpenedState as exc:
             LLM_CALLS.labels(self.provider, "breaker_open").inc()
             raise LLMUnavailable("circuit breaker open") from exc
@@ -94,11 +79,11 @@ class ResilientChat:
             log.warning("llm.call_failed", provider=self.label, error=str(exc),
                         status=exc.status)
             raise LLMUnavailable(str(exc)) from exc
-        raise LLMUnavailable("no attempt was made")  # unreachable: stop_after_attempt >= 1
+        LLM_CALLS.labels(self.provider, "ok").inc()
+        return text
 
     async def _attempt(self, system: str, user: str) -> str:
-        breaker = await self.breakers.get_breaker(CIRCUIT)
-        async with breaker:
+        async with await self.breakers.breaker(self.circuit):
             try:
                 with LLM_LATENCY.labels(self.provider).time():
                     async with asyncio.timeout(self.timeout_seconds):
@@ -115,9 +100,3 @@ class ResilientChat:
 
     async def close(self) -> None:
         await self.model.close()
-
-    def _on_breaker_event(self, circuit: str, event_type: str, payload: Any) -> None:
-        if event_type == "state_changed":
-            state = str(payload.state)
-            LLM_BREAKER_STATE.labels(self.provider).set(BREAKER_STATES.get(state, 0))
-            log.warning("llm.breaker_state_changed", provider=self.label, state=state)

@@ -8,6 +8,8 @@ from prometheus_client import REGISTRY
 from ai_service.catalog import CatalogIndex
 from ai_service.clients.products import CatalogLoader, CatalogUnavailable, catalog_reader
 
+_PRODUCT_BREAKER = {"service": "ai-service", "dependency": "product-service", "endpoint": ""}
+
 
 def _doc(n: int) -> dict[str, Any]:
     return {"id": f"p{n}", "name": f"Thing {n}", "description": "", "price": 10.5 + n,
@@ -77,9 +79,9 @@ async def test_breaker_stops_calling_a_failing_product_service_until_its_reset()
     with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
         await client.fetch_all(100)
     assert calls == 2  # the open breaker answered without calling product-service
-    assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 2
+    assert REGISTRY.get_sample_value("circuit_breaker_state", _PRODUCT_BREAKER) == 2
     healthy = True
     await asyncio.sleep(0.35)
     assert len(await client.fetch_all(100)) == 1  # half-open trial call succeeds and closes it
-    assert REGISTRY.get_sample_value("ai_product_service_circuit_breaker_state") == 0
+    assert REGISTRY.get_sample_value("circuit_breaker_state", _PRODUCT_BREAKER) == 0
     await client.aclose()

@@ -137,8 +137,8 @@ async def test_the_breaker_opens_after_repeated_failures_and_shows_in_metrics(
     assert REGISTRY.get_sample_value(
         "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
     ) == rejected_before + 1
-    assert (f'gateway_circuit_breaker_state{{endpoint="{dead}",upstream="search-service"}} 2.0'
-            in metrics)
+    assert (f'circuit_breaker_state{{dependency="search-service",endpoint="{dead}",'
+            f'service="api-gateway"}} 2.0') in metrics
 
 
 async def test_one_upstream_down_leaves_the_others_served(gateway: GatewayFactory) -> None:
@@ -211,10 +211,10 @@ async def test_a_dead_instance_is_skipped_and_only_its_own_breaker_opens(
         replies = [await client.get("/api/inventory/p-1") for _ in range(8)]
         metrics = (await client.get("/metrics")).text
     assert [r.status_code for r in replies] == [200] * 8
-    assert f'gateway_circuit_breaker_state{{endpoint="{dead}",upstream="inventory-service"}} 2.0' \
-        in metrics
-    assert (f'gateway_circuit_breaker_state{{endpoint="{upstream_url}",'
-            f'upstream="inventory-service"}} 0.0') in metrics
+    assert (f'circuit_breaker_state{{dependency="inventory-service",endpoint="{dead}",'
+            f'service="api-gateway"}} 2.0') in metrics
+    assert (f'circuit_breaker_state{{dependency="inventory-service",endpoint="{upstream_url}",'
+            f'service="api-gateway"}} 0.0') in metrics
 
 
 async def test_every_instance_down_answers_503_with_retry_after(gateway: GatewayFactory) -> None:

@@ -58,7 +58,10 @@ async def test_inventory_down_is_503_then_fast_with_the_breaker_open(
             assert "circuit breaker open" in reply.json()["detail"]
         assert max(timings) < 0.1
         metrics = (await client.get("/metrics")).text
-        assert 'circuit_breaker_state{circuit="inventory-service"} 2.0' in metrics
+        assert (
+            'circuit_breaker_state{dependency="inventory-service",endpoint="",'
+            'service="order-service"} 2.0'
+        ) in metrics
 
 
 async def test_inventory_slow_is_504_not_a_hang(order_settings: Settings) -> None:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from chassis import BadRequest, DependencyTimeout, DependencyUnavailable, NotFound
-from order_service.clients.inventory import CIRCUIT, InventoryClient
+from order_service.clients.inventory import CIRCUIT, SERVICE, InventoryClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ClientFactory = Callable[..., Awaitable[InventoryClient]]
@@ -50,7 +50,9 @@ def _reservation() -> web.Response:
 
 
 def _breaker_gauge() -> float | None:
-    return REGISTRY.get_sample_value("circuit_breaker_state", {"circuit": CIRCUIT})
+    return REGISTRY.get_sample_value(
+        "circuit_breaker_state", {"service": SERVICE, "dependency": CIRCUIT, "endpoint": ""}
+    )
 
 
 async def test_connection_errors_are_retried_until_an_answer(client_for: ClientFactory) -> None:
