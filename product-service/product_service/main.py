@@ -1,9 +1,7 @@
 """product-service: wiring only. `uvicorn product_service.main:app --port 8001`."""
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure
 
 from chassis import create_app
 from chassis.kafka import EventProducer
@@ -53,12 +51,7 @@ def build_app(settings: Settings) -> FastAPI:
         setup=setup,
     )
     app.include_router(router)
-    app.add_exception_handler(ConnectionFailure, _database_unavailable)
     return app
-
-
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": "Product database is unavailable"})
 
 
 app = build_app(Settings())
