@@ -68,8 +68,11 @@ class Catalog:
 
     def grounded(self, item: dict[str, Any]) -> bool:
         product = self.by_id.get(item.get("product_id", ""))
-        return (product is not None and item.get("name") == product["name"]
-                and Decimal(str(item.get("price"))) == Decimal(str(product["price"])))
+        return (
+            product is not None
+            and item.get("name") == product["name"]
+            and Decimal(str(item.get("price"))) == Decimal(str(product["price"]))
+        )
 
 
 async def load_catalog(products_url: str) -> Catalog:
@@ -104,14 +107,16 @@ async def wait_ready(url: str, products: int, *, embedded: bool) -> float:
 
 def rss_mb(port: int) -> tuple[float, float]:
     """(current, peak) resident memory of the ai-service process listening on `port`."""
-    paths = service_paths(find_repo_root(), get_profile("bench"), get_service("ai-service"),
-                          port)
+    paths = service_paths(find_repo_root(), get_profile("bench"), get_service("ai-service"), port)
     record = read_pid(paths.pid)
     if record is None:
         raise SystemExit("no PID file for the ai-service under test")
     status = Path(f"/proc/{record.pid}/status").read_text()
-    values = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
-              if line.startswith(("VmRSS", "VmHWM"))}
+    values = {
+        line.split(":")[0]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(("VmRSS", "VmHWM"))
+    }
     return round(values["VmRSS"] / 1024, 1), round(values["VmHWM"] / 1024, 1)
 
 
@@ -186,19 +191,32 @@ async def bought_together(url: str, bootstrap: str, topic: str, catalog: Catalog
             for _ in range(times):
                 ids = [catalog.id_of[first], catalog.id_of[second]]
                 order_id = str(uuid.uuid4())
-                data = {"order_id": order_id, "order_number": f"ORD-BENCH-{order_id[:8]}",
-                        "customer_name": "Bench Shopper", "customer_email": "bench@example.com",
-                        "total_amount": Decimal("1.00"),
-                        "items": [{"product_id": pid, "product_name": "x", "quantity": 1,
-                                   "unit_price": Decimal("1.00")} for pid in ids]}
+                data = {
+                    "order_id": order_id,
+                    "order_number": f"ORD-BENCH-{order_id[:8]}",
+                    "customer_name": "Bench Shopper",
+                    "customer_email": "bench@example.com",
+                    "total_amount": Decimal("1.00"),
+                    "items": [
+                        {
+                            "product_id": pid,
+                            "product_name": "x",
+                            "quantity": 1,
+                            "unit_price": Decimal("1.00"),
+                        }
+                        for pid in ids
+                    ],
+                }
                 event = new_event(topic, "order-service", order_id, data)
                 for _ in range(2):
                     await producer.publish(topic, event)
     finally:
         await producer.stop()
     anchor = catalog.id_of["Nespresso Vertuo Next"]
-    expected = [f"Often bought with Nespresso Vertuo Next ({n} order{'s' if n > 1 else ''})"
-                for _, _, n in ORDERS]
+    expected = [
+        f"Often bought with Nespresso Vertuo Next ({n} order{'s' if n > 1 else ''})"
+        for _, _, n in ORDERS
+    ]
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline:
@@ -213,79 +231,124 @@ async def bought_together(url: str, bootstrap: str, topic: str, catalog: Catalog
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="suggest passes over the queries")
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:8]
-    topics = {name: f"{name}-bench-{run_id}"
-              for name in ("product-updated", "order-placed", "ai-notification-ready")}
+    topics = {
+        name: f"{name}-bench-{run_id}"
+        for name in ("product-updated", "order-placed", "ai-notification-ready")
+    }
     database = f"bench_ai_{run_id}"
     result: dict[str, Any] = {}
     with local_stack(components={"redis", "kafka", "mongodb"}, profile="bench") as ep:
-        ep.create_topics({**{t: 3 for t in topics.values()},
-                          **{f"{t}.dlq": 1 for t in topics.values()}})
-        product_env = {"MONGODB_URL": ep.mongodb_url, "MONGODB_DB": database,
-                       "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
-                       "TOPIC_PRODUCT_UPDATED": topics["product-updated"], "LOG_LEVEL": "WARNING"}
+        ep.create_topics(
+            {**{t: 3 for t in topics.values()}, **{f"{t}.dlq": 1 for t in topics.values()}}
+        )
+        product_env = {
+            "MONGODB_URL": ep.mongodb_url,
+            "MONGODB_DB": database,
+            "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
+            "TOPIC_PRODUCT_UPDATED": topics["product-updated"],
+            "LOG_LEVEL": "WARNING",
+        }
         with start_service("product-service", env=product_env, profile="bench") as products_url:
             catalog = asyncio.run(load_catalog(products_url))
-            print(f"product-service at {products_url}: {len(catalog.by_id)} products",
-                  file=sys.stderr)
+            print(
+                f"product-service at {products_url}: {len(catalog.by_id)} products", file=sys.stderr
+            )
             prefix = f"ai-bench-{run_id}"
 
             def ai_env(mode: str) -> dict[str, str]:
-                return {"REDIS_URL": ep.redis_url, "REDIS_KEY_PREFIX": prefix,
-                        "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
-                        "PRODUCT_SERVICE_URL": products_url, "LLM_PROVIDER": "local",
-                        "RETRIEVAL_MODE": mode, "LOG_LEVEL": "WARNING",
-                        "TOPIC_PRODUCT_UPDATED": topics["product-updated"],
-                        "TOPIC_ORDER_PLACED": topics["order-placed"],
-                        "TOPIC_AI_NOTIFICATION_READY": topics["ai-notification-ready"],
-                        "CONSUMER_GROUP": f"ai-bench-{mode}-{run_id}"}
+                return {
+                    "REDIS_URL": ep.redis_url,
+                    "REDIS_KEY_PREFIX": prefix,
+                    "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
+                    "PRODUCT_SERVICE_URL": products_url,
+                    "LLM_PROVIDER": "local",
+                    "RETRIEVAL_MODE": mode,
+                    "LOG_LEVEL": "WARNING",
+                    "TOPIC_PRODUCT_UPDATED": topics["product-updated"],
+                    "TOPIC_ORDER_PLACED": topics["order-placed"],
+                    "TOPIC_AI_NOTIFICATION_READY": topics["ai-notification-ready"],
+                    "CONSUMER_GROUP": f"ai-bench-{mode}-{run_id}",
+                }
 
             for mode in ("hybrid", "lexical"):
                 port = free_port()
                 started = time.perf_counter()
-                with start_service("ai-service", port=port, env=ai_env(mode), profile="bench",
-                                   timeout=READY_SECONDS) as url:
-                    ready = asyncio.run(wait_ready(url, len(catalog.by_id),
-                                                   embedded=mode == "hybrid"))
-                    print(f"ai-service ({mode}) at {url}: ready in "
-                          f"{time.perf_counter() - started:.1f} s; measuring", file=sys.stderr)
+                with start_service(
+                    "ai-service",
+                    port=port,
+                    env=ai_env(mode),
+                    profile="bench",
+                    timeout=READY_SECONDS,
+                ) as url:
+                    ready = asyncio.run(
+                        wait_ready(url, len(catalog.by_id), embedded=mode == "hybrid")
+                    )
+                    print(
+                        f"ai-service ({mode}) at {url}: ready in "
+                        f"{time.perf_counter() - started:.1f} s; measuring",
+                        file=sys.stderr,
+                    )
                     figures = asyncio.run(evaluate(url, catalog, args.rounds))
                     rss, peak = rss_mb(port)
-                    figures.update(ai_rss_mb=rss, ai_peak_rss_mb=peak,
-                                   embed_catalog_s=round(ready, 2))
+                    figures.update(
+                        ai_rss_mb=rss, ai_peak_rss_mb=peak, embed_catalog_s=round(ready, 2)
+                    )
                     if mode == "hybrid":
                         result.update(figures)
-                        ok = asyncio.run(bought_together(
-                            url, ep.kafka_bootstrap, topics["order-placed"], catalog))
+                        ok = asyncio.run(
+                            bought_together(
+                                url, ep.kafka_bootstrap, topics["order-placed"], catalog
+                            )
+                        )
                         result["bought_together_ok"] = ok
                     else:
-                        result.update({f"bm25_{k}": v for k, v in figures.items()
-                                       if k != "embed_catalog_s"})
+                        result.update(
+                            {f"bm25_{k}": v for k, v in figures.items() if k != "embed_catalog_s"}
+                        )
             # A hybrid restart: the vectors come from Redis, nothing is embedded again.
             port = free_port()
-            with start_service("ai-service", port=port, env=ai_env("hybrid"), profile="bench",
-                               timeout=READY_SECONDS) as url:
+            with start_service(
+                "ai-service",
+                port=port,
+                env=ai_env("hybrid"),
+                profile="bench",
+                timeout=READY_SECONDS,
+            ) as url:
                 result["restart_ready_s"] = round(
-                    asyncio.run(wait_ready(url, len(catalog.by_id), embedded=True)), 2)
+                    asyncio.run(wait_ready(url, len(catalog.by_id), embedded=True)), 2
+                )
                 text = httpx.get(f"{url}/metrics", timeout=10).text
                 result["restart_embedded"] = int(
-                    metric(text, "ai_embeddings_total", '{source="computed"}'))
-    result.update(targets=TARGETS, queries=str(QUERIES.relative_to(ROOT)),
-                  command="uv run python bench/ai_relevance.py")
+                    metric(text, "ai_embeddings_total", '{source="computed"}')
+                )
+    result.update(
+        targets=TARGETS,
+        queries=str(QUERIES.relative_to(ROOT)),
+        command="uv run python bench/ai_relevance.py",
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    shown = {k: v for k, v in result.items()
-             if k not in ("misses", "bm25_misses", "targets", "queries", "command")}
+    shown = {
+        k: v
+        for k, v in result.items()
+        if k not in ("misses", "bm25_misses", "targets", "queries", "command")
+    }
     print("RESULT " + " ".join(f"{k}={v}" for k, v in shown.items()))
-    ok = (result["hit_at_3"] >= TARGETS["hit_at_3"] and result["ungrounded"] == 0
-          and result["bm25_ungrounded"] == 0
-          and result["suggest_p95_ms"] <= TARGETS["suggest_p95_ms"]
-          and result["ai_rss_mb"] <= TARGETS["ai_rss_mb"] and result["bought_together_ok"]
-          and result["restart_embedded"] == 0)
+    ok = (
+        result["hit_at_3"] >= TARGETS["hit_at_3"]
+        and result["ungrounded"] == 0
+        and result["bm25_ungrounded"] == 0
+        and result["suggest_p95_ms"] <= TARGETS["suggest_p95_ms"]
+        and result["ai_rss_mb"] <= TARGETS["ai_rss_mb"]
+        and result["bought_together_ok"]
+        and result["restart_embedded"] == 0
+    )
     return 0 if ok else 1
 
 

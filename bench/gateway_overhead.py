@@ -40,7 +40,7 @@ RESULTS = ROOT / "bench" / "results" / "gateway_overhead.json"
 CLIENTS = ("httpx", "httpx2", "aiohttp")
 PATH = "/api/products/bench-item"
 
-BACKEND = '''
+BACKEND = """
 import json
 
 BODY = json.dumps({"id": "bench-item", "name": "Sturdy Mug", "price": 12.5,
@@ -58,7 +58,7 @@ async def app(scope, receive, send):
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(BODY)).encode())]})
     await send({"type": "http.response.body", "body": BODY})
-'''
+"""
 
 
 def log(message: str) -> None:
@@ -89,13 +89,32 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def uvicorn_process(app: str, port: int, *, app_dir: Path, env: Mapping[str, str],
-                    probe: str) -> Iterator[str]:
+def uvicorn_process(
+    app: str, port: int, *, app_dir: Path, env: Mapping[str, str], probe: str
+) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--no-access-log", "--log-level", "warning", "--app-dir", str(app_dir)]
-    child = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--app-dir",
+        str(app_dir),
+    ]
+    child = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_http(url + probe)
         yield url
@@ -115,7 +134,10 @@ def run_wrk(wrk: str, url: str, connections: int, seconds: float) -> dict[str, f
     threads = min(2, connections)
     output = subprocess.run(
         [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
@@ -140,32 +162,48 @@ def measure(wrk: str, url: str, seconds: float) -> dict[str, float]:
     return {"rps_64": many["rps"], "p99_64_ms": many["p99_ms"], "p50_1_ms": one["p50_ms"]}
 
 
-def compare_clients(wrk: str, backend: str, path: str, seconds: float,
-                    redis_url: str) -> dict[str, object]:
+def compare_clients(
+    wrk: str, backend: str, path: str, seconds: float, redis_url: str
+) -> dict[str, object]:
     """Direct, then through the gateway with each client, then direct again (the mean of the
     two direct runs is the baseline, so drift on a shared machine shows)."""
-    base_env = {"LOG_LEVEL": "WARNING", "AUTH_ENABLED": "false",
-                **{f"{name}_SERVICE_URL": backend for name in
-                   ("PRODUCT", "ORDER", "INVENTORY", "AI", "SEARCH", "NOTIFICATION")}}
+    base_env = {
+        "LOG_LEVEL": "WARNING",
+        "AUTH_ENABLED": "false",
+        **{
+            f"{name}_SERVICE_URL": backend
+            for name in ("PRODUCT", "ORDER", "INVENTORY", "AI", "SEARCH", "NOTIFICATION")
+        },
+    }
     log(f"backend at {backend}{path}; measuring it directly")
     direct_before = measure(wrk, backend + path, seconds)
     runs: dict[str, dict[str, float]] = {}
     for kind in CLIENTS:
         env = {**base_env, "UPSTREAM_CLIENT": kind, "RATE_LIMIT_ENABLED": "false"}
-        with uvicorn_process("api_gateway.main:app", free_port(), app_dir=ROOT / "api-gateway",
-                             env=env, probe="/health") as gateway:
+        with uvicorn_process(
+            "api_gateway.main:app",
+            free_port(),
+            app_dir=ROOT / "api-gateway",
+            env=env,
+            probe="/health",
+        ) as gateway:
             log(f"gateway with {kind} at {gateway}")
             runs[kind] = measure(wrk, gateway + path, seconds)
     direct_after = measure(wrk, backend + path, seconds)
-    direct = {key: round((direct_before[key] + direct_after[key]) / 2, 3)
-              for key in direct_before}
+    direct = {key: round((direct_before[key] + direct_after[key]) / 2, 3) for key in direct_before}
     ranked = sorted(CLIENTS, key=lambda k: (-runs[k]["rps_64"], runs[k]["p50_1_ms"]))
     chosen = ranked[0]
-    env = {**base_env, "UPSTREAM_CLIENT": chosen, "RATE_LIMIT_ENABLED": "true",
-           "REDIS_URL": redis_url, "RATE_LIMIT_DEFAULT": "100000000/minute",
-           "RATE_LIMIT_KEY_PREFIX": f"bench-{os.getpid()}"}
-    with uvicorn_process("api_gateway.main:app", free_port(), app_dir=ROOT / "api-gateway",
-                         env=env, probe="/health") as gateway:
+    env = {
+        **base_env,
+        "UPSTREAM_CLIENT": chosen,
+        "RATE_LIMIT_ENABLED": "true",
+        "REDIS_URL": redis_url,
+        "RATE_LIMIT_DEFAULT": "100000000/minute",
+        "RATE_LIMIT_KEY_PREFIX": f"bench-{os.getpid()}",
+    }
+    with uvicorn_process(
+        "api_gateway.main:app", free_port(), app_dir=ROOT / "api-gateway", env=env, probe="/health"
+    ) as gateway:
         log(f"gateway with {chosen} and Redis rate limits at {gateway}")
         with_limits = measure(wrk, gateway + path, seconds)
 
@@ -179,10 +217,13 @@ def compare_clients(wrk: str, backend: str, path: str, seconds: float,
         }
 
     return {
-        "direct": {"rps_64": direct["rps_64"], "p50_1_ms": direct["p50_1_ms"],
-                   "p99_64_ms": direct["p99_64_ms"],
-                   "rps_64_before": direct_before["rps_64"],
-                   "rps_64_after": direct_after["rps_64"]},
+        "direct": {
+            "rps_64": direct["rps_64"],
+            "p50_1_ms": direct["p50_1_ms"],
+            "p99_64_ms": direct["p99_64_ms"],
+            "rps_64_before": direct_before["rps_64"],
+            "rps_64_after": direct_after["rps_64"],
+        },
         "clients": {kind: summary(runs[kind]) for kind in CLIENTS},
         "fastest": chosen,
         "fastest_with_rate_limits": summary(with_limits),
@@ -195,20 +236,30 @@ def inventory_backend() -> Iterator[tuple[str, str]]:
     relay off) holding one item; yields its URL and the item's GET path."""
     run_id = uuid.uuid4().hex[:8]
     with local_stack(components={"postgres"}, profile="bench") as ep:
-        env = {"DATABASE_URL": ep.postgres_url(f"bench_gateway_inventory_{run_id}"),
-               "RUN_EVENT_CONSUMER": "false", "RUN_OUTBOX_RELAY": "false",
-               "LOG_LEVEL": "WARNING"}
+        env = {
+            "DATABASE_URL": ep.postgres_url(f"bench_gateway_inventory_{run_id}"),
+            "RUN_EVENT_CONSUMER": "false",
+            "RUN_OUTBOX_RELAY": "false",
+            "LOG_LEVEL": "WARNING",
+        }
         with start_service("inventory-service", env=env, profile="bench") as url:
-            created = httpx.post(f"{url}/api/inventory", timeout=10, json={
-                "product_id": f"bench-{run_id}", "product_name": "Sturdy Mug",
-                "quantity": 100})
+            created = httpx.post(
+                f"{url}/api/inventory",
+                timeout=10,
+                json={
+                    "product_id": f"bench-{run_id}",
+                    "product_name": "Sturdy Mug",
+                    "quantity": 100,
+                },
+            )
             created.raise_for_status()
             yield url, f"/api/inventory/bench-{run_id}"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="per 64-connection run")
     args = parser.parse_args()
     wrk = ensure_wrk()
@@ -216,43 +267,52 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         backend_dir = Path(tmp)
         (backend_dir / "bench_backend.py").write_text(BACKEND)
-        with uvicorn_process("bench_backend:app", free_port(), app_dir=backend_dir, env={},
-                             probe=PATH) as backend:
+        with uvicorn_process(
+            "bench_backend:app", free_port(), app_dir=backend_dir, env={}, probe=PATH
+        ) as backend:
             trivial = compare_clients(wrk, backend, PATH, args.seconds, redis_url)
     with inventory_backend() as (inventory_url, item_path):
         inventory = compare_clients(wrk, inventory_url, item_path, args.seconds, redis_url)
 
     # One choice for both backends: the client with the best throughput on the two summed.
     def score(kind: str) -> float:
-        return sum(run["clients"][kind]["throughput_ratio_64"]  # type: ignore[index]
-                   for run in (trivial, inventory))
+        return sum(
+            run["clients"][kind]["throughput_ratio_64"]  # type: ignore[index]
+            for run in (trivial, inventory)
+        )
 
     chosen = max(CLIENTS, key=score)
     result: dict[str, object] = {
         "cpus": os.cpu_count(),
         "load_generator": "wrk (64 connections for throughput, 1 for p50)",
         "trivial_backend": {"what": "plain ASGI app under uvicorn, 90-byte JSON", **trivial},
-        "inventory_backend": {"what": "inventory-service GET /api/inventory/{id} (PostgreSQL)",
-                              **inventory},
+        "inventory_backend": {
+            "what": "inventory-service GET /api/inventory/{id} (PostgreSQL)",
+            **inventory,
+        },
         "chosen": chosen,
         "targets": {"throughput_ratio_64": 0.5, "added_p50_1_ms": 0.5},
     }
     verdict = {}
     for name, run in (("trivial", trivial), ("inventory", inventory)):
         best = run["clients"][chosen]  # type: ignore[index]
-        verdict[name] = {"throughput": best["throughput_ratio_64"] >= 0.5,
-                         "latency": best["added_p50_1_ms"] <= 0.5}
+        verdict[name] = {
+            "throughput": best["throughput_ratio_64"] >= 0.5,
+            "latency": best["added_p50_1_ms"] <= 0.5,
+        }
     result["targets_met"] = verdict
     # The headline keys: the chosen client against the real upstream (inventory-service).
     headline = inventory["clients"][chosen]  # type: ignore[index]
-    result.update({
-        "client": chosen,
-        "backend": "inventory-service",
-        "direct_rps": inventory["direct"]["rps_64"],  # type: ignore[index]
-        "gateway_rps": headline["rps_64"],
-        "throughput_ratio": headline["throughput_ratio_64"],
-        "added_p50_ms": headline["added_p50_1_ms"],
-    })
+    result.update(
+        {
+            "client": chosen,
+            "backend": "inventory-service",
+            "direct_rps": inventory["direct"]["rps_64"],  # type: ignore[index]
+            "gateway_rps": headline["rps_64"],
+            "throughput_ratio": headline["throughput_ratio_64"],
+            "added_p50_ms": headline["added_p50_1_ms"],
+        }
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     fields: dict[str, object] = {

@@ -70,11 +70,17 @@ ORDER_CONNECTIONS = 16
 ORDER_STOCK = 1_000_000
 TRIVIAL_BODY = '{"id":"bench-item","name":"Sturdy Mug","price":12.5,"tags":["kitchen","mug"]}'
 AIMS = {
-    "inventory_read_ratio": (">=", 0.6), "inventory_read_cpu_ms": ("<=", 0.5),
-    "product_read_ratio": (">=", 0.7), "orders_per_s": (">=", 250),
-    "orders_p99_ms": ("<=", 150), "cpu_ms_per_order": ("<=", 5),
-    "gateway_vs_nginx": (">=", 0.2), "gateway_added_p50_ms": ("<=", 0.3),
-    "ratelimit_cost": ("<=", 0.1), "fleet_idle_cpu_pct": ("<=", 5), "fleet_rss_mb": ("<=", 800),
+    "inventory_read_ratio": (">=", 0.6),
+    "inventory_read_cpu_ms": ("<=", 0.5),
+    "product_read_ratio": (">=", 0.7),
+    "orders_per_s": (">=", 250),
+    "orders_p99_ms": ("<=", 150),
+    "cpu_ms_per_order": ("<=", 5),
+    "gateway_vs_nginx": (">=", 0.2),
+    "gateway_added_p50_ms": ("<=", 0.3),
+    "ratelimit_cost": ("<=", 0.1),
+    "fleet_idle_cpu_pct": ("<=", 5),
+    "fleet_rss_mb": ("<=", 800),
 }
 
 
@@ -94,6 +100,7 @@ def ensure(program: str, package: str) -> str:
 
 
 # -- /proc ---------------------------------------------------------------------------------
+
 
 def cpu_seconds(pid: int) -> float:
     try:
@@ -124,6 +131,7 @@ def service_pid(name: str, url: str) -> int:
 
 # -- processes -------------------------------------------------------------------------------
 
+
 def wait_http(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,11 +145,17 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def process(command: list[str], probe: str, env: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    child = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+def process(
+    command: list[str], probe: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_http(probe)
         yield child
@@ -154,11 +168,28 @@ def process(command: list[str], probe: str, env: Mapping[str, str] | None = None
             child.wait(5)
 
 
-def uvicorn(app: str, port: int, probe: str, env: Mapping[str, str],
-            app_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    return process([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port",
-                    str(port), "--no-access-log", "--log-level", "warning", "--app-dir",
-                    str(app_dir)], f"http://127.0.0.1:{port}{probe}", env)
+def uvicorn(
+    app: str, port: int, probe: str, env: Mapping[str, str], app_dir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    return process(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(app_dir),
+        ],
+        f"http://127.0.0.1:{port}{probe}",
+        env,
+    )
 
 
 NGINX_CONF = """
@@ -181,12 +212,15 @@ http {{
 """
 
 
-def nginx(binary: str, folder: Path, port: int, body: str, backend: int = 0
-          ) -> Iterator[subprocess.Popen[bytes]]:
+def nginx(
+    binary: str, folder: Path, port: int, body: str, backend: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
     conf = folder / f"nginx-{port}.conf"
     conf.write_text(NGINX_CONF.format(dir=folder, port=port, body=body, backend=backend or port))
-    return process([binary, "-c", str(conf), "-e", str(folder / f"nginx-{port}.err")],
-                   f"http://127.0.0.1:{port}/health")
+    return process(
+        [binary, "-c", str(conf), "-e", str(folder / f"nginx-{port}.err")],
+        f"http://127.0.0.1:{port}/health",
+    )
 
 
 # -- wrk -------------------------------------------------------------------------------------
@@ -198,14 +232,29 @@ wrk.body = '{body}'
 """
 
 
-def run_wrk(wrk: str, url: str, connections: int, seconds: float,
-            script: Path | None = None, allow_errors: bool = False) -> dict[str, float]:
-    command = [wrk, f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
-               "--timeout", "10s", "--latency", url]
+def run_wrk(
+    wrk: str,
+    url: str,
+    connections: int,
+    seconds: float,
+    script: Path | None = None,
+    allow_errors: bool = False,
+) -> dict[str, float]:
+    command = [
+        wrk,
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        url,
+    ]
     if script is not None:
         command[1:1] = ["-s", str(script)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True,
-                            timeout=seconds + 60).stdout
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
@@ -217,13 +266,18 @@ def run_wrk(wrk: str, url: str, connections: int, seconds: float,
     failed = int(errors.group(1)) if errors else 0
     if (failed or socket_errors) and not allow_errors:
         raise SystemExit(f"errors from {url}:\n{output}")
-    return {"rps": float(rps.group(1)), "requests": int(total.group(1)), "failed": failed,
-            "p50_ms": float(p50.group(1)) * UNITS[p50.group(2)],
-            "p99_ms": float(p99.group(1)) * UNITS[p99.group(2)]}
+    return {
+        "rps": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "failed": failed,
+        "p50_ms": float(p50.group(1)) * UNITS[p50.group(2)],
+        "p99_ms": float(p99.group(1)) * UNITS[p99.group(2)],
+    }
 
 
-def ab_rounds(wrk: str, sides: Mapping[str, tuple[str, list[int]]], rounds: int,
-              seconds: float) -> dict[str, list[dict[str, float]]]:
+def ab_rounds(
+    wrk: str, sides: Mapping[str, tuple[str, list[int]]], rounds: int, seconds: float
+) -> dict[str, list[dict[str, float]]]:
     """Each side once per round, the order rotated every round; per run: rps and the CPU
     per request of the side's processes."""
     names = list(sides)
@@ -231,7 +285,7 @@ def ab_rounds(wrk: str, sides: Mapping[str, tuple[str, list[int]]], rounds: int,
         run_wrk(wrk, url, CONNECTIONS, 1, allow_errors=True)  # warm-up: pools filled
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for n in range(rounds):
-        order = names[n % len(names):] + names[:n % len(names)]
+        order = names[n % len(names) :] + names[: n % len(names)]
         for name in order:
             url, pids = sides[name]
             before = tree_cpu(pids)
@@ -244,14 +298,17 @@ def ab_rounds(wrk: str, sides: Mapping[str, tuple[str, list[int]]], rounds: int,
             used = tree_cpu(pids) - before
             figures["cpu_ms"] = used * 1000 / max(1, figures["requests"])
             runs[name].append(figures)
-            log(f"round {n + 1} {name}: {figures['rps']:.0f} rps, "
-                f"{figures['cpu_ms']:.2f} ms CPU/request")
+            log(
+                f"round {n + 1} {name}: {figures['rps']:.0f} rps, "
+                f"{figures['cpu_ms']:.2f} ms CPU/request"
+            )
     return runs
 
 
 def median_ratio(runs: Mapping[str, list[dict[str, float]]], a: str, b: str) -> float:
-    return round(statistics.median(x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b],
-                                                                       strict=True)), 3)
+    return round(
+        statistics.median(x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b], strict=True)), 3
+    )
 
 
 def median_of(runs: list[dict[str, float]], key: str) -> float:
@@ -260,18 +317,20 @@ def median_of(runs: list[dict[str, float]], key: str) -> float:
 
 # -- fleet -------------------------------------------------------------------------------------
 
+
 def sample_idle(pids: Mapping[str, int], seconds: float) -> tuple[dict[str, float], float]:
     start = {name: cpu_seconds(pid) for name, pid in pids.items()}
     began = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - began
-    pct = {name: round((cpu_seconds(pid) - start[name]) / elapsed * 100, 2)
-           for name, pid in pids.items()}
+    pct = {
+        name: round((cpu_seconds(pid) - start[name]) / elapsed * 100, 2)
+        for name, pid in pids.items()
+    }
     return pct, round(sum(pct.values()), 2)
 
 
-def settle(pids: Mapping[str, int], limit_pct: float, quiet_seconds: int,
-           timeout: float) -> float:
+def settle(pids: Mapping[str, int], limit_pct: float, quiet_seconds: int, timeout: float) -> float:
     began = time.monotonic()
     quiet = 0
     while quiet < quiet_seconds and time.monotonic() - began < timeout:
@@ -295,7 +354,8 @@ async def postgres_backends(dsn: str, databases: list[str]) -> list[int]:
     connection = await connect(dsn)
     try:
         rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases)
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases
+        )
     finally:
         await connection.close()
     return [int(row["pid"]) for row in rows]
@@ -305,7 +365,8 @@ async def stock_state(dsn: str, product_id: str) -> dict[str, int]:
     connection = await connect(dsn)
     try:
         row = await connection.fetchrow(
-            "SELECT quantity, reserved_qty FROM inventory WHERE product_id = $1", product_id)
+            "SELECT quantity, reserved_qty FROM inventory WHERE product_id = $1", product_id
+        )
     finally:
         await connection.close()
     return {"quantity": row["quantity"], "reserved": row["reserved_qty"]}
@@ -329,8 +390,9 @@ def check(key: str, value: float) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=4.0, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=30.0)
@@ -342,16 +404,24 @@ def main() -> int:
     result: dict[str, object] = {
         "cpus": os.cpu_count(),
         "note": "shared 2-core machine (other sessions busy): compare the ratios, not the rps",
-        "connections": CONNECTIONS, "order_connections": ORDER_CONNECTIONS,
-        "seconds_per_run": args.seconds, "rounds": args.rounds,
+        "connections": CONNECTIONS,
+        "order_connections": ORDER_CONNECTIONS,
+        "seconds_per_run": args.seconds,
+        "rounds": args.rounds,
     }
-    with local_stack(profile="bench") as ep, ExitStack() as stack, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        local_stack(profile="bench") as ep,
+        ExitStack() as stack,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         folder = Path(tmp)
         for sub in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
             (folder / sub).mkdir()
-        common = {"KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap, "LOG_LEVEL": "WARNING",
-                  "REDIS_URL": ep.redis_url}
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": ep.redis_url,
+        }
         inventory_db = f"bench_hot_inventory_{run}"
         order_db = f"bench_hot_order_{run}"
         inventory_url_db = ep.postgres_url(inventory_db)
@@ -360,41 +430,88 @@ def main() -> int:
 
         def start(name: str, env: dict[str, str]) -> str:
             log(f"starting {name}")
-            return stack.enter_context(start_service(name, env={**common, **env},
-                                                     profile="bench"))
+            return stack.enter_context(start_service(name, env={**common, **env}, profile="bench"))
+
         urls: dict[str, str] = {}
-        urls["inventory-service"] = start("inventory-service", {
-            "DATABASE_URL": inventory_url_db, "CONSUMER_GROUP": f"hot-inventory-{run}"})
-        urls["product-service"] = start("product-service", {
-            "MONGODB_URL": ep.mongodb_url, "MONGODB_DB": mongo_db,
-            "INVENTORY_SERVICE_URL": urls["inventory-service"]})
-        urls["order-service"] = start("order-service", {
-            "DATABASE_URL": order_url_db, "INVENTORY_SERVICE_URL": urls["inventory-service"]})
-        urls["notification-service"] = start("notification-service", {
-            "SMTP_PORT": str(ep.profile.smtp_port), "REDIS_KEY_PREFIX": f"hot-notif-{run}",
-            "CONSUMER_GROUP": f"hot-notif-{run}"})
-        urls["search-service"] = start("search-service", {
-            "ELASTICSEARCH_URL": ep.elasticsearch_url, "SEARCH_INDEX_ALIAS": f"hot-{run}",
-            "PRODUCT_SERVICE_URL": urls["product-service"],
-            "CONSUMER_GROUP": f"hot-search-{run}"})
-        urls["ai-service"] = start("ai-service", {
-            "PRODUCT_SERVICE_URL": urls["product-service"], "REDIS_KEY_PREFIX": f"hot-ai-{run}",
-            "CONSUMER_GROUP": f"hot-ai-{run}"})
-        urls["api-gateway"] = start("api-gateway", {
-            "RATE_LIMIT_ENABLED": "false", "AUTH_ENABLED": "false",
-            **{f"{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()}})
+        urls["inventory-service"] = start(
+            "inventory-service",
+            {"DATABASE_URL": inventory_url_db, "CONSUMER_GROUP": f"hot-inventory-{run}"},
+        )
+        urls["product-service"] = start(
+            "product-service",
+            {
+                "MONGODB_URL": ep.mongodb_url,
+                "MONGODB_DB": mongo_db,
+                "INVENTORY_SERVICE_URL": urls["inventory-service"],
+            },
+        )
+        urls["order-service"] = start(
+            "order-service",
+            {"DATABASE_URL": order_url_db, "INVENTORY_SERVICE_URL": urls["inventory-service"]},
+        )
+        urls["notification-service"] = start(
+            "notification-service",
+            {
+                "SMTP_PORT": str(ep.profile.smtp_port),
+                "REDIS_KEY_PREFIX": f"hot-notif-{run}",
+                "CONSUMER_GROUP": f"hot-notif-{run}",
+            },
+        )
+        urls["search-service"] = start(
+            "search-service",
+            {
+                "ELASTICSEARCH_URL": ep.elasticsearch_url,
+                "SEARCH_INDEX_ALIAS": f"hot-{run}",
+                "PRODUCT_SERVICE_URL": urls["product-service"],
+                "CONSUMER_GROUP": f"hot-search-{run}",
+            },
+        )
+        urls["ai-service"] = start(
+            "ai-service",
+            {
+                "PRODUCT_SERVICE_URL": urls["product-service"],
+                "REDIS_KEY_PREFIX": f"hot-ai-{run}",
+                "CONSUMER_GROUP": f"hot-ai-{run}",
+            },
+        )
+        urls["api-gateway"] = start(
+            "api-gateway",
+            {
+                "RATE_LIMIT_ENABLED": "false",
+                "AUTH_ENABLED": "false",
+                **{f"{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()},
+            },
+        )
         pids = {name: service_pid(name, url) for name, url in urls.items()}
 
         # Data: one product (MongoDB) with stock (PostgreSQL) for reads, one for orders.
-        product = httpx.post(f"{urls['product-service']}/api/products", timeout=30, json={
-            "name": f"Hot Lamp {run}", "description": "A desk lamp for measuring", "price": 10.0,
-            "category": "lighting", "stock_quantity": 100}).raise_for_status().json()
+        product = (
+            httpx.post(
+                f"{urls['product-service']}/api/products",
+                timeout=30,
+                json={
+                    "name": f"Hot Lamp {run}",
+                    "description": "A desk lamp for measuring",
+                    "price": 10.0,
+                    "category": "lighting",
+                    "stock_quantity": 100,
+                },
+            )
+            .raise_for_status()
+            .json()
+        )
         product_id = product["id"]
         order_product = f"hot-order-{run}"
         for pid_, qty in ((product_id, 100), (order_product, ORDER_STOCK)):
-            httpx.post(f"{urls['inventory-service']}/api/inventory", timeout=30, json={
-                "product_id": pid_, "product_name": "Hot Lamp", "quantity": qty,
-            }).raise_for_status()
+            httpx.post(
+                f"{urls['inventory-service']}/api/inventory",
+                timeout=30,
+                json={
+                    "product_id": pid_,
+                    "product_name": "Hot Lamp",
+                    "quantity": qty,
+                },
+            ).raise_for_status()
 
         # 1. idle fleet
         # Start-up work settles first: new consumer groups read the bench broker's topics from
@@ -411,31 +528,56 @@ def main() -> int:
         result["fleet_rss_mb_per_service"] = rss
 
         # 2. reads beside their floors
-        floor_env = {"FLOOR_DSN": plain_dsn(inventory_url_db), "FLOOR_MONGODB_URL": ep.mongodb_url,
-                     "FLOOR_MONGODB_DB": mongo_db}
+        floor_env = {
+            "FLOOR_DSN": plain_dsn(inventory_url_db),
+            "FLOOR_MONGODB_URL": ep.mongodb_url,
+            "FLOOR_MONGODB_DB": mongo_db,
+        }
         inv_port, prod_port = free_port(), free_port()
-        inv_floor = stack.enter_context(uvicorn(
-            "floor_inventory:app", inv_port, f"/api/inventory/{product_id}", floor_env, FLOOR))
-        prod_floor = stack.enter_context(uvicorn(
-            "floor_product:app", prod_port, f"/api/products/{product_id}", floor_env, FLOOR))
+        inv_floor = stack.enter_context(
+            uvicorn(
+                "floor_inventory:app", inv_port, f"/api/inventory/{product_id}", floor_env, FLOOR
+            )
+        )
+        prod_floor = stack.enter_context(
+            uvicorn("floor_product:app", prod_port, f"/api/products/{product_id}", floor_env, FLOOR)
+        )
         log("inventory read: floor vs inventory-service")
-        inv = ab_rounds(wrk, {
-            "floor": (f"http://127.0.0.1:{inv_port}/api/inventory/{product_id}",
-                      [inv_floor.pid]),
-            "ours": (f"{urls['inventory-service']}/api/inventory/{product_id}",
-                     [pids["inventory-service"]]),
-        }, args.rounds, args.seconds)
+        inv = ab_rounds(
+            wrk,
+            {
+                "floor": (
+                    f"http://127.0.0.1:{inv_port}/api/inventory/{product_id}",
+                    [inv_floor.pid],
+                ),
+                "ours": (
+                    f"{urls['inventory-service']}/api/inventory/{product_id}",
+                    [pids["inventory-service"]],
+                ),
+            },
+            args.rounds,
+            args.seconds,
+        )
         result["inventory_read"] = inv
         result["inventory_read_ratio"] = median_ratio(inv, "ours", "floor")
         result["inventory_read_cpu_ms"] = median_of(inv["ours"], "cpu_ms")
         result["inventory_read_floor_cpu_ms"] = median_of(inv["floor"], "cpu_ms")
         log("product read: floor vs product-service")
-        prod = ab_rounds(wrk, {
-            "floor": (f"http://127.0.0.1:{prod_port}/api/products/{product_id}",
-                      [prod_floor.pid]),
-            "ours": (f"{urls['product-service']}/api/products/{product_id}",
-                     [pids["product-service"]]),
-        }, args.rounds, args.seconds)
+        prod = ab_rounds(
+            wrk,
+            {
+                "floor": (
+                    f"http://127.0.0.1:{prod_port}/api/products/{product_id}",
+                    [prod_floor.pid],
+                ),
+                "ours": (
+                    f"{urls['product-service']}/api/products/{product_id}",
+                    [pids["product-service"]],
+                ),
+            },
+            args.rounds,
+            args.seconds,
+        )
         result["product_read"] = prod
         result["product_read_ratio"] = median_ratio(prod, "ours", "floor")
         result["product_read_cpu_ms"] = median_of(prod["ours"], "cpu_ms")
@@ -443,33 +585,73 @@ def main() -> int:
 
         # 3. the gateway beside nginx, same trivial backend
         backend_port, nginx_port = free_port(), free_port()
-        stack.enter_context(nginx(nginx_bin, folder, backend_port, (
-            "location / { default_type application/json; "
-            f"return 200 '{TRIVIAL_BODY}'; }}")))
-        nginx_proxy = stack.enter_context(nginx(nginx_bin, folder, nginx_port, (
-            "location /health { return 200 'ok'; } "
-            "location / { proxy_pass http://backend; proxy_http_version 1.1; "
-            'proxy_set_header Connection ""; }'), backend=backend_port))
+        stack.enter_context(
+            nginx(
+                nginx_bin,
+                folder,
+                backend_port,
+                (f"location / {{ default_type application/json; return 200 '{TRIVIAL_BODY}'; }}"),
+            )
+        )
+        nginx_proxy = stack.enter_context(
+            nginx(
+                nginx_bin,
+                folder,
+                nginx_port,
+                (
+                    "location /health { return 200 'ok'; } "
+                    "location / { proxy_pass http://backend; proxy_http_version 1.1; "
+                    'proxy_set_header Connection ""; }'
+                ),
+                backend=backend_port,
+            )
+        )
         backend = f"http://127.0.0.1:{backend_port}"
-        gateway_env = {"LOG_LEVEL": "WARNING", "AUTH_ENABLED": "false",
-                       **{f"{name}_SERVICE_URL": backend for name in
-                          ("PRODUCT", "ORDER", "INVENTORY", "AI", "SEARCH", "NOTIFICATION")}}
+        gateway_env = {
+            "LOG_LEVEL": "WARNING",
+            "AUTH_ENABLED": "false",
+            **{
+                f"{name}_SERVICE_URL": backend
+                for name in ("PRODUCT", "ORDER", "INVENTORY", "AI", "SEARCH", "NOTIFICATION")
+            },
+        }
         plain_port, limited_port = free_port(), free_port()
-        plain = stack.enter_context(uvicorn(
-            "api_gateway.main:app", plain_port, "/health",
-            {**gateway_env, "RATE_LIMIT_ENABLED": "false"}, ROOT / "api-gateway"))
-        limited = stack.enter_context(uvicorn(
-            "api_gateway.main:app", limited_port, "/health",
-            {**gateway_env, "RATE_LIMIT_ENABLED": "true", "REDIS_URL": ep.redis_url,
-             "RATE_LIMIT_DEFAULT": "100000000/minute",
-             "RATE_LIMIT_KEY_PREFIX": f"hot-rl-{run}"}, ROOT / "api-gateway"))
+        plain = stack.enter_context(
+            uvicorn(
+                "api_gateway.main:app",
+                plain_port,
+                "/health",
+                {**gateway_env, "RATE_LIMIT_ENABLED": "false"},
+                ROOT / "api-gateway",
+            )
+        )
+        limited = stack.enter_context(
+            uvicorn(
+                "api_gateway.main:app",
+                limited_port,
+                "/health",
+                {
+                    **gateway_env,
+                    "RATE_LIMIT_ENABLED": "true",
+                    "REDIS_URL": ep.redis_url,
+                    "RATE_LIMIT_DEFAULT": "100000000/minute",
+                    "RATE_LIMIT_KEY_PREFIX": f"hot-rl-{run}",
+                },
+                ROOT / "api-gateway",
+            )
+        )
         path = "/api/products/bench-item"
         log("gateway: nginx vs api-gateway (rate limits off, on), trivial backend")
-        gw = ab_rounds(wrk, {
-            "nginx": (f"http://127.0.0.1:{nginx_port}{path}", [nginx_proxy.pid]),
-            "gateway": (f"http://127.0.0.1:{plain_port}{path}", [plain.pid]),
-            "gateway_limited": (f"http://127.0.0.1:{limited_port}{path}", [limited.pid]),
-        }, args.rounds, args.seconds)
+        gw = ab_rounds(
+            wrk,
+            {
+                "nginx": (f"http://127.0.0.1:{nginx_port}{path}", [nginx_proxy.pid]),
+                "gateway": (f"http://127.0.0.1:{plain_port}{path}", [plain.pid]),
+                "gateway_limited": (f"http://127.0.0.1:{limited_port}{path}", [limited.pid]),
+            },
+            args.rounds,
+            args.seconds,
+        )
         direct = run_wrk(wrk, backend + path, CONNECTIONS, args.seconds)
         result["gateway"] = gw
         result["trivial_backend_direct_rps"] = direct["rps"]
@@ -480,41 +662,61 @@ def main() -> int:
         one_direct, one_gateway = [], []
         for _ in range(args.rounds):
             one_direct.append(run_wrk(wrk, backend + path, 1, 2)["p50_ms"])
-            one_gateway.append(run_wrk(wrk, f"http://127.0.0.1:{plain_port}{path}", 1, 2)
-                               ["p50_ms"])
+            one_gateway.append(run_wrk(wrk, f"http://127.0.0.1:{plain_port}{path}", 1, 2)["p50_ms"])
         result["gateway_p50_1_ms"] = round(statistics.median(one_gateway), 3)
         result["direct_p50_1_ms"] = round(statistics.median(one_direct), 3)
         result["gateway_added_p50_ms"] = round(
-            statistics.median(g - d for g, d in zip(one_gateway, one_direct, strict=True)), 3)
+            statistics.median(g - d for g, d in zip(one_gateway, one_direct, strict=True)), 3
+        )
 
         # 4. order placement at 16 connections, straight to order-service
-        body = json.dumps({"customer_name": "Hot", "customer_email": "hot@example.com",
-                           "items": [{"product_id": order_product, "product_name": "Hot Lamp",
-                                      "quantity": 1, "unit_price": 10.0}]})
+        body = json.dumps(
+            {
+                "customer_name": "Hot",
+                "customer_email": "hot@example.com",
+                "items": [
+                    {
+                        "product_id": order_product,
+                        "product_name": "Hot Lamp",
+                        "quantity": 1,
+                        "unit_price": 10.0,
+                    }
+                ],
+            }
+        )
         script = folder / "order.lua"
         script.write_text(ORDER_SCRIPT.format(body=body))
         order_url = f"{urls['order-service']}/api/orders"
         run_wrk(wrk, order_url, 4, 1, script)  # warm-up
         before_orders = asyncio.run(count_orders(plain_dsn(order_url_db)))
         fleet_pids = list(pids.values())
-        pg_pids = asyncio.run(postgres_backends(plain_dsn(inventory_url_db),
-                                                [inventory_db, order_db]))
+        pg_pids = asyncio.run(
+            postgres_backends(plain_dsn(inventory_url_db), [inventory_db, order_db])
+        )
         cpu_before = tree_cpu(fleet_pids) + tree_cpu(pg_pids)
         per_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         pg_before = {pid: cpu_seconds(pid) for pid in pg_pids}
         log(f"orders: {ORDER_CONNECTIONS} connections for {args.order_seconds:g}s")
-        orders = run_wrk(wrk, order_url, ORDER_CONNECTIONS, args.order_seconds, script,
-                         allow_errors=True)
-        pg_after = asyncio.run(postgres_backends(plain_dsn(inventory_url_db),
-                                                 [inventory_db, order_db]))
+        orders = run_wrk(
+            wrk, order_url, ORDER_CONNECTIONS, args.order_seconds, script, allow_errors=True
+        )
+        pg_after = asyncio.run(
+            postgres_backends(plain_dsn(inventory_url_db), [inventory_db, order_db])
+        )
         # New backends (if any) count from zero; ones that ended are lost (churn shows here).
         cpu_after = tree_cpu(fleet_pids) + tree_cpu(pg_after)
         placed = orders["requests"] - orders["failed"]
         # Where an order's CPU goes: each service, and PostgreSQL's backends for our databases.
-        split = {name: round((cpu_seconds(pid) - per_before[name]) * 1000 / max(1, placed), 2)
-                 for name, pid in pids.items()}
-        split["postgresql"] = round(sum(cpu_seconds(pid) - pg_before.get(pid, 0.0)
-                                        for pid in pg_after) * 1000 / max(1, placed), 2)
+        split = {
+            name: round((cpu_seconds(pid) - per_before[name]) * 1000 / max(1, placed), 2)
+            for name, pid in pids.items()
+        }
+        split["postgresql"] = round(
+            sum(cpu_seconds(pid) - pg_before.get(pid, 0.0) for pid in pg_after)
+            * 1000
+            / max(1, placed),
+            2,
+        )
         result["cpu_ms_per_order_by_process"] = split
         time.sleep(2)  # confirmations by event settle
         stored = asyncio.run(count_orders(plain_dsn(order_url_db)))
@@ -527,11 +729,17 @@ def main() -> int:
         result["postgres_backends"] = {"before": len(pg_pids), "after": len(pg_after)}
         # wrk stops with requests in flight (and gives up on ones slower than its timeout):
         # those may still commit, so stored >= 201 replies; every stored order holds one unit.
-        result["stock_exact"] = (stock["reserved"] == stored
-                                 and stock["quantity"] == ORDER_STOCK
-                                 and stored - before_orders >= placed)
-        result["stock"] = {**stock, "orders_stored": stored, "replies_201": placed,
-                           "orders_before_run": before_orders}
+        result["stock_exact"] = (
+            stock["reserved"] == stored
+            and stock["quantity"] == ORDER_STOCK
+            and stored - before_orders >= placed
+        )
+        result["stock"] = {
+            **stock,
+            "orders_stored": stored,
+            "replies_201": placed,
+            "orders_before_run": before_orders,
+        }
     met = {key: check(key, float(result[key])) for key in AIMS}  # type: ignore[arg-type]
     result["aims"] = {key: f"{op} {aim}" for key, (op, aim) in AIMS.items()}
     result["aims_met"] = met

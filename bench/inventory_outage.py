@@ -92,7 +92,8 @@ def main() -> int:
                     for line in client.get("/metrics").text.splitlines()
                     if line.startswith(
                         'circuit_breaker_state{dependency="inventory-service",endpoint="",'
-                        'service="order-service"}')
+                        'service="order-service"}'
+                    )
                 )
                 print(f"  {breaker_metric}; starting inventory-service again", file=sys.stderr)
 

@@ -40,9 +40,7 @@ def word() -> str:
 
 async def visible(search: httpx.AsyncClient, text: str, product_id: str) -> bool:
     reply = await search.get("/api/search", params={"q": text, "size": 5})
-    return reply.status_code == 200 and any(
-        hit["id"] == product_id for hit in reply.json()["hits"]
-    )
+    return reply.status_code == 200 and any(hit["id"] == product_id for hit in reply.json()["hits"])
 
 
 async def wait_visible(search: httpx.AsyncClient, text: str, product_id: str) -> float | None:

@@ -64,8 +64,9 @@ async def sample(pids: dict[str, int], seconds: float, peak: dict[str, float]) -
             peak[name] = max(peak.get(name, 0.0), rss_mib(pid))
         await asyncio.sleep(0.25)
     elapsed = time.monotonic() - began
-    return {name: round((cpu_seconds(pid) - start[name]) / elapsed * 1000)
-            for name, pid in pids.items()}
+    return {
+        name: round((cpu_seconds(pid) - start[name]) / elapsed * 1000) for name, pid in pids.items()
+    }
 
 
 async def load(gateway: str, seconds: float, concurrency: int, product_ids: list[str]) -> int:
@@ -86,10 +87,21 @@ async def load(gateway: str, seconds: float, concurrency: int, product_ids: list
                 elif kind == 2:
                     await client.get(f"/api/inventory/{pid}")
                 elif kind == 3:
-                    await client.post("/api/orders", json={
-                        "customer_name": "Load", "customer_email": f"load{n}@example.com",
-                        "items": [{"product_id": pid, "product_name": "Lamp", "quantity": 1,
-                                   "unit_price": 10.0}]})
+                    await client.post(
+                        "/api/orders",
+                        json={
+                            "customer_name": "Load",
+                            "customer_email": f"load{n}@example.com",
+                            "items": [
+                                {
+                                    "product_id": pid,
+                                    "product_name": "Lamp",
+                                    "quantity": 1,
+                                    "unit_price": 10.0,
+                                }
+                            ],
+                        },
+                    )
                 elif kind == 4:
                     await client.post("/api/ai/chat", json={"message": "a lamp under $50"})
                 else:
@@ -105,15 +117,27 @@ async def seed(gateway: str, count: int) -> list[str]:
     ids = []
     async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
         for n in range(count):
-            reply = await client.post("/api/products", json={
-                "name": f"Footprint Lamp {n}", "description": "A desk lamp for measuring",
-                "price": 10.0 + n, "category": "lighting", "stock_quantity": 10_000})
+            reply = await client.post(
+                "/api/products",
+                json={
+                    "name": f"Footprint Lamp {n}",
+                    "description": "A desk lamp for measuring",
+                    "price": 10.0 + n,
+                    "category": "lighting",
+                    "stock_quantity": 10_000,
+                },
+            )
             reply.raise_for_status()
             product = reply.json()
             ids.append(product["id"])
-            created = await client.post("/api/inventory", json={
-                "product_id": product["id"], "product_name": product["name"],
-                "quantity": 100_000})
+            created = await client.post(
+                "/api/inventory",
+                json={
+                    "product_id": product["id"],
+                    "product_name": product["name"],
+                    "quantity": 100_000,
+                },
+            )
             if created.status_code not in (200, 201, 409):
                 created.raise_for_status()
     return ids
@@ -127,35 +151,71 @@ def main() -> int:
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     with local_stack(profile="bench") as ep, ExitStack() as stack:
-        common = {"KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap, "LOG_LEVEL": "WARNING",
-                  "REDIS_URL": ep.redis_url}
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": ep.redis_url,
+        }
 
         def start(name: str, env: dict[str, str]) -> str:
             print(f"starting {name}", file=sys.stderr, flush=True)
-            return stack.enter_context(start_service(name, env={**common, **env},
-                                                     profile="bench"))
+            return stack.enter_context(start_service(name, env={**common, **env}, profile="bench"))
+
         urls: dict[str, str] = {}
-        urls["inventory-service"] = start("inventory-service", {
-            "DATABASE_URL": ep.postgres_url(f"bench_fp_inventory_{run}"),
-            "CONSUMER_GROUP": f"fp-inventory-{run}"})
-        urls["product-service"] = start("product-service", {
-            "MONGODB_URL": ep.mongodb_url, "MONGODB_DB": f"bench_fp_{run}",
-            "INVENTORY_SERVICE_URL": urls["inventory-service"]})
-        urls["order-service"] = start("order-service", {
-            "DATABASE_URL": ep.postgres_url(f"bench_fp_order_{run}"),
-            "INVENTORY_SERVICE_URL": urls["inventory-service"]})
-        urls["notification-service"] = start("notification-service", {
-            "SMTP_PORT": str(ep.profile.smtp_port),
-            "REDIS_KEY_PREFIX": f"fp-notification-{run}", "CONSUMER_GROUP": f"fp-notif-{run}"})
-        urls["search-service"] = start("search-service", {
-            "ELASTICSEARCH_URL": ep.elasticsearch_url, "SEARCH_INDEX_ALIAS": f"fp-{run}",
-            "PRODUCT_SERVICE_URL": urls["product-service"], "CONSUMER_GROUP": f"fp-search-{run}"})
-        urls["ai-service"] = start("ai-service", {
-            "PRODUCT_SERVICE_URL": urls["product-service"], "REDIS_KEY_PREFIX": f"fp-ai-{run}",
-            "CONSUMER_GROUP": f"fp-ai-{run}"})
-        urls["api-gateway"] = start("api-gateway", {
-            "RATE_LIMIT_ENABLED": "false",
-            **{f"{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()}})
+        urls["inventory-service"] = start(
+            "inventory-service",
+            {
+                "DATABASE_URL": ep.postgres_url(f"bench_fp_inventory_{run}"),
+                "CONSUMER_GROUP": f"fp-inventory-{run}",
+            },
+        )
+        urls["product-service"] = start(
+            "product-service",
+            {
+                "MONGODB_URL": ep.mongodb_url,
+                "MONGODB_DB": f"bench_fp_{run}",
+                "INVENTORY_SERVICE_URL": urls["inventory-service"],
+            },
+        )
+        urls["order-service"] = start(
+            "order-service",
+            {
+                "DATABASE_URL": ep.postgres_url(f"bench_fp_order_{run}"),
+                "INVENTORY_SERVICE_URL": urls["inventory-service"],
+            },
+        )
+        urls["notification-service"] = start(
+            "notification-service",
+            {
+                "SMTP_PORT": str(ep.profile.smtp_port),
+                "REDIS_KEY_PREFIX": f"fp-notification-{run}",
+                "CONSUMER_GROUP": f"fp-notif-{run}",
+            },
+        )
+        urls["search-service"] = start(
+            "search-service",
+            {
+                "ELASTICSEARCH_URL": ep.elasticsearch_url,
+                "SEARCH_INDEX_ALIAS": f"fp-{run}",
+                "PRODUCT_SERVICE_URL": urls["product-service"],
+                "CONSUMER_GROUP": f"fp-search-{run}",
+            },
+        )
+        urls["ai-service"] = start(
+            "ai-service",
+            {
+                "PRODUCT_SERVICE_URL": urls["product-service"],
+                "REDIS_KEY_PREFIX": f"fp-ai-{run}",
+                "CONSUMER_GROUP": f"fp-ai-{run}",
+            },
+        )
+        urls["api-gateway"] = start(
+            "api-gateway",
+            {
+                "RATE_LIMIT_ENABLED": "false",
+                **{f"{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()},
+            },
+        )
         pids = {name: pid_of(name, url) for name, url in urls.items()}
         print("seeding 20 products", file=sys.stderr, flush=True)
         product_ids = asyncio.run(seed(urls["api-gateway"], 20))
@@ -163,8 +223,9 @@ def main() -> int:
         print(f"idle for {args.idle}s", file=sys.stderr, flush=True)
         idle_cpu = asyncio.run(sample(pids, args.idle, idle_peak))
         load_peak: dict[str, float] = {}
-        print(f"load for {args.load}s at {args.concurrency} connections", file=sys.stderr,
-              flush=True)
+        print(
+            f"load for {args.load}s at {args.concurrency} connections", file=sys.stderr, flush=True
+        )
 
         async def loaded() -> tuple[dict[str, float], int]:
             sampling = asyncio.create_task(sample(pids, args.load, load_peak))
@@ -173,14 +234,20 @@ def main() -> int:
 
         load_cpu, requests = asyncio.run(loaded())
     services = {
-        name: {"rss_idle_mib": round(idle_peak[name], 1),
-               "rss_load_peak_mib": round(load_peak[name], 1),
-               "cpu_idle_millicores": idle_cpu[name], "cpu_load_millicores": load_cpu[name]}
+        name: {
+            "rss_idle_mib": round(idle_peak[name], 1),
+            "rss_load_peak_mib": round(load_peak[name], 1),
+            "cpu_idle_millicores": idle_cpu[name],
+            "cpu_load_millicores": load_cpu[name],
+        }
         for name in pids
     }
     result = {
-        "idle_seconds": args.idle, "load_seconds": args.load, "concurrency": args.concurrency,
-        "load_requests": requests, "load_rps": round(requests / args.load, 1),
+        "idle_seconds": args.idle,
+        "load_seconds": args.load,
+        "concurrency": args.concurrency,
+        "load_requests": requests,
+        "load_rps": round(requests / args.load, 1),
         "max_rss_mib": max(s["rss_load_peak_mib"] for s in services.values()),
         "services": services,
     }
@@ -188,9 +255,12 @@ def main() -> int:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     for name, figures in services.items():
         print(f"{name:22} " + " ".join(f"{k}={v}" for k, v in figures.items()))
-    print(f"RESULT load_rps={result['load_rps']} max_rss_mib={result['max_rss_mib']} "
-          + " ".join(f"{n.split('-')[0]}_rss_peak_mib={s['rss_load_peak_mib']}"
-                     for n, s in services.items()))
+    print(
+        f"RESULT load_rps={result['load_rps']} max_rss_mib={result['max_rss_mib']} "
+        + " ".join(
+            f"{n.split('-')[0]}_rss_peak_mib={s['rss_load_peak_mib']}" for n, s in services.items()
+        )
+    )
     return 0
 
 

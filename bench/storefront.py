@@ -49,8 +49,10 @@ def load_catalog(gateway: str) -> list[dict[str, Any]]:
             reply = api.post("/api/products", json=product)
             reply.raise_for_status()
             body = reply.json()
-            api.post("/api/inventory", json={"product_id": body["id"], "product_name": body["name"],
-                                             "quantity": 1000}).raise_for_status()
+            api.post(
+                "/api/inventory",
+                json={"product_id": body["id"], "product_name": body["name"], "quantity": 1000},
+            ).raise_for_status()
             created.append(body)
         deadline = time.monotonic() + 60
         while api.get("/api/search/filter").json().get("total", 0) < len(created):
@@ -89,8 +91,9 @@ def first_load(browser: Browser, gateway: str) -> tuple[float, float, int, int]:
     page.goto(gateway + "/", wait_until="commit")
     page.wait_for_selector(".product-card", timeout=30_000)
     wall = (time.perf_counter() - started) * 1000
-    marked = float(page.evaluate(
-        "performance.getEntriesByName('storefront:first-grid')[0]?.startTime ?? -1"))
+    marked = float(
+        page.evaluate("performance.getEntriesByName('storefront:first-grid')[0]?.startTime ?? -1")
+    )
     if marked < 0:
         raise SystemExit("the shop set no storefront:first-grid mark")
     page.wait_for_load_state("load")
@@ -121,15 +124,18 @@ def measure(gateway: str, runs: int, checkouts: int) -> dict[str, Any]:
     products = load_catalog(gateway)
     print(f"  demo catalog loaded: {len(products)} products", file=sys.stderr)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_executable(), args=list(LAUNCH_ARGS),
-                                    headless=True)
+        browser = p.chromium.launch(
+            executable_path=chromium_executable(), args=list(LAUNCH_ARGS), headless=True
+        )
         try:
             # Warms the services' caches and pools; each measured load has a cold browser.
             first_load(browser, gateway)
             loads = [first_load(browser, gateway) for _ in range(runs)]
             print(f"  {runs} cold first loads done", file=sys.stderr)
-            times = [checkout(browser, gateway, products[n % len(products)]["id"])
-                     for n in range(checkouts)]
+            times = [
+                checkout(browser, gateway, products[n % len(products)]["id"])
+                for n in range(checkouts)
+            ]
             print(f"  {checkouts} checkouts done", file=sys.stderr)
         finally:
             browser.close()
@@ -158,34 +164,76 @@ def main() -> int:
     if not (ROOT / "storefront" / "dist" / "index.html").exists():
         raise SystemExit("the storefront is not built: run `make storefront` first")
     run_id = uuid.uuid4().hex[:8]
-    topics = {f"TOPIC_{name.upper().replace('-', '_')}": f"{name}-bench-shop-{run_id}"
-              for name in ("order-placed", "order-cancelled", "order-status-changed",
-                           "inventory-low", "product-updated")}
+    topics = {
+        f"TOPIC_{name.upper().replace('-', '_')}": f"{name}-bench-shop-{run_id}"
+        for name in (
+            "order-placed",
+            "order-cancelled",
+            "order-status-changed",
+            "inventory-low",
+            "product-updated",
+        )
+    }
     quiet = {"LOG_LEVEL": "WARNING"}
-    with local_stack(components={"postgres", "redis", "kafka", "elasticsearch", "mongodb"},
-                     profile="bench") as ep:
+    with local_stack(
+        components={"postgres", "redis", "kafka", "elasticsearch", "mongodb"}, profile="bench"
+    ) as ep:
         ep.create_topics({t: 3 for t in topics.values()} | {f"{t}.dlq": 1 for t in topics.values()})
         kafka = {"KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap, **topics, **quiet}
-        with start_service("inventory-service", profile="bench", env={
-            **kafka, "DATABASE_URL": ep.postgres_url(f"bench_shop_inventory_{run_id}"),
-            "CONSUMER_GROUP": f"bench-shop-inventory-{run_id}"}) as inventory, \
-             start_service("order-service", profile="bench", env={
-            **kafka, "DATABASE_URL": ep.postgres_url(f"bench_shop_orders_{run_id}"),
-            "INVENTORY_SERVICE_URL": inventory}) as orders, \
-             start_service("product-service", profile="bench", env={
-            **kafka, "MONGODB_URL": ep.mongodb_url,
-            "MONGODB_DB": f"bench_shop_{run_id}"}) as products, \
-             start_service("search-service", profile="bench", env={
-            **kafka, "ELASTICSEARCH_URL": ep.elasticsearch_url,
-            "SEARCH_INDEX_ALIAS": f"bench-shop-{run_id}", "PRODUCT_SERVICE_URL": products,
-            "CONSUMER_GROUP": f"bench-shop-search-{run_id}"}) as search, \
-             start_service("api-gateway", profile="bench", env={
-            **quiet, "REDIS_URL": ep.redis_url, "RATE_LIMIT_DEFAULT": "100000/minute",
-            "RATE_LIMIT_KEY_PREFIX": f"bench-shop-{run_id}",
-            "PRODUCT_SERVICE_URL": products, "ORDER_SERVICE_URL": orders,
-            "INVENTORY_SERVICE_URL": inventory, "SEARCH_SERVICE_URL": search}) as gateway:
-            print(f"gateway at {gateway}; {args.runs} cold loads, {args.checkouts} checkouts",
-                  file=sys.stderr)
+        with (
+            start_service(
+                "inventory-service",
+                profile="bench",
+                env={
+                    **kafka,
+                    "DATABASE_URL": ep.postgres_url(f"bench_shop_inventory_{run_id}"),
+                    "CONSUMER_GROUP": f"bench-shop-inventory-{run_id}",
+                },
+            ) as inventory,
+            start_service(
+                "order-service",
+                profile="bench",
+                env={
+                    **kafka,
+                    "DATABASE_URL": ep.postgres_url(f"bench_shop_orders_{run_id}"),
+                    "INVENTORY_SERVICE_URL": inventory,
+                },
+            ) as orders,
+            start_service(
+                "product-service",
+                profile="bench",
+                env={**kafka, "MONGODB_URL": ep.mongodb_url, "MONGODB_DB": f"bench_shop_{run_id}"},
+            ) as products,
+            start_service(
+                "search-service",
+                profile="bench",
+                env={
+                    **kafka,
+                    "ELASTICSEARCH_URL": ep.elasticsearch_url,
+                    "SEARCH_INDEX_ALIAS": f"bench-shop-{run_id}",
+                    "PRODUCT_SERVICE_URL": products,
+                    "CONSUMER_GROUP": f"bench-shop-search-{run_id}",
+                },
+            ) as search,
+            start_service(
+                "api-gateway",
+                profile="bench",
+                env={
+                    **quiet,
+                    "REDIS_URL": ep.redis_url,
+                    "RATE_LIMIT_DEFAULT": "100000/minute",
+                    "RATE_LIMIT_KEY_PREFIX": f"bench-shop-{run_id}",
+                    "PRODUCT_SERVICE_URL": products,
+                    "ORDER_SERVICE_URL": orders,
+                    "INVENTORY_SERVICE_URL": inventory,
+                    "SEARCH_SERVICE_URL": search,
+                },
+            ) as gateway,
+        ):
+            print(
+                f"gateway at {gateway}; {args.runs} cold loads, {args.checkouts} checkouts",
+                file=sys.stderr,
+            )
             result = measure(gateway, args.runs, args.checkouts)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

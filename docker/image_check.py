@@ -24,8 +24,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY_IGNORE = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", ".pytest_cache",
-                                     ".mypy_cache", "node_modules")
+COPY_IGNORE = shutil.ignore_patterns(
+    "tests", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", "node_modules"
+)
 
 
 def workspace_members(root: Path) -> list[str]:
@@ -43,8 +44,9 @@ def uv_binary() -> str:
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False, timeout=900)
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=900
+    )
 
 
 def tree_size(folder: Path) -> int:
@@ -57,8 +59,14 @@ def tree_size(folder: Path) -> int:
     return total
 
 
-def check_image(service: str, package: str, root: Path, uv: str, workdir: Path,
-                sizes: dict[str, int] | None = None) -> str | None:
+def check_image(
+    service: str,
+    package: str,
+    root: Path,
+    uv: str,
+    workdir: Path,
+    sizes: dict[str, int] | None = None,
+) -> str | None:
     """None when the image's environment imports the app; else what went wrong. `sizes`, when
     given, receives the venv's size in bytes under the service's name."""
     app = workdir / service
@@ -68,8 +76,11 @@ def check_image(service: str, package: str, root: Path, uv: str, workdir: Path,
     for member in workspace_members(root):
         (app / member).mkdir(parents=True, exist_ok=True)
         shutil.copy(root / member / "pyproject.toml", app / member / "pyproject.toml")
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"))
+    }
     env |= {"UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy", "UV_NO_PROGRESS": "1"}
     sync = [uv, "sync", "--frozen", "--no-dev", "--package", service]
     step = _run([*sync, "--no-install-workspace"], app, env)
@@ -88,7 +99,8 @@ def check_image(service: str, package: str, root: Path, uv: str, workdir: Path,
     probe = _run([str(python), "-c", f"import {package}.main"], workdir, clean)
     if probe.returncode != 0:
         return f"`import {package}.main` fails in the image's environment:\n" + "\n".join(
-            "       " + line for line in probe.stderr.strip().splitlines()[-6:])
+            "       " + line for line in probe.stderr.strip().splitlines()[-6:]
+        )
     return None
 
 
@@ -110,10 +122,15 @@ def main(argv: list[str] | None = None) -> int:
                 failures += 1
                 print(f"FAIL {spec.name}: {problem}")
             else:
-                print(f"ok   {spec.name}: its image's environment imports {spec.package}.main "
-                      f"(venv {sizes[spec.name] / 1e6:.1f} MB)")
-    print(f"image-check: {failures} of {len(chosen)} image(s) broken" if failures
-          else f"image-check: {len(chosen)} image(s) good")
+                print(
+                    f"ok   {spec.name}: its image's environment imports {spec.package}.main "
+                    f"(venv {sizes[spec.name] / 1e6:.1f} MB)"
+                )
+    print(
+        f"image-check: {failures} of {len(chosen)} image(s) broken"
+        if failures
+        else f"image-check: {len(chosen)} image(s) good"
+    )
     return 1 if failures else 0
 
 

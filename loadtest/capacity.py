@@ -27,13 +27,16 @@ def main(prefix: str) -> int:
     figures = []
     for users, rows in sorted(steps.items()):
         settled = rows[SETTLE_ROWS:] or rows
-        figures.append({
-            "users": users,
-            "rps": round(statistics.median(float(r["Requests/s"]) for r in settled), 1),
-            "p95_ms": statistics.median(float(r["95%"]) for r in settled),
-            "failures_per_s": round(statistics.median(float(r["Failures/s"]) for r in settled),
-                                    2),
-        })
+        figures.append(
+            {
+                "users": users,
+                "rps": round(statistics.median(float(r["Requests/s"]) for r in settled), 1),
+                "p95_ms": statistics.median(float(r["95%"]) for r in settled),
+                "failures_per_s": round(
+                    statistics.median(float(r["Failures/s"]) for r in settled), 2
+                ),
+            }
+        )
     with totals.open() as handle:
         aggregated = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
     requests = int(aggregated["Request Count"])
@@ -52,11 +55,15 @@ def main(prefix: str) -> int:
     out = Path(prefix).parent / "load_capacity.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     for f in figures:
-        print(f"{f['users']:>5} users  {f['rps']:>7} req/s  p95 {f['p95_ms']:>6} ms  "
-              f"{f['failures_per_s']} failures/s")
-    print(f"RESULT capacity_users={result['capacity_users']} capacity_rps={result['capacity_rps']}"
-          f" capacity_p95_ms={result['capacity_p95_ms']} error_rate={result['error_rate']}"
-          f" requests={requests}")
+        print(
+            f"{f['users']:>5} users  {f['rps']:>7} req/s  p95 {f['p95_ms']:>6} ms  "
+            f"{f['failures_per_s']} failures/s"
+        )
+    print(
+        f"RESULT capacity_users={result['capacity_users']} capacity_rps={result['capacity_rps']}"
+        f" capacity_p95_ms={result['capacity_p95_ms']} error_rate={result['error_rate']}"
+        f" requests={requests}"
+    )
     return 0
 
 

@@ -32,21 +32,27 @@ async def chat(body: ChatRequest, request: Request) -> ExactJSONResponse:
     return _reply(await _assistant(request).chat_reply(body))
 
 
-@router.get("/recommendations", response_model=RecommendationsReply,
-            summary="Bought together (from real orders) and similar products for a product "
-                    "(by id or name), or the best of a category")
+@router.get(
+    "/recommendations",
+    response_model=RecommendationsReply,
+    summary="Bought together (from real orders) and similar products for a product "
+    "(by id or name), or the best of a category",
+)
 async def recommendations(
     request: Request,
     product_id: Annotated[str | None, Query(max_length=100)] = None,
     product_name: Annotated[str | None, Query(max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ExactJSONResponse:
-    return _reply(await _assistant(request).recommendations(product_name, category,
-                                                            product_id=product_id))
+    return _reply(
+        await _assistant(request).recommendations(product_name, category, product_id=product_id)
+    )
 
 
-@router.post("/suggest", response_model=SuggestReply,
-             summary="Natural-language product search")
+@router.post("/suggest", response_model=SuggestReply, summary="Natural-language product search")
 async def suggest(body: SuggestRequest, request: Request) -> ExactJSONResponse:
-    return _reply(await _assistant(request).suggest(body.query, category=body.category,
-                                                    in_stock_only=body.in_stock_only))
+    return _reply(
+        await _assistant(request).suggest(
+            body.query, category=body.category, in_stock_only=body.in_stock_only
+        )
+    )

@@ -20,8 +20,9 @@ from prometheus_client import Gauge
 from ai_service.embeddings import DIMENSION
 
 CATALOG_PRODUCTS = Gauge("ai_catalog_products", "Products in the in-memory catalog index")
-EMBEDDED_PRODUCTS = Gauge("ai_embedded_products",
-                          "Products whose current text has a vector in the index")
+EMBEDDED_PRODUCTS = Gauge(
+    "ai_embedded_products", "Products whose current text has a vector in the index"
+)
 
 _STOPWORD_TEXT = (
     "a an and any are as at be best buy can could do for from get give good have i im in is it "
@@ -233,11 +234,9 @@ class CatalogIndex:
 
     def unembedded(self) -> list[Product]:
         """Products whose current text has no vector yet."""
-        return [p for p in self.products.values()
-                if self.vector_keys.get(p.id) != p.text_key()]
+        return [p for p in self.products.values() if self.vector_keys.get(p.id) != p.text_key()]
 
-    def set_vector(self, product_id: str, text_key: str,
-                   vector: npt.NDArray[np.float32]) -> bool:
+    def set_vector(self, product_id: str, text_key: str, vector: npt.NDArray[np.float32]) -> bool:
         """Store a vector computed for `text_key`; False when the product has changed (or
         gone) since, so a slow batch can never attach an old text's vector."""
         product = self.products.get(product_id)
@@ -337,14 +336,19 @@ class CatalogIndex:
                 similarity = similarities[row]
                 normalised = lexical[row] / best_lexical if best_lexical > 0 else 0.0
                 score = similarity + rules.lexical_weight * normalised
-                fits = similarity >= rules.threshold or (similarity >= rules.support and (
-                    lexical[row] > 0 or similarity >= distinct_above))
+                fits = similarity >= rules.threshold or (
+                    similarity >= rules.support
+                    and (lexical[row] > 0 or similarity >= distinct_above)
+                )
                 if not in_stock:
                     score -= rules.out_of_stock_penalty
             else:
                 # BM25 alone; beside vectors (a product not embedded yet) on the same 0-1 scale.
-                score = lexical[row] if similarities is None else (
-                    lexical[row] / best_lexical if best_lexical > 0 else 0.0)
+                score = (
+                    lexical[row]
+                    if similarities is None
+                    else (lexical[row] / best_lexical if best_lexical > 0 else 0.0)
+                )
                 fits = score > 0
                 if not in_stock:
                     score *= 0.5  # still findable, but what can be bought ranks first
@@ -356,10 +360,21 @@ class CatalogIndex:
             hits = [h for h in hits if h.fits]
         best_fit = max((h.score for h in hits if h.fits), default=None)
         if similarities is not None and best_fit is not None:
-            hits = [replace(h, fits=True) if not h.fits and h.similarity is not None
-                    and h.score >= best_fit - rules.margin else h for h in hits]
-        hits.sort(key=lambda h: (not h.fits, -h.score, not h.product.stock_quantity,
-                                 -h.product.price, h.product.name))
+            hits = [
+                replace(h, fits=True)
+                if not h.fits and h.similarity is not None and h.score >= best_fit - rules.margin
+                else h
+                for h in hits
+            ]
+        hits.sort(
+            key=lambda h: (
+                not h.fits,
+                -h.score,
+                not h.product.stock_quantity,
+                -h.product.price,
+                h.product.name,
+            )
+        )
         return hits[:limit]
 
     def similar(self, product: Product, limit: int = 5) -> list[Hit]:
@@ -367,8 +382,12 @@ class CatalogIndex:
         vector = self.vectors.get(product.id)
         if vector is None:
             return []
-        hits = self.search(" ".join([product.name, product.category, *product.tags]),
-                           query_vector=vector, exclude=[product.id], limit=limit)
+        hits = self.search(
+            " ".join([product.name, product.category, *product.tags]),
+            query_vector=vector,
+            exclude=[product.id],
+            limit=limit,
+        )
         return [h for h in hits if h.similarity is not None]
 
     def related(self, product: Product, limit: int = 5) -> list[Hit]:

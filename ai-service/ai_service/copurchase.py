@@ -1,4 +1,4 @@
-""""Bought together", learned from `order-placed` events, kept in Redis.
+""" "Bought together", learned from `order-placed` events, kept in Redis.
 
 Why Redis: ai-service already runs against it (event dedup, embedding cache), every replica
 shares it, a sorted set per product answers "most often bought with X" in one call, and a Lua
@@ -48,13 +48,11 @@ class CoPurchases:
         distinct = list(dict.fromkeys(p for p in product_ids if p))
         if len(distinct) < 2:
             return False
-        keys = [f"{self.prefix}:together:seen:{event_id}",
-                *(self._together(p) for p in distinct)]
+        keys = [f"{self.prefix}:together:seen:{event_id}", *(self._together(p) for p in distinct)]
         applied = await self._record(keys=keys, args=[self.dedup_ttl_seconds, *distinct])
         return bool(applied)
 
     async def bought_with(self, product_id: str, limit: int) -> list[tuple[str, int]]:
         """(other product id, orders with both), most frequent first."""
-        rows = await self.redis.zrevrange(self._together(product_id), 0, limit - 1,
-                                          withscores=True)
+        rows = await self.redis.zrevrange(self._together(product_id), 0, limit - 1, withscores=True)
         return [(str(row[0]), int(row[1])) for row in rows]

@@ -32,16 +32,22 @@ def apply_product_event(catalog: CatalogIndex, event: CloudEvent) -> bool:
             raise ValueError("upsert without a product document")
         document = {**change.product.model_dump(), "id": change.product.id or change.product_id}
         applied = catalog.upsert(Product.from_document(document, version=change.version))
-    log.info("catalog.event", op=change.op, product_id=change.product_id,
-             version=change.version, applied=applied)
+    log.info(
+        "catalog.event",
+        op=change.op,
+        product_id=change.product_id,
+        version=change.version,
+        applied=applied,
+    )
     return applied
 
 
 class FollowUpWriter:
     """order-placed -> a personalised email -> ai-notification-ready (through the producer)."""
 
-    def __init__(self, assistant: AssistantService, producer: EventProducer, *,
-                 topic: str, source: str) -> None:
+    def __init__(
+        self, assistant: AssistantService, producer: EventProducer, *, topic: str, source: str
+    ) -> None:
         self.assistant = assistant
         self.producer = producer
         self.topic = topic
@@ -52,10 +58,12 @@ class FollowUpWriter:
         order_id = str(order.order_id)
         # "Bought together" first: counted once per event id, whatever is redelivered.
         counted = await self.assistant.record_order(
-            event.id, [item.product_id for item in order.items])
+            event.id, [item.product_id for item in order.items]
+        )
         log.info("ai.order_counted", order_number=order.order_number, counted=counted)
         email, generated_by = await self.assistant.follow_up_email(
-            order.customer_name, order.order_number,
+            order.customer_name,
+            order.order_number,
             [(item.product_id, item.product_name) for item in order.items],
         )
         out = AI_NOTIFICATION_READY.event(
@@ -71,5 +79,9 @@ class FollowUpWriter:
             event_type=self.topic,
         ).model_copy(update={"id": follow_up_event_id(event.id)})
         await self.producer.publish(self.topic, out, key=order_id)
-        log.info("ai.follow_up_published", order_number=order.order_number, event_id=out.id,
-                 generated_by=generated_by)
+        log.info(
+            "ai.follow_up_published",
+            order_number=order.order_number,
+            event_id=out.id,
+            generated_by=generated_by,
+        )

@@ -36,8 +36,12 @@ def _amount(text: str) -> Decimal | None:
         return None
 
 
-def _check_sentence(sentence: str, catalog: Iterable[Product], shown: Collection[Decimal],
-                    budget: Collection[Decimal]) -> str:
+def _check_sentence(
+    sentence: str,
+    catalog: Iterable[Product],
+    shown: Collection[Decimal],
+    budget: Collection[Decimal],
+) -> str:
     lowered = sentence.lower()
     named = [p for p in catalog if p.name and p.name.lower() in lowered]
 
@@ -54,8 +58,13 @@ def _check_sentence(sentence: str, catalog: Iterable[Product], shown: Collection
     return _PRICE.sub(price, sentence)
 
 
-def check_text(text: str, *, shown: Iterable[Product], catalog: Iterable[Product],
-               budget: Iterable[Decimal | None] = ()) -> str:
+def check_text(
+    text: str,
+    *,
+    shown: Iterable[Product],
+    catalog: Iterable[Product],
+    budget: Iterable[Decimal | None] = (),
+) -> str:
     """`text` with links removed, prices corrected to the catalog's, and sentences whose
     amounts nothing backs dropped. May return "" (nothing usable was left)."""
     products = list(catalog)

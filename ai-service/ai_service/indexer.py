@@ -28,7 +28,8 @@ log = structlog.get_logger(__name__)
 EMBEDDINGS = Counter("ai_embeddings_total", "Product vectors by source", ["source"])
 EMBEDDER_READY = Gauge("ai_embedder_ready", "1 when the sentence-embedding model is loaded")
 QUERY_EMBED_SECONDS = Histogram(
-    "ai_query_embedding_seconds", "Embedding one shopper query (in its worker thread)",
+    "ai_query_embedding_seconds",
+    "Embedding one shopper query (in its worker thread)",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
 
@@ -60,9 +61,11 @@ class VectorCache:
     async def put_many(self, vectors: dict[str, Vectors]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for text_key, vector in vectors.items():
-                pipe.set(self._key(text_key),
-                         base64.b64encode(vector.astype(np.float32).tobytes()).decode(),
-                         ex=self.ttl_seconds)
+                pipe.set(
+                    self._key(text_key),
+                    base64.b64encode(vector.astype(np.float32).tobytes()).decode(),
+                    ex=self.ttl_seconds,
+                )
             await pipe.execute()
 
     async def clear(self) -> int:
@@ -73,9 +76,15 @@ class VectorCache:
 
 
 class EmbeddingIndexer:
-    def __init__(self, catalog: CatalogIndex, cache: VectorCache | None, *,
-                 batch_size: int = 32, threads: int = 1,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        catalog: CatalogIndex,
+        cache: VectorCache | None,
+        *,
+        batch_size: int = 32,
+        threads: int = 1,
+        embedder: Embedder | None = None,
+    ) -> None:
         self.catalog = catalog
         self.cache = cache
         self.batch_size = batch_size
@@ -115,14 +124,18 @@ class EmbeddingIndexer:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            self.embedder = await loop.run_in_executor(self._index_pool, load_embedder,
-                                                       self.threads)
+            self.embedder = await loop.run_in_executor(
+                self._index_pool, load_embedder, self.threads
+            )
         except (EmbedderUnavailable, OSError, RuntimeError) as exc:
             log.error("embeddings.unavailable", error=str(exc), using="bm25 only")
             return
         EMBEDDER_READY.set(1)
-        log.info("embeddings.model_loaded", model=self.embedder.model_id,
-                 seconds=round(time.perf_counter() - started, 2))
+        log.info(
+            "embeddings.model_loaded",
+            model=self.embedder.model_id,
+            seconds=round(time.perf_counter() - started, 2),
+        )
 
     async def _run(self) -> None:
         if self.embedder is None:
@@ -135,14 +148,18 @@ class EmbeddingIndexer:
             self._wake.clear()
             pending = self.catalog.unembedded()
             while pending:
-                batch, pending = pending[:self.batch_size], pending[self.batch_size:]
+                batch, pending = pending[: self.batch_size], pending[self.batch_size :]
                 await self.index(batch)
                 if self._wake.is_set():
                     break  # the catalog changed meanwhile: look again
             if not self._wake.is_set() and not self.catalog.unembedded():
                 self._idle.set()
-                log.info("embeddings.current", products=len(self.catalog),
-                         computed=self.computed, from_cache=self.cached)
+                log.info(
+                    "embeddings.current",
+                    products=len(self.catalog),
+                    computed=self.computed,
+                    from_cache=self.cached,
+                )
 
     async def index(self, products: Sequence[Product], *, use_cache: bool = True) -> int:
         """Vectors for `products`: from the cache where it has them, else computed in the

@@ -11,24 +11,35 @@ from ai_service.catalog import tokenize
 _AMOUNT = r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars|usd|bucks)?"
 _UPPER = re.compile(
     r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|at most|within|"
-    r"no more than|not more than|budget(?: of| is)?|<=?)\s*" + _AMOUNT, re.I)
+    r"no more than|not more than|budget(?: of| is)?|<=?)\s*" + _AMOUNT,
+    re.I,
+)
 _LOWER = re.compile(
-    r"\b(?:over|above|more than|at least|min(?:imum)?|starting at|from|>=?)\s*" + _AMOUNT, re.I)
-_BETWEEN = re.compile(
-    r"\b(?:between\s+)?" + _AMOUNT + r"\s*(?:and|to|-)\s*" + _AMOUNT, re.I)
+    r"\b(?:over|above|more than|at least|min(?:imum)?|starting at|from|>=?)\s*" + _AMOUNT, re.I
+)
+_BETWEEN = re.compile(r"\b(?:between\s+)?" + _AMOUNT + r"\s*(?:and|to|-)\s*" + _AMOUNT, re.I)
 _PRICE_SHOWN = re.compile(r"\$\s*(\d[\d,]*(?:\.\d{1,2})?)")
-_CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|budget option|"
-                      r"too expensive|too pricey)\b", re.I)
-_PRICIER = re.compile(r"\b(more expensive|pricier|premium|higher[- ]end|fancier|upgrade)\b",
-                      re.I)
-_OTHERS = re.compile(r"\b(something else|other options?|anything else|alternatives?|more options|"
-                     r"different one)\b", re.I)
+_CHEAPER = re.compile(
+    r"\b(cheaper|less expensive|lower price|more affordable|budget option|"
+    r"too expensive|too pricey)\b",
+    re.I,
+)
+_PRICIER = re.compile(r"\b(more expensive|pricier|premium|higher[- ]end|fancier|upgrade)\b", re.I)
+_OTHERS = re.compile(
+    r"\b(something else|other options?|anything else|alternatives?|more options|"
+    r"different one)\b",
+    re.I,
+)
 _IN_STOCK = re.compile(r"\b(in stock|available (?:now|today)|ships? (?:now|today))\b", re.I)
-CUE_WORDS = set(tokenize("cheaper less expensive lower price more affordable budget option "
-                         "pricier premium higher end fancier upgrade else other options "
-                         "alternative alternatives different under below over above between "
-                         "than dollars usd bucks max maximum min minimum least most around "
-                         "too pricey"))
+CUE_WORDS = set(
+    tokenize(
+        "cheaper less expensive lower price more affordable budget option "
+        "pricier premium higher end fancier upgrade else other options "
+        "alternative alternatives different under below over above between "
+        "than dollars usd bucks max maximum min minimum least most around "
+        "too pricey"
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,11 @@ def understand(message: str, history: Sequence[ChatTurn], known_words: set[str])
                 high = reference - Decimal("0.01")
             if pricier and low is None:
                 low = reference + Decimal("0.01")
-    return ShoppingQuery(topic=topic, min_price=low, max_price=high, exclude_shown=others,
-                         follow_up=follow_up and bool(history),
-                         in_stock_only=bool(_IN_STOCK.search(message)))
+    return ShoppingQuery(
+        topic=topic,
+        min_price=low,
+        max_price=high,
+        exclude_shown=others,
+        follow_up=follow_up and bool(history),
+        in_stock_only=bool(_IN_STOCK.search(message)),
+    )

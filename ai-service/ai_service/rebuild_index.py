@@ -27,14 +27,24 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-async def rebuild(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
-                  progress: Callable[[str], None] = _stderr) -> dict[str, Any]:
+async def rebuild(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Callable[[str], None] = _stderr,
+) -> dict[str, Any]:
     started = time.perf_counter()
-    redis = Redis.from_url(settings.redis_url, decode_responses=True,
-                           socket_timeout=settings.redis_timeout_seconds,
-                           socket_connect_timeout=settings.redis_timeout_seconds)
-    products = catalog_reader(settings.product_service_url,
-                              timeout_seconds=settings.http_timeout_seconds, transport=transport)
+    redis = Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    products = catalog_reader(
+        settings.product_service_url,
+        timeout_seconds=settings.http_timeout_seconds,
+        transport=transport,
+    )
     try:
         progress(f"loading the catalog from {settings.product_service_url}")
         documents = await products.fetch_all(settings.catalog_page_size)
@@ -46,23 +56,37 @@ async def rebuild(settings: Settings, *, transport: httpx.AsyncBaseTransport | N
                 progress(f"skipped product {document.get('id')}: {exc}")
         progress(f"{len(catalog)} products; loading the embedding model {MODEL_ID}")
         embedder = await asyncio.to_thread(load_embedder, settings.embedding_threads)
-        cache = VectorCache(redis, prefix=settings.redis_key_prefix, model_id=MODEL_ID,
-                            ttl_seconds=settings.embedding_cache_ttl_seconds)
+        cache = VectorCache(
+            redis,
+            prefix=settings.redis_key_prefix,
+            model_id=MODEL_ID,
+            ttl_seconds=settings.embedding_cache_ttl_seconds,
+        )
         removed = await cache.clear()
         progress(f"dropped {removed} cached vectors")
-        indexer = EmbeddingIndexer(catalog, cache, batch_size=settings.embedding_batch_size,
-                                   threads=settings.embedding_threads, embedder=embedder)
+        indexer = EmbeddingIndexer(
+            catalog,
+            cache,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.embedding_threads,
+            embedder=embedder,
+        )
         pending = list(catalog.products.values())
         embedded = 0
         try:
             for start in range(0, len(pending), settings.embedding_batch_size):
-                batch = pending[start:start + settings.embedding_batch_size]
+                batch = pending[start : start + settings.embedding_batch_size]
                 embedded += await indexer.index(batch, use_cache=False)
                 progress(f"embedded {embedded}/{len(pending)}")
         finally:
             await indexer.stop()
-        return {"products": len(catalog), "embedded": embedded, "removed": removed,
-                "model": MODEL_ID, "seconds": round(time.perf_counter() - started, 2)}
+        return {
+            "products": len(catalog),
+            "embedded": embedded,
+            "removed": removed,
+            "model": MODEL_ID,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
     finally:
         await products.aclose()
         await redis.aclose()

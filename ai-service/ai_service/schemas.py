@@ -30,8 +30,11 @@ class ChatRequest(BaseModel):
         if value is None:
             return []
         if isinstance(value, list):
-            return [turn for turn in value
-                    if not (isinstance(turn, dict) and turn.get("role") not in CHAT_ROLES)]
+            return [
+                turn
+                for turn in value
+                if not (isinstance(turn, dict) and turn.get("role") not in CHAT_ROLES)
+            ]
         return value
 
 
@@ -79,12 +82,14 @@ class SuggestReply(BaseModel):
         lines = [f"{p.name} (${p.price:.2f}): {p.reason}" for p in self.matches]
         if not lines:
             lines.append(self.note or "Nothing in the catalog fits this request.")
-            lines += [f"Alternative: {p.name} (${p.price:.2f}): {p.reason}"
-                      for p in self.alternatives]
+            lines += [
+                f"Alternative: {p.name} (${p.price:.2f}): {p.reason}" for p in self.alternatives
+            ]
         return "\n".join(lines)
 
 
 # ---- what a model must answer (parsed, then checked against the catalog) ----------------
+
 
 class PickedProduct(BaseModel):
     product_id: str

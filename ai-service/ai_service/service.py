@@ -46,8 +46,9 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
-DEGRADED = Counter("ai_answers_degraded_total", "Answers that fell back to local retrieval",
-                   ["task", "reason"])
+DEGRADED = Counter(
+    "ai_answers_degraded_total", "Answers that fell back to local retrieval", ["task", "reason"]
+)
 
 GROUNDING = (
     "You are the shopping assistant of an online store. Use ONLY the products in the "
@@ -63,7 +64,7 @@ CHAT_SYSTEM = GROUNDING + (
     '[{"product_id": string, "reason": string}] (at most 5, best first)}.'
 )
 PICKS_SYSTEM = GROUNDING + (
-    ' Pick products related to `product` that a shopper would also like. Schema: '
+    " Pick products related to `product` that a shopper would also like. Schema: "
     '{"products": [{"product_id": string, "reason": string}]} (at most 5, best first).'
 )
 SUGGEST_SYSTEM = GROUNDING + (
@@ -86,7 +87,7 @@ def parse_model_json(text: str, model: type[T]) -> T:
     start, end = cleaned.find("{"), cleaned.rfind("}")
     if start == -1 or end < start:
         raise ValueError("no JSON object in the model's answer")
-    return model.model_validate(json.loads(cleaned[start:end + 1]))
+    return model.model_validate(json.loads(cleaned[start : end + 1]))
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,29 @@ class Retrieved:
 
 def _context(products: Sequence[Product]) -> list[dict[str, Any]]:
     return [
-        {"product_id": p.id, "name": p.name, "price": str(p.price), "category": p.category,
-         "tags": list(p.tags), "in_stock": p.stock_quantity > 0,
-         "description": p.description[:300]}
+        {
+            "product_id": p.id,
+            "name": p.name,
+            "price": str(p.price),
+            "category": p.category,
+            "tags": list(p.tags),
+            "in_stock": p.stock_quantity > 0,
+            "description": p.description[:300],
+        }
         for p in products
     ]
 
 
 class AssistantService:
-    def __init__(self, catalog: CatalogIndex, chat: ResilientChat | None, settings: Settings,
-                 *, indexer: EmbeddingIndexer | None = None,
-                 copurchases: CoPurchases | None = None) -> None:
+    def __init__(
+        self,
+        catalog: CatalogIndex,
+        chat: ResilientChat | None,
+        settings: Settings,
+        *,
+        indexer: EmbeddingIndexer | None = None,
+        copurchases: CoPurchases | None = None,
+    ) -> None:
         self.catalog = catalog
         self.chat = chat
         self.settings = settings
@@ -122,8 +135,9 @@ class AssistantService:
 
     # ---- the model, guarded ----------------------------------------------------------------
 
-    async def _ask(self, task: str, system: str, payload: dict[str, Any],
-                   answer: type[T]) -> T | None:
+    async def _ask(
+        self, task: str, system: str, payload: dict[str, Any], answer: type[T]
+    ) -> T | None:
         if self.chat is None:
             return None
         try:
@@ -139,8 +153,9 @@ class AssistantService:
             log.warning("ai.degraded", task=task, reason="unparseable", error=str(exc)[:300])
             return None
 
-    def _ground(self, picks: Sequence[PickedProduct], allowed: Sequence[Product],
-                limit: int = 5) -> list[ProductSuggestion]:
+    def _ground(
+        self, picks: Sequence[PickedProduct], allowed: Sequence[Product], limit: int = 5
+    ) -> list[ProductSuggestion]:
         """Keep picks that name a product we sent (by id, or by exact name); drop the rest.
         Name and price always come from the catalog; the reason is checked like prose."""
         by_id = {p.id: p for p in allowed}
@@ -161,11 +176,11 @@ class AssistantService:
                 break
         return grounded
 
-    def _checked_prose(self, text: str, shown: Sequence[Product],
-                       query: ShoppingQuery | None = None) -> str:
+    def _checked_prose(
+        self, text: str, shown: Sequence[Product], query: ShoppingQuery | None = None
+    ) -> str:
         budget = (query.min_price, query.max_price) if query is not None else ()
-        return check_text(text, shown=shown, catalog=self.catalog.products.values(),
-                          budget=budget)
+        return check_text(text, shown=shown, catalog=self.catalog.products.values(), budget=budget)
 
     # ---- retrieval -------------------------------------------------------------------------
 
@@ -173,23 +188,37 @@ class AssistantService:
     def hybrid(self) -> bool:
         return self.settings.retrieval_mode == "hybrid" and self.indexer is not None
 
-    async def _retrieve(self, text: str, query: ShoppingQuery, *, category: str | None = None,
-                        exclude: Sequence[str] = (), limit: int | None = None) -> Retrieved:
+    async def _retrieve(
+        self,
+        text: str,
+        query: ShoppingQuery,
+        *,
+        category: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> Retrieved:
         """Products that fit `text` within the query's budget, `category` and stock; when none
         fits, up to 3 closest alternatives (the same search without the budget and stock
         limits first: "above your budget" is the most useful alternative)."""
         topic = without_budget(text)
         vector = await self.indexer.embed_query(topic) if self.hybrid and self.indexer else None
         limit = limit or self.settings.retrieval_top_k
-        hits = self.catalog.search(topic, query_vector=vector, min_price=query.min_price,
-                                   max_price=query.max_price, category=category,
-                                   in_stock_only=query.in_stock_only, exclude=exclude,
-                                   limit=limit)
+        hits = self.catalog.search(
+            topic,
+            query_vector=vector,
+            min_price=query.min_price,
+            max_price=query.max_price,
+            category=category,
+            in_stock_only=query.in_stock_only,
+            exclude=exclude,
+            limit=limit,
+        )
         fitting = [h for h in hits if h.fits]
         if fitting or not topic.strip():
             return Retrieved(fitting, [])
-        relaxed = self.catalog.search(topic, query_vector=vector, category=category,
-                                      exclude=exclude, limit=3)
+        relaxed = self.catalog.search(
+            topic, query_vector=vector, category=category, exclude=exclude, limit=3
+        )
         alternatives = [h for h in relaxed if h.fits] or hits[:3]
         return Retrieved([], alternatives[:3])
 
@@ -203,8 +232,11 @@ class AssistantService:
         if query.exclude_shown:
             for turn in history:
                 if turn.role == "assistant":
-                    shown |= {p.id for p in self.catalog.products.values()
-                              if p.name and p.name in turn.content}
+                    shown |= {
+                        p.id
+                        for p in self.catalog.products.values()
+                        if p.name and p.name in turn.content
+                    }
         found = await self._retrieve(query.topic, query, exclude=list(shown))
         if query.topic != request.message and self.hybrid:
             # The message has no catalog word, so it borrowed the last topic; but it may
@@ -212,32 +244,48 @@ class AssistantService:
             own = await self._retrieve(request.message, query, exclude=list(shown))
             if own.fitting:
                 found = own
-                query = ShoppingQuery(request.message, query.min_price, query.max_price,
-                                      query.exclude_shown, False, query.in_stock_only)
+                query = ShoppingQuery(
+                    request.message,
+                    query.min_price,
+                    query.max_price,
+                    query.exclude_shown,
+                    False,
+                    query.in_stock_only,
+                )
         hits = found.fitting
         if hits and self.chat is not None:
             context = [h.product for h in hits]
-            answer = await self._ask("chat", CHAT_SYSTEM, {
-                "catalog": _context(context),
-                "budget": {"min": str(query.min_price) if query.min_price else None,
-                           "max": str(query.max_price) if query.max_price else None},
-                "history": [{"role": t.role, "content": t.content[:1000]} for t in history[-6:]],
-                "message": request.message,
-            }, ModelChatAnswer)
+            answer = await self._ask(
+                "chat",
+                CHAT_SYSTEM,
+                {
+                    "catalog": _context(context),
+                    "budget": {
+                        "min": str(query.min_price) if query.min_price else None,
+                        "max": str(query.max_price) if query.max_price else None,
+                    },
+                    "history": [
+                        {"role": t.role, "content": t.content[:1000]} for t in history[-6:]
+                    ],
+                    "message": request.message,
+                },
+                ModelChatAnswer,
+            )
             if answer is not None:
                 products = self._ground(answer.products, context)
                 shown_products = [self.catalog.products[p.product_id] for p in products]
                 reply = self._checked_prose(answer.reply, shown_products or context, query)
                 if reply and (products or not answer.products):
-                    return ChatReply(reply=reply, products=products,
-                                     generated_by=self.model_label)
+                    return ChatReply(reply=reply, products=products, generated_by=self.model_label)
                 DEGRADED.labels("chat", "ungrounded").inc()
         top = hits[:5]
         if top:
             products = [local.suggestion(h.product, local.reason_for(h)) for h in top]
         else:
-            products = [local.suggestion(h.product, local.alternative_reason(h, query))
-                        for h in found.alternatives]
+            products = [
+                local.suggestion(h.product, local.alternative_reason(h, query))
+                for h in found.alternatives
+            ]
         return ChatReply(
             reply=local.chat_reply(query, top, len(self.catalog), found.alternatives),
             products=products,
@@ -257,23 +305,28 @@ class AssistantService:
         # Only products still in the catalog, at their catalog price.
         return [(p, n) for other, n in rows if (p := self.catalog.get(other)) is not None]
 
-    async def related_to(self, anchor: Product, *, category: str | None = None,
-                         limit: int | None = None) -> list[tuple[Product, str]]:
+    async def related_to(
+        self, anchor: Product, *, category: str | None = None, limit: int | None = None
+    ) -> list[tuple[Product, str]]:
         """Bought together (from real orders) first, then similar products (embeddings; BM25
         with shared category and tags when there are none), each with its reason."""
         limit = limit or self.settings.recommendations_limit
 
         def wanted(product: Product) -> bool:
             return product.id != anchor.id and (
-                not category or product.category.lower() == category.lower())
+                not category or product.category.lower() == category.lower()
+            )
 
         picked: dict[str, tuple[Product, str]] = {}
         together = await self._bought_together(
-            anchor, min(limit, self.settings.recommendations_bought_together))
+            anchor, min(limit, self.settings.recommendations_bought_together)
+        )
         for product, orders in together:
             if wanted(product) and len(picked) < self.settings.recommendations_bought_together:
-                picked[product.id] = (product, f"Often bought with {anchor.name} "
-                                               f"({orders} order{'s' if orders != 1 else ''})")
+                picked[product.id] = (
+                    product,
+                    f"Often bought with {anchor.name} ({orders} order{'s' if orders != 1 else ''})",
+                )
         similar = self.catalog.similar(anchor, limit=limit * 3) if self.hybrid else []
         for hit in similar or self.catalog.related(anchor, limit=limit * 3):
             if len(picked) >= limit:
@@ -282,8 +335,9 @@ class AssistantService:
                 picked[hit.product.id] = (hit.product, self._related_reason(anchor, hit))
         return list(picked.values())
 
-    async def recommendations(self, product_name: str | None, category: str | None,
-                              product_id: str | None = None) -> RecommendationsReply:
+    async def recommendations(
+        self, product_name: str | None, category: str | None, product_id: str | None = None
+    ) -> RecommendationsReply:
         anchor = self.catalog.get(product_id) if product_id else None
         if anchor is None and product_name:
             anchor = self.catalog.find_by_name(product_name)
@@ -291,37 +345,59 @@ class AssistantService:
             items = await self.related_to(anchor, category=category)
         else:
             query = ShoppingQuery(product_name or "")
-            found = await self._retrieve(product_name or "", query, category=category,
-                                         limit=self.settings.recommendations_limit)
+            found = await self._retrieve(
+                product_name or "",
+                query,
+                category=category,
+                limit=self.settings.recommendations_limit,
+            )
             items = [(h.product, local.reason_for(h)) for h in found.fitting]
             if not product_name and category:
-                items = [(h.product, local.reason_for(h)) for h in self.catalog.search(
-                    "", category=category, limit=self.settings.recommendations_limit)]
+                items = [
+                    (h.product, local.reason_for(h))
+                    for h in self.catalog.search(
+                        "", category=category, limit=self.settings.recommendations_limit
+                    )
+                ]
         if items and self.chat is not None:
             candidates = [product for product, _ in items]
-            picks = await self._ask("recommendations", PICKS_SYSTEM, {
-                "product": _context([anchor])[0] if anchor else {"name": product_name,
-                                                                 "category": category},
-                "catalog": [{**entry, "why": reason} for entry, (_, reason)
-                            in zip(_context(candidates), items, strict=True)],
-            }, ModelPicks)
+            picks = await self._ask(
+                "recommendations",
+                PICKS_SYSTEM,
+                {
+                    "product": _context([anchor])[0]
+                    if anchor
+                    else {"name": product_name, "category": category},
+                    "catalog": [
+                        {**entry, "why": reason}
+                        for entry, (_, reason) in zip(_context(candidates), items, strict=True)
+                    ],
+                },
+                ModelPicks,
+            )
             if picks is not None:
                 grounded = self._ground(picks.products, candidates)
                 if grounded:
-                    return RecommendationsReply(recommendations=grounded,
-                                                generated_by=self.model_label)
+                    return RecommendationsReply(
+                        recommendations=grounded, generated_by=self.model_label
+                    )
                 DEGRADED.labels("recommendations", "ungrounded").inc()
         return RecommendationsReply(
-            recommendations=[local.suggestion(p, reason)
-                             for p, reason in items[:self.settings.recommendations_limit]],
+            recommendations=[
+                local.suggestion(p, reason)
+                for p, reason in items[: self.settings.recommendations_limit]
+            ],
             generated_by=local.GENERATED_BY_LOCAL,
         )
 
     @staticmethod
     def _related_reason(anchor: Product, hit: Hit) -> str:
         shared = sorted({t.lower() for t in anchor.tags} & {t.lower() for t in hit.product.tags})
-        parts = [f"similar to {anchor.name}" if hit.similarity is not None
-                 else f"related to {anchor.name}"]
+        parts = [
+            f"similar to {anchor.name}"
+            if hit.similarity is not None
+            else f"related to {anchor.name}"
+        ]
         if anchor.category and hit.product.category == anchor.category:
             parts.append(f"also in {anchor.category}")
         if shared:
@@ -337,11 +413,16 @@ class AssistantService:
 
     # ---- suggest ---------------------------------------------------------------------------
 
-    async def suggest(self, text: str, *, category: str | None = None,
-                      in_stock_only: bool = False) -> SuggestReply:
+    async def suggest(
+        self, text: str, *, category: str | None = None, in_stock_only: bool = False
+    ) -> SuggestReply:
         parsed = understand(text, [], set())
-        query = ShoppingQuery(text, parsed.min_price, parsed.max_price,
-                              in_stock_only=in_stock_only or parsed.in_stock_only)
+        query = ShoppingQuery(
+            text,
+            parsed.min_price,
+            parsed.max_price,
+            in_stock_only=in_stock_only or parsed.in_stock_only,
+        )
         found = await self._retrieve(text, query, category=category)
         hits = found.fitting
         words = set(tokenize(text))
@@ -350,19 +431,33 @@ class AssistantService:
             tags = sorted({t for h in hits[:3] for t in h.product.tags})
         known_categories = {c.lower(): c for c in self.catalog.categories()}
         search_category = known_categories.get((category or "").lower()) or next(
-            (c for c in sorted(self.catalog.categories()) if set(tokenize(c)) & words), None)
+            (c for c in sorted(self.catalog.categories()) if set(tokenize(c)) & words), None
+        )
         if search_category is None and hits:
             search_category = hits[0].product.category or None
-        alternatives = [local.suggestion(h.product, local.alternative_reason(h, query))
-                        for h in found.alternatives]
-        note = None if hits or not len(self.catalog) else (
-            f"Nothing in our catalog fits \"{text.strip()[:200]}\"; the alternatives are the "
-            "closest products, not matches.")
+        alternatives = [
+            local.suggestion(h.product, local.alternative_reason(h, query))
+            for h in found.alternatives
+        ]
+        note = (
+            None
+            if hits or not len(self.catalog)
+            else (
+                f'Nothing in our catalog fits "{text.strip()[:200]}"; the alternatives are the '
+                "closest products, not matches."
+            )
+        )
         if hits and self.chat is not None:
-            answer = await self._ask("suggest", SUGGEST_SYSTEM, {
-                "query": text, "catalog": _context([h.product for h in hits]),
-                "known_categories": sorted(self.catalog.categories()),
-            }, ModelSuggestAnswer)
+            answer = await self._ask(
+                "suggest",
+                SUGGEST_SYSTEM,
+                {
+                    "query": text,
+                    "catalog": _context([h.product for h in hits]),
+                    "known_categories": sorted(self.catalog.categories()),
+                },
+                ModelSuggestAnswer,
+            )
             if answer is not None:
                 grounded = self._ground(answer.products, [h.product for h in hits])
                 if grounded:
@@ -371,7 +466,8 @@ class AssistantService:
                         matches=grounded,
                         search_tags=[t.strip()[:50] for t in answer.search_tags if t.strip()][:10],
                         search_category=model_category or search_category,
-                        alternatives=[], note=None,
+                        alternatives=[],
+                        note=None,
                         generated_by=self.model_label,
                     )
                 DEGRADED.labels("suggest", "ungrounded").inc()
@@ -386,8 +482,9 @@ class AssistantService:
 
     # ---- the follow-up email ---------------------------------------------------------------
 
-    async def follow_up_email(self, customer_name: str, order_number: str,
-                              items: Sequence[tuple[str, str]]) -> tuple[ModelEmail, str]:
+    async def follow_up_email(
+        self, customer_name: str, order_number: str, items: Sequence[tuple[str, str]]
+    ) -> tuple[ModelEmail, str]:
         """(email, generated_by) for an order of (product_id, product_name) items."""
         bought_ids = {pid for pid, _ in items}
         names = [name for _, name in items]
@@ -404,35 +501,53 @@ class AssistantService:
                     related.setdefault(candidate.id, candidate)
         picks = list(related.values())[:3]
         if self.chat is not None:
-            draft = await self._ask("email", EMAIL_SYSTEM, {
-                "order": {"order_number": order_number, "customer_name": customer_name,
-                          "items": names},
-                "catalog": _context(picks),
-            }, ModelEmailDraft)
+            draft = await self._ask(
+                "email",
+                EMAIL_SYSTEM,
+                {
+                    "order": {
+                        "order_number": order_number,
+                        "customer_name": customer_name,
+                        "items": names,
+                    },
+                    "catalog": _context(picks),
+                },
+                ModelEmailDraft,
+            )
             if draft is not None:
                 email = self._email_from_draft(draft, picks)
                 if email is not None:
                     return email, self.model_label
                 DEGRADED.labels("email", "ungrounded").inc()
-        return local.follow_up_email(customer_name, order_number, names, picks), \
-            local.GENERATED_BY_LOCAL
+        return local.follow_up_email(
+            customer_name, order_number, names, picks
+        ), local.GENERATED_BY_LOCAL
 
-    def _email_from_draft(self, draft: ModelEmailDraft, picks: Sequence[Product]
-                          ) -> ModelEmail | None:
+    def _email_from_draft(
+        self, draft: ModelEmailDraft, picks: Sequence[Product]
+    ) -> ModelEmail | None:
         """The model writes the words; the store writes the HTML and the product list."""
         subject = " ".join(self._checked_prose(draft.subject, picks).split())[:200]
         body = self._checked_prose(draft.body_text, picks)
         if not subject or not body:
             return None
         lines = [body]
-        html_parts = [f"<p>{html.escape(paragraph)}</p>"
-                      for paragraph in body.split("\n") if paragraph.strip()]
+        html_parts = [
+            f"<p>{html.escape(paragraph)}</p>"
+            for paragraph in body.split("\n")
+            if paragraph.strip()
+        ]
         if picks:
             lines += ["", "From our catalog:"]
             lines += [f"- {p.name} ({local.price_text(p.price)})" for p in picks]
-            html_parts.append("<p>From our catalog:</p><ul>" + "".join(
-                f"<li>{html.escape(p.name)} ({html.escape(local.price_text(p.price))})</li>"
-                for p in picks) + "</ul>")
-        return ModelEmail(subject=subject, body_html="".join(html_parts),
-                          body_text="\n".join(lines))
-
+            html_parts.append(
+                "<p>From our catalog:</p><ul>"
+                + "".join(
+                    f"<li>{html.escape(p.name)} ({html.escape(local.price_text(p.price))})</li>"
+                    for p in picks
+                )
+                + "</ul>"
+            )
+        return ModelEmail(
+            subject=subject, body_html="".join(html_parts), body_text="\n".join(lines)
+        )

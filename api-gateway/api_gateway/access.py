@@ -60,8 +60,7 @@ Decision = Allow | Deny | Rewrite | RequireOwnEmail | RequireOrderOwner
 ADMIN_ONLY = "This action needs the admin role."
 
 
-def decide(identity: Identity, method: str, path: str, segment: str,
-           query: str = "") -> Decision:
+def decide(identity: Identity, method: str, path: str, segment: str, query: str = "") -> Decision:
     if identity.is_admin:
         return Allow()
     if segment in ("products", "inventory") and method in WRITES:
@@ -79,8 +78,7 @@ def decide(identity: Identity, method: str, path: str, segment: str,
 
 def _notifications(identity: Identity, path: str, query: str) -> Decision:
     if not identity.email:
-        return Deny("The access token carries no email, so no notification can be matched "
-                    "to it.")
+        return Deny("The access token carries no email, so no notification can be matched to it.")
     pairs = parse_qsl(query, keep_blank_values=True)
     asked = {value.lower() for name, value in pairs if name == "email"}
     if asked - {identity.email.lower()}:
@@ -129,5 +127,8 @@ def places_own_order(identity: Identity, body: bytes) -> bool:
 
 def owns(identity: Identity, order: object) -> bool:
     email = order.get("customer_email") if isinstance(order, dict) else None
-    return (isinstance(email, str) and identity.email is not None
-            and email.lower() == identity.email.lower())
+    return (
+        isinstance(email, str)
+        and identity.email is not None
+        and email.lower() == identity.email.lower()
+    )

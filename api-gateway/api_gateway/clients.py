@@ -69,27 +69,40 @@ class UpstreamClient(Protocol):
 class HttpxUpstreamClient:
     """httpx, or httpx2 (same API) when `library` is that module."""
 
-    def __init__(self, *, max_connections: int, connect_timeout: float, read_timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 library: ModuleType = httpx) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        read_timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        library: ModuleType = httpx,
+    ) -> None:
         self.x: Any = library
         self.connect_timeout = connect_timeout
         self.http = self.x.AsyncClient(
             timeout=self.x.Timeout(read_timeout, connect=connect_timeout),
-            limits=self.x.Limits(max_connections=max_connections,
-                                 max_keepalive_connections=max_connections),
+            limits=self.x.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             # Redirects are the client's business, cookies likewise.
             follow_redirects=False,
             transport=transport,
         )
 
-    async def send(self, method: str, url: str, headers: Headers,
-                   body: AsyncIterator[bytes] | bytes, read_timeout: float) -> UpstreamReply:
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        body: AsyncIterator[bytes] | bytes,
+        read_timeout: float,
+    ) -> UpstreamReply:
         x = self.x
-        timeout = x.Timeout(read_timeout, connect=self.connect_timeout,
-                            pool=self.connect_timeout)
-        request = self.http.build_request(method, url, headers=list(headers), content=body,
-                                          timeout=timeout)
+        timeout = x.Timeout(read_timeout, connect=self.connect_timeout, pool=self.connect_timeout)
+        request = self.http.build_request(
+            method, url, headers=list(headers), content=body, timeout=timeout
+        )
         try:
             response = await self.http.send(request, stream=True)
         except BodyTooLarge:
@@ -103,8 +116,7 @@ class HttpxUpstreamClient:
             raise mapped from exc
         return UpstreamReply(
             status=response.status_code,
-            headers=[(k.decode("latin-1"), v.decode("latin-1"))
-                     for k, v in response.headers.raw],
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
             body=self._body(response),
             close=response.aclose,
         )
@@ -134,8 +146,9 @@ class HttpxUpstreamClient:
 
 
 class AiohttpUpstreamClient:
-    def __init__(self, *, max_connections: int, connect_timeout: float,
-                 read_timeout: float) -> None:
+    def __init__(
+        self, *, max_connections: int, connect_timeout: float, read_timeout: float
+    ) -> None:
         import aiohttp
 
         self._aiohttp = aiohttp
@@ -150,21 +163,33 @@ class AiohttpUpstreamClient:
             # Created lazily: a ClientSession must be made inside the running loop.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             )
         return self._session
 
-    async def send(self, method: str, url: str, headers: Headers,
-                   body: AsyncIterator[bytes] | bytes, read_timeout: float) -> UpstreamReply:
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        body: AsyncIterator[bytes] | bytes,
+        read_timeout: float,
+    ) -> UpstreamReply:
         aiohttp = self._aiohttp
         session = self._open()
         assert isinstance(session, aiohttp.ClientSession)
-        timeout = aiohttp.ClientTimeout(sock_connect=self.connect_timeout,
-                                        sock_read=read_timeout)
+        timeout = aiohttp.ClientTimeout(sock_connect=self.connect_timeout, sock_read=read_timeout)
         try:
-            response = await session.request(method, url, headers=list(headers), data=body,
-                                             timeout=timeout, allow_redirects=False)
+            response = await session.request(
+                method,
+                url,
+                headers=list(headers),
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except BodyTooLarge:
             raise
         except Exception as exc:
@@ -189,8 +214,7 @@ class AiohttpUpstreamClient:
 
         return UpstreamReply(
             status=response.status,
-            headers=[(k.decode("latin-1"), v.decode("latin-1"))
-                     for k, v in response.raw_headers],
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
             body=chunks(),
             close=close,
         )
@@ -213,19 +237,29 @@ class AiohttpUpstreamClient:
 CLIENTS = ("httpx", "httpx2", "aiohttp")
 
 
-def make_client(kind: str, *, max_connections: int, connect_timeout: float,
-                read_timeout: float) -> UpstreamClient:
+def make_client(
+    kind: str, *, max_connections: int, connect_timeout: float, read_timeout: float
+) -> UpstreamClient:
     if kind == "httpx":
-        return HttpxUpstreamClient(max_connections=max_connections,
-                                   connect_timeout=connect_timeout, read_timeout=read_timeout)
+        return HttpxUpstreamClient(
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
     if kind == "httpx2":
         # Optional: installed with the workspace's dev group (the benchmark compares it).
         import httpx2
 
-        return HttpxUpstreamClient(max_connections=max_connections,
-                                   connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                   library=httpx2)
+        return HttpxUpstreamClient(
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            library=httpx2,
+        )
     if kind == "aiohttp":
-        return AiohttpUpstreamClient(max_connections=max_connections,
-                                     connect_timeout=connect_timeout, read_timeout=read_timeout)
+        return AiohttpUpstreamClient(
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
     raise ValueError(f"unknown upstream client {kind!r}; choose one of {', '.join(CLIENTS)}")

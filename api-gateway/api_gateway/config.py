@@ -77,8 +77,14 @@ class Settings(BaseServiceSettings):
     storefront_oidc_client_id: str = "storefront"
     storefront_oidc_issuer_url: str = ""
 
-    @field_validator("product_service_url", "order_service_url", "inventory_service_url",
-                     "notification_service_url", "ai_service_url", "search_service_url")
+    @field_validator(
+        "product_service_url",
+        "order_service_url",
+        "inventory_service_url",
+        "notification_service_url",
+        "ai_service_url",
+        "search_service_url",
+    )
     @classmethod
     def _instance_urls(cls, value: str) -> str:
         urls = [url.strip() for url in value.split(",") if url.strip()]

@@ -33,13 +33,14 @@ from chassis.validation import HostileJSON
 log = structlog.get_logger(__name__)
 
 
-
 def unauthorized(description: str) -> JSONResponse:
     # RFC 6750 3: the error and a sentence; quotes would break the header's syntax.
     safe = description.replace('"', "'")
-    return problem(401, description,
-                   {"WWW-Authenticate": f'Bearer error="invalid_token", '
-                                       f'error_description="{safe}"'})
+    return problem(
+        401,
+        description,
+        {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'},
+    )
 
 
 def bearer_token(request: Request) -> str | None:
@@ -53,16 +54,21 @@ def bearer_token(request: Request) -> str | None:
 def identity_headers(identity: Identity | None) -> list[tuple[str, str]]:
     if identity is None:
         return []
-    headers = [("x-user-id", identity.subject),
-               ("x-user-roles", ",".join(sorted(identity.roles)))]
+    headers = [("x-user-id", identity.subject), ("x-user-roles", ",".join(sorted(identity.roles)))]
     if identity.email:
         headers.append(("x-user-email", identity.email))
     return headers
 
 
 class Gateway:
-    def __init__(self, settings: Settings, upstreams: dict[str, Upstream], proxy: Proxy,
-                 validator: TokenValidator | None, rate_limits: RateLimits | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        upstreams: dict[str, Upstream],
+        proxy: Proxy,
+        validator: TokenValidator | None,
+        rate_limits: RateLimits | None,
+    ) -> None:
         self.settings = settings
         self.upstreams = upstreams
         self.proxy = proxy
@@ -70,7 +76,8 @@ class Gateway:
         self.rate_limits = rate_limits
         # Locations naming one of these are made relative (headers.hide_upstream).
         self.origins = upstream_origins(
-            instance for upstream in upstreams.values() for instance in upstream.instances)
+            instance for upstream in upstreams.values() for instance in upstream.instances
+        )
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -96,8 +103,9 @@ class Gateway:
                 return problem(503, decided.detail, {"Retry-After": str(decided.retry_after)})
             verdict = decided
             if verdict is not None and not verdict.allowed:
-                return problem(429, "Too many requests; slow down and retry later.",
-                               verdict.headers())
+                return problem(
+                    429, "Too many requests; slow down and retry later.", verdict.headers()
+                )
         response = auth_error or await self._authorized(request, upstream, segment, identity)
         if verdict is not None:
             response.headers.update(verdict.headers())
@@ -118,8 +126,9 @@ class Gateway:
             log.warning("gateway.identity_provider_unavailable", error=str(exc))
             return None, problem(503, "identity provider is unavailable")
 
-    async def _authorized(self, request: Request, upstream: Upstream, segment: str,
-                          identity: Identity | None) -> Response:
+    async def _authorized(
+        self, request: Request, upstream: Upstream, segment: str, identity: Identity | None
+    ) -> Response:
         method = request.method
         path = request.url.path
         query: str | None = None
@@ -137,16 +146,27 @@ class Gateway:
                     return await self._own_order_only(request, upstream, identity)
                 case Allow():
                     pass
-        return await self.forward(request, upstream, path if path != request.url.path
-                                  else raw_path(request), identity, query=query)
+        return await self.forward(
+            request,
+            upstream,
+            path if path != request.url.path else raw_path(request),
+            identity,
+            query=query,
+        )
 
-    async def _for_order_owner(self, request: Request, upstream: Upstream, identity: Identity,
-                               order_id: str) -> Response:
+    async def _for_order_owner(
+        self, request: Request, upstream: Upstream, identity: Identity, order_id: str
+    ) -> Response:
         # The order (its customer_email) lives in order-service, whichever upstream asked.
         orders = self.upstreams["orders"]
         lookup = await self.proxy.forward(
-            orders, "GET", f"/api/orders/{order_id}",
-            self._headers(request, identity), b"", self.settings.upstream_timeout_seconds)
+            orders,
+            "GET",
+            f"/api/orders/{order_id}",
+            self._headers(request, identity),
+            b"",
+            self.settings.upstream_timeout_seconds,
+        )
         if isinstance(lookup, Response):
             return lookup
         try:
@@ -169,8 +189,9 @@ class Gateway:
             return Response(body, status_code=200, headers=headers)
         return await self.forward(request, upstream, raw_path(request), identity)
 
-    async def _own_order_only(self, request: Request, upstream: Upstream,
-                              identity: Identity) -> Response:
+    async def _own_order_only(
+        self, request: Request, upstream: Upstream, identity: Identity
+    ) -> Response:
         limit = self.settings.max_request_body_bytes
         try:
             body = b"".join([chunk async for chunk in bounded(request.stream(), limit)])
@@ -187,7 +208,8 @@ class Gateway:
     def _headers(self, request: Request, identity: Identity | None) -> list[tuple[str, str]]:
         return upstream_request_headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            client_ip=client_ip(request), scheme=request.url.scheme,
+            client_ip=client_ip(request),
+            scheme=request.url.scheme,
             host=request.headers.get("host", ""),
             request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
             identity=identity_headers(identity),
@@ -195,9 +217,16 @@ class Gateway:
             drop_authorization=self.validator is not None,
         )
 
-    async def forward(self, request: Request, upstream: Upstream, path: str,
-                      identity: Identity | None, *, body: bytes | None = None,
-                      query: str | None = None) -> Response:
+    async def forward(
+        self,
+        request: Request,
+        upstream: Upstream,
+        path: str,
+        identity: Identity | None,
+        *,
+        body: bytes | None = None,
+        query: str | None = None,
+    ) -> Response:
         """Proxy the request; `body` when it was already read (and checked) here; `query`
         replaces the caller's query string."""
         if body is not None:
@@ -216,15 +245,25 @@ class Gateway:
             streamed = bounded(request.stream(), limit)
         return await self._send(request, upstream, path, identity, streamed, query)
 
-    async def _send(self, request: Request, upstream: Upstream, path: str,
-                    identity: Identity | None, body: AsyncIterator[bytes] | bytes,
-                    query: str | None = None) -> Response:
+    async def _send(
+        self,
+        request: Request,
+        upstream: Upstream,
+        path: str,
+        identity: Identity | None,
+        body: AsyncIterator[bytes] | bytes,
+        query: str | None = None,
+    ) -> Response:
         query = request.url.query if query is None else query
         target = f"{path}?{query}" if query else path
-        timeout = (self.settings.ai_upstream_timeout_seconds if upstream.segment == "ai"
-                   else self.settings.upstream_timeout_seconds)
-        reply = await self.proxy.forward(upstream, request.method, target,
-                                         self._headers(request, identity), body, timeout)
+        timeout = (
+            self.settings.ai_upstream_timeout_seconds
+            if upstream.segment == "ai"
+            else self.settings.upstream_timeout_seconds
+        )
+        reply = await self.proxy.forward(
+            upstream, request.method, target, self._headers(request, identity), body, timeout
+        )
         if isinstance(reply, Response):
             return reply
         return UpstreamResponse(reply, client_response_headers(reply.headers, self.origins))

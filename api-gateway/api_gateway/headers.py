@@ -8,10 +8,19 @@ from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
 # RFC 9110 7.6.1 plus the ones proxies conventionally treat the same way.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 # Identity is asserted by the gateway only (X-User-Id, X-User-Email, X-User-Roles, ...).
 IDENTITY_PREFIX = "x-user-"
 # The client's own forwarding claims are replaced, never trusted.
@@ -125,5 +134,8 @@ def client_response_headers(
     drop = HOP_BY_HOP | _connection_tokens(upstream_headers)
     # The gateway's server stamps its own Date and Server, and echoes its own request id.
     drop = drop | {"x-request-id", "date", "server"}
-    return [(n, hide_upstream(v, origins) if n.lower() in URL_HEADERS else v)
-            for n, v in upstream_headers if n.lower() not in drop]
+    return [
+        (n, hide_upstream(v, origins) if n.lower() in URL_HEADERS else v)
+        for n, v in upstream_headers
+        if n.lower() not in drop
+    ]

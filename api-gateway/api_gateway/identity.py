@@ -15,8 +15,9 @@ from prometheus_client import Counter
 log = structlog.get_logger(__name__)
 
 # Symmetric algorithms would let anyone holding the public key sign (key confusion).
-ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                        "ES256", "ES384", "ES512", "EdDSA"})
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 KEY_FAMILIES = {
     "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
@@ -62,7 +63,8 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
         subject=str(claims["sub"]),
         email=email if isinstance(email, str) and email else None,
         username=username if isinstance(username, str) else None,
-        roles=frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list)
+        roles=frozenset(r for r in roles if isinstance(r, str))
+        if isinstance(roles, list)
         else frozenset(),
     )
 
@@ -106,23 +108,31 @@ class TokenValidator:
             raise self._reject("malformed", "The access token is not a well-formed JWT.") from exc
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
-            raise self._reject("algorithm",
-                               f"The access token is signed with {algorithm!r}, which is not "
-                               f"accepted (allowed: {', '.join(self.algorithms)}).")
+            raise self._reject(
+                "algorithm",
+                f"The access token is signed with {algorithm!r}, which is not "
+                f"accepted (allowed: {', '.join(self.algorithms)}).",
+            )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise self._reject("kid", "The access token names no signing key (kid).")
         key = await self._key(kid)
         declared = self._declared_alg.get(kid)
-        if (declared and declared != algorithm) or \
-                algorithm not in KEY_FAMILIES.get(str(key.key_type), frozenset()):
+        if (declared and declared != algorithm) or algorithm not in KEY_FAMILIES.get(
+            str(key.key_type), frozenset()
+        ):
             # A key published for one algorithm never verifies another (no RSA/EC mix-ups).
-            raise self._reject("algorithm",
-                               f"The access token's algorithm {algorithm} does not match its "
-                               f"signing key ({declared or key.key_type}).")
+            raise self._reject(
+                "algorithm",
+                f"The access token's algorithm {algorithm} does not match its "
+                f"signing key ({declared or key.key_type}).",
+            )
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[algorithm], issuer=self.issuer,
+                token,
+                key.key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
                 leeway=self.leeway_seconds,
                 # aud is checked below: Keycloak puts the client in aud or in azp.
                 options={"require": ["exp", "iss", "sub"], "verify_aud": False},
@@ -130,23 +140,21 @@ class TokenValidator:
         except jwt.ExpiredSignatureError as exc:
             raise self._reject("expired", "The access token has expired.") from exc
         except jwt.ImmatureSignatureError as exc:
-            raise self._reject("not_yet_valid", "The access token is not valid yet (nbf).") \
-                from exc
+            raise self._reject("not_yet_valid", "The access token is not valid yet (nbf).") from exc
         except jwt.InvalidIssuerError as exc:
-            raise self._reject("issuer", "The access token was issued by another issuer.") \
-                from exc
+            raise self._reject("issuer", "The access token was issued by another issuer.") from exc
         except jwt.InvalidSignatureError as exc:
             raise self._reject("signature", "The access token signature is invalid.") from exc
         except jwt.MissingRequiredClaimError as exc:
-            raise self._reject("claims", f"The access token lacks the {exc.claim!r} claim.") \
-                from exc
+            raise self._reject(
+                "claims", f"The access token lacks the {exc.claim!r} claim."
+            ) from exc
         except (jwt.InvalidTokenError, jwt.PyJWKError, ValueError, TypeError) as exc:
             raise self._reject("invalid", f"The access token is invalid ({exc}).") from exc
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences or []
         if self.audience not in audiences and claims.get("azp") != self.audience:
-            raise self._reject("audience",
-                               f"The access token is not meant for {self.audience!r}.")
+            raise self._reject("audience", f"The access token is not meant for {self.audience!r}.")
         return identity_from_claims(claims)
 
     @staticmethod
@@ -161,11 +169,16 @@ class TokenValidator:
             return self._keys[kid]
         async with self._lock:
             # Another request may have refreshed the keys while this one waited.
-            if kid in self._keys and self._fetched_at is not None and \
-                    time.monotonic() - self._fetched_at < self.cache_seconds:
+            if (
+                kid in self._keys
+                and self._fetched_at is not None
+                and time.monotonic() - self._fetched_at < self.cache_seconds
+            ):
                 return self._keys[kid]
-            recently = (self._attempted_at is not None
-                        and time.monotonic() - self._attempted_at < self.min_refetch_seconds)
+            recently = (
+                self._attempted_at is not None
+                and time.monotonic() - self._attempted_at < self.min_refetch_seconds
+            )
             if not recently:
                 try:
                     await self._refresh()
@@ -177,20 +190,21 @@ class TokenValidator:
         if kid not in self._keys:
             if self._fetched_at is None:
                 raise ProviderUnavailable("the identity provider's keys were never fetched")
-            raise self._reject("unknown_kid",
-                               "The access token is signed with a key the issuer does not list.")
+            raise self._reject(
+                "unknown_kid", "The access token is signed with a key the issuer does not list."
+            )
         return self._keys[kid]
 
     async def _refresh(self) -> None:
         self._attempted_at = time.monotonic()
         try:
             if self._jwks_uri is None:
-                discovery = await self._get_json(
-                    f"{self.issuer}/.well-known/openid-configuration")
+                discovery = await self._get_json(f"{self.issuer}/.well-known/openid-configuration")
                 if discovery.get("issuer", "").rstrip("/") != self.issuer:
                     raise ProviderUnavailable(
                         f"discovery names issuer {discovery.get('issuer')!r}, "
-                        f"expected {self.issuer!r}")
+                        f"expected {self.issuer!r}"
+                    )
                 self._jwks_uri = str(discovery["jwks_uri"])
             document = await self._get_json(self._jwks_uri)
         except ProviderUnavailable:
@@ -199,8 +213,11 @@ class TokenValidator:
         keys: dict[str, jwt.PyJWK] = {}
         declared: dict[str, str] = {}
         for entry in document.get("keys", []):
-            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or \
-                    not entry.get("kid"):
+            if (
+                not isinstance(entry, dict)
+                or entry.get("use", "sig") != "sig"
+                or not entry.get("kid")
+            ):
                 continue
             try:
                 keys[entry["kid"]] = jwt.PyJWK(entry)

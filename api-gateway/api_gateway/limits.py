@@ -18,12 +18,23 @@ class HeaderLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and header_bytes(scope["headers"]) > self.max_bytes:
-            body = json.dumps({"detail": f"Request headers are larger than {self.max_bytes} "
-                                         f"bytes; send fewer or smaller headers."}).encode()
-            await send({"type": "http.response.start", "status": 431,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close")]})
+            body = json.dumps(
+                {
+                    "detail": f"Request headers are larger than {self.max_bytes} "
+                    f"bytes; send fewer or smaller headers."
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

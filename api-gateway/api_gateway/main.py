@@ -34,24 +34,41 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
             connect_timeout=settings.upstream_connect_timeout_seconds,
             read_timeout=settings.upstream_timeout_seconds,
         )
-        proxy = Proxy(client, failure_threshold=settings.breaker_failure_threshold,
-                      reset_seconds=settings.breaker_reset_seconds,
-                      upstreams=list(routes.values()))
+        proxy = Proxy(
+            client,
+            failure_threshold=settings.breaker_failure_threshold,
+            reset_seconds=settings.breaker_reset_seconds,
+            upstreams=list(routes.values()),
+        )
         oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
-        validator = TokenValidator(
-            settings.oidc_issuer_url, settings.oidc_audience, settings.algorithms,
-            http=oidc_http, cache_seconds=settings.jwks_cache_seconds,
-            min_refetch_seconds=settings.jwks_min_refetch_seconds,
-            leeway_seconds=settings.jwt_leeway_seconds,
-        ) if settings.auth_enabled else None
-        rate_limits = RateLimits(
-            settings.redis_url, default=settings.rate_limit_default, ai=settings.rate_limit_ai,
-            strategy=settings.rate_limit_strategy, key_prefix=settings.rate_limit_key_prefix,
-            timeout_seconds=settings.rate_limit_timeout_seconds,
-            max_connections=settings.rate_limit_redis_max_connections,
-            queue_timeout_seconds=settings.rate_limit_queue_timeout_seconds,
-            on_redis_down=settings.rate_limit_on_redis_down,
-        ) if settings.rate_limit_enabled else None
+        validator = (
+            TokenValidator(
+                settings.oidc_issuer_url,
+                settings.oidc_audience,
+                settings.algorithms,
+                http=oidc_http,
+                cache_seconds=settings.jwks_cache_seconds,
+                min_refetch_seconds=settings.jwks_min_refetch_seconds,
+                leeway_seconds=settings.jwt_leeway_seconds,
+            )
+            if settings.auth_enabled
+            else None
+        )
+        rate_limits = (
+            RateLimits(
+                settings.redis_url,
+                default=settings.rate_limit_default,
+                ai=settings.rate_limit_ai,
+                strategy=settings.rate_limit_strategy,
+                key_prefix=settings.rate_limit_key_prefix,
+                timeout_seconds=settings.rate_limit_timeout_seconds,
+                max_connections=settings.rate_limit_redis_max_connections,
+                queue_timeout_seconds=settings.rate_limit_queue_timeout_seconds,
+                on_redis_down=settings.rate_limit_on_redis_down,
+            )
+            if settings.rate_limit_enabled
+            else None
+        )
         app.state.gateway = Gateway(settings, routes, proxy, validator, rate_limits)
         app.state.rate_limits = rate_limits
         try:
@@ -83,8 +100,9 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         gateway: Gateway = request.app.state.gateway
         return await gateway.handle(request)
 
-    app.router.add_route("/api/{path:path}", proxy_endpoint, methods=METHODS,
-                         include_in_schema=False)
+    app.router.add_route(
+        "/api/{path:path}", proxy_endpoint, methods=METHODS, include_in_schema=False
+    )
     # Last: the shop's catch-all answers only paths nothing above claims.
     mount_storefront(app, settings)
     return app

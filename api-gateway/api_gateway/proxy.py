@@ -30,7 +30,8 @@ UPSTREAM_FAILURES = Counter(
     "gateway_upstream_failures_total", "Upstream calls that failed", ["upstream", "reason"]
 )
 BREAKER_REJECTED = Counter(
-    "gateway_circuit_breaker_rejected_total", "Requests refused at once by an open breaker",
+    "gateway_circuit_breaker_rejected_total",
+    "Requests refused at once by an open breaker",
     ["upstream"],
 )
 
@@ -59,26 +60,35 @@ class UpstreamResponse(Response):
         self.status_code = reply.status
         self.background = None
         self.reply = reply
-        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                            for k, v in headers]
+        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
             if scope["method"] != "HEAD":
                 async for chunk in self.reply.body:
                     if chunk:
-                        await send({"type": "http.response.body", "body": chunk,
-                                    "more_body": True})
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self.reply.close()
 
 
 class Proxy:
-    def __init__(self, client: UpstreamClient, *, failure_threshold: int,
-                 reset_seconds: float, upstreams: Sequence[Upstream]) -> None:
+    def __init__(
+        self,
+        client: UpstreamClient,
+        *,
+        failure_threshold: int,
+        reset_seconds: float,
+        upstreams: Sequence[Upstream],
+    ) -> None:
         self.client = client
         self.reset_seconds = reset_seconds
         self.breakers = CircuitBreakers(
@@ -110,25 +120,39 @@ class Proxy:
                 available.append(instance)
         return available or turn
 
-    async def forward(self, upstream: Upstream, method: str, target: str,
-                      headers: Sequence[tuple[str, str]], body: AsyncIterator[bytes] | bytes,
-                      read_timeout: float) -> UpstreamReply | Response:
+    async def forward(
+        self,
+        upstream: Upstream,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: AsyncIterator[bytes] | bytes,
+        read_timeout: float,
+    ) -> UpstreamReply | Response:
         """The reply of one of the upstream's instances to `target` (path and query), or the
         gateway's own 503 / 504 / 413 answer. An instance that refuses the connection received
         nothing: a body already in hand is then offered to the next available instance."""
         instances = await self._available(upstream)
         for index, instance in enumerate(instances):
             last = index == len(instances) - 1 or not isinstance(body, bytes)
-            reply = await self._forward_to(upstream, instance, method, instance + target,
-                                           headers, body, read_timeout, last)
+            reply = await self._forward_to(
+                upstream, instance, method, instance + target, headers, body, read_timeout, last
+            )
             if reply is not None:
                 return reply
         raise AssertionError("the last instance always answers")  # pragma: no cover
 
-    async def _forward_to(self, upstream: Upstream, instance: str, method: str, url: str,
-                          headers: Sequence[tuple[str, str]],
-                          body: AsyncIterator[bytes] | bytes, read_timeout: float,
-                          last: bool) -> UpstreamReply | Response | None:
+    async def _forward_to(
+        self,
+        upstream: Upstream,
+        instance: str,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: AsyncIterator[bytes] | bytes,
+        read_timeout: float,
+        last: bool,
+    ) -> UpstreamReply | Response | None:
         """None when the instance refused and another may be tried."""
         breaker = await self.breakers.breaker(upstream.name, instance)
         try:
@@ -139,8 +163,11 @@ class Proxy:
                 return None
             BREAKER_REJECTED.labels(upstream.name).inc()
             error = _dependency_error(upstream, exc)
-            return problem(error.status_code, error.detail,
-                           {"Retry-After": str(max(1, round(self.reset_seconds)))})
+            return problem(
+                error.status_code,
+                error.detail,
+                {"Retry-After": str(max(1, round(self.reset_seconds)))},
+            )
         except UpstreamRefused as exc:
             error = _dependency_error(upstream, exc)
             failed = self._failed(upstream, "refused", exc, error.status_code, error.detail)
@@ -149,17 +176,20 @@ class Proxy:
             error = _dependency_error(upstream, exc)
             return self._failed(upstream, "timeout", exc, error.status_code, error.detail)
         except UpstreamBroken as exc:
-            return self._failed(upstream, "broken", exc, 502,
-                                f"{upstream.name} closed the connection")
+            return self._failed(
+                upstream, "broken", exc, 502, f"{upstream.name} closed the connection"
+            )
         except BodyTooLarge:
             return problem(413, "Request body is too large.")
 
     @staticmethod
-    def _failed(upstream: Upstream, reason: str, exc: Exception, status: int,
-                detail: str) -> Response:
+    def _failed(
+        upstream: Upstream, reason: str, exc: Exception, status: int, detail: str
+    ) -> Response:
         UPSTREAM_FAILURES.labels(upstream.name, reason).inc()
-        log.warning("gateway.upstream_failed", upstream=upstream.name, reason=reason,
-                    error=str(exc))
+        log.warning(
+            "gateway.upstream_failed", upstream=upstream.name, reason=reason, error=str(exc)
+        )
         return problem(status, detail)
 
 
@@ -167,5 +197,8 @@ def _dependency_error(
     upstream: Upstream, exc: Exception
 ) -> DependencyUnavailable | DependencyTimeout:
     """503 for an upstream that is away (refused, breaker open), 504 for one too slow."""
-    return dependency_error(exc, unavailable=f"{upstream.name} is unavailable",
-                            too_slow=f"{upstream.name} did not answer in time")
+    return dependency_error(
+        exc,
+        unavailable=f"{upstream.name} is unavailable",
+        too_slow=f"{upstream.name} did not answer in time",
+    )

@@ -43,7 +43,8 @@ FAIL_OPEN = Counter(
     "Requests let through unlimited because Redis was down (RATE_LIMIT_ON_REDIS_DOWN=allow)",
 )
 DEGRADED = Counter(
-    "rate_limit_degraded_total", "Requests the limiter could not decide in Redis",
+    "rate_limit_degraded_total",
+    "Requests the limiter could not decide in Redis",
     ["reason", "outcome"],
 )
 LIMITED = Counter("rate_limit_rejected_total", "Requests answered 429", ["bucket"])
@@ -121,18 +122,34 @@ class _RedisDown(Exception):
 
 
 class RateLimits:
-    def __init__(self, redis_url: str, *, default: str, ai: str, strategy: str,
-                 key_prefix: str, timeout_seconds: float, max_connections: int = 32,
-                 queue_timeout_seconds: float = 2.0, on_redis_down: str = "allow") -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        default: str,
+        ai: str,
+        strategy: str,
+        key_prefix: str,
+        timeout_seconds: float,
+        max_connections: int = 32,
+        queue_timeout_seconds: float = 2.0,
+        on_redis_down: str = "allow",
+    ) -> None:
         if strategy not in STRATEGIES:
-            raise ValueError(f"unknown rate limit strategy {strategy!r}; "
-                             f"choose one of {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown rate limit strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
         if on_redis_down not in REDIS_DOWN_POLICIES:
-            raise ValueError(f"unknown RATE_LIMIT_ON_REDIS_DOWN {on_redis_down!r}; "
-                             f"choose one of {', '.join(REDIS_DOWN_POLICIES)}")
+            raise ValueError(
+                f"unknown RATE_LIMIT_ON_REDIS_DOWN {on_redis_down!r}; "
+                f"choose one of {', '.join(REDIS_DOWN_POLICIES)}"
+            )
         self.pool = BlockingConnectionPool.from_url(
-            redis_url, max_connections=max_connections, timeout=queue_timeout_seconds,
-            socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+            redis_url,
+            max_connections=max_connections,
+            timeout=queue_timeout_seconds,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
         )
         self.client = Redis(connection_pool=self.pool)
         # At most one check per pooled connection in flight: the pool itself never runs dry.
@@ -210,12 +227,14 @@ class RateLimits:
         try:
             member = uuid.uuid4().hex
             try:
-                return await self._call(connection, "EVALSHA", self.sha, key, limit, window_us,
-                                        member)
+                return await self._call(
+                    connection, "EVALSHA", self.sha, key, limit, window_us, member
+                )
             except NoScriptError:
                 # First use on this server (or after a restart / SCRIPT FLUSH): load it.
-                return await self._call(connection, "EVAL", self.script, key, limit, window_us,
-                                        member)
+                return await self._call(
+                    connection, "EVAL", self.script, key, limit, window_us, member
+                )
         except (RedisError, OSError, asyncio.CancelledError):
             # A half-read reply must never be read by the next request on this connection.
             await connection.disconnect()
@@ -224,8 +243,15 @@ class RateLimits:
             await self.pool.release(connection)
 
     @staticmethod
-    async def _call(connection: AbstractConnection, command: str, script: str, key: str,
-                    limit: int, window_us: int, member: str) -> list[Any]:
+    async def _call(
+        connection: AbstractConnection,
+        command: str,
+        script: str,
+        key: str,
+        limit: int,
+        window_us: int,
+        member: str,
+    ) -> list[Any]:
         await connection.send_command(command, script, 1, key, limit, window_us, member)
         reply = await connection.read_response()
         if not isinstance(reply, list) or len(reply) != 4:

@@ -25,8 +25,9 @@ class Upstream:
     instances: tuple[str, ...]
     # the public segment it serves: "products" for /api/products/**
     segment: str
-    _turns: "itertools.count[int]" = field(default_factory=itertools.count, compare=False,
-                                           repr=False)
+    _turns: "itertools.count[int]" = field(
+        default_factory=itertools.count, compare=False, repr=False
+    )
 
     def rotation(self) -> list[str]:
         """Every instance once, starting with the next one in round-robin turn."""

@@ -34,19 +34,21 @@ def issuer_for_browsers(settings: Settings) -> str:
 def content_security_policy(issuer: str) -> str:
     parts = urlsplit(issuer)
     provider = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Product images may live anywhere; the shop shows a placeholder when one fails.
-        "img-src 'self' data: https: http:",
-        f"connect-src 'self' {provider}".strip(),
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            # Product images may live anywhere; the shop shows a placeholder when one fails.
+            "img-src 'self' data: https: http:",
+            f"connect-src 'self' {provider}".strip(),
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def mount_storefront(app: FastAPI, settings: Settings) -> None:
@@ -71,11 +73,14 @@ def mount_storefront(app: FastAPI, settings: Settings) -> None:
         return None
 
     async def config(request: Request) -> Response:
-        return JSONResponse({
-            "auth_enabled": settings.auth_enabled,
-            "oidc_issuer_url": issuer,
-            "oidc_client_id": settings.storefront_oidc_client_id,
-        }, headers={**security, "Cache-Control": REVALIDATE})
+        return JSONResponse(
+            {
+                "auth_enabled": settings.auth_enabled,
+                "oidc_issuer_url": issuer,
+                "oidc_client_id": settings.storefront_oidc_client_id,
+            },
+            headers={**security, "Cache-Control": REVALIDATE},
+        )
 
     async def asset(request: Request) -> Response:
         found = inside_build(f"assets/{request.path_params['path']}")
@@ -91,11 +96,13 @@ def mount_storefront(app: FastAPI, settings: Settings) -> None:
             return file(found, REVALIDATE)
         index = root / "index.html"
         if not index.is_file():
-            return problem(503, "The storefront is not built: run `make storefront` "
-                                "(or `make dev`).")
+            return problem(
+                503, "The storefront is not built: run `make storefront` (or `make dev`)."
+            )
         return file(index, REVALIDATE)
 
     app.router.add_route("/config.json", config, methods=["GET", "HEAD"], include_in_schema=False)
-    app.router.add_route("/assets/{path:path}", asset, methods=["GET", "HEAD"],
-                         include_in_schema=False)
+    app.router.add_route(
+        "/assets/{path:path}", asset, methods=["GET", "HEAD"], include_in_schema=False
+    )
     app.router.add_route("/{path:path}", page, methods=["GET", "HEAD"], include_in_schema=False)

@@ -104,8 +104,9 @@ def create_app(
         settings.service_name, settings.otel_exporter_otlp_endpoint
     )
     for warning in settings.legacy_warnings:
-        structlog.get_logger("chassis.settings").warning("config.original_variable_name",
-                                                         detail=warning)
+        structlog.get_logger("chassis.settings").warning(
+            "config.original_variable_name", detail=warning
+        )
     # FastAPI's native telemetry would record a second set of spans beside the OpenTelemetry
     # middleware's (and its own metrics): trace once, through the middleware.
     app = FastAPI(

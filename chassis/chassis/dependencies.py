@@ -66,31 +66,60 @@ def _elasticsearch_overloaded(exc: BaseException) -> bool:
 
 def _network_error(exc: BaseException) -> bool:
     # A file that is missing or unreadable is a bug or a deployment error, not an outage.
-    return not isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError,
-                                NotADirectoryError, PermissionError))
+    return not isinstance(
+        exc,
+        (
+            FileNotFoundError,
+            FileExistsError,
+            IsADirectoryError,
+            NotADirectoryError,
+            PermissionError,
+        ),
+    )
 
 
 # driver module, exception names, what is down, predicate
 _DRIVERS: list[tuple[str, tuple[str, ...], str, Predicate | None]] = [
     # SQLAlchemy wraps asyncpg: refused / reset / shut down / pool wait timed out.
-    ("sqlalchemy.exc", ("OperationalError", "InterfaceError", "TimeoutError"), "PostgreSQL",
-     None),
+    ("sqlalchemy.exc", ("OperationalError", "InterfaceError", "TimeoutError"), "PostgreSQL", None),
     # Any other DBAPI error on a connection SQLAlchemy found dead ("terminating connection").
     ("sqlalchemy.exc", ("DBAPIError",), "PostgreSQL", _sqlalchemy_disconnect),
-    ("asyncpg.exceptions", ("PostgresConnectionError", "InterfaceError",
-                            "OperatorInterventionError", "TooManyConnectionsError"),
-     "PostgreSQL", None),
+    (
+        "asyncpg.exceptions",
+        (
+            "PostgresConnectionError",
+            "InterfaceError",
+            "OperatorInterventionError",
+            "TooManyConnectionsError",
+        ),
+        "PostgreSQL",
+        None,
+    ),
     # ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout, WaitQueueTimeoutError.
     ("pymongo.errors", ("ConnectionFailure",), "MongoDB", None),
     # ConnectionError covers BusyLoadingError (Redis still loading its data after a restart).
     ("redis.exceptions", ("ConnectionError", "TimeoutError"), "Redis", None),
     ("elastic_transport", ("ConnectionError", "ConnectionTimeout"), "Elasticsearch", None),
     ("elasticsearch", ("ApiError",), "Elasticsearch", _elasticsearch_overloaded),
-    ("aiokafka.errors", ("KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError",
-                         "RequestTimedOutError", "NotLeaderForPartitionError",
-                         "LeaderNotAvailableError"), "Kafka", None),
-    ("aiosmtplib.errors", ("SMTPConnectError", "SMTPServerDisconnected", "SMTPTimeoutError"),
-     "The mail relay", None),
+    (
+        "aiokafka.errors",
+        (
+            "KafkaConnectionError",
+            "KafkaTimeoutError",
+            "NodeNotReadyError",
+            "RequestTimedOutError",
+            "NotLeaderForPartitionError",
+            "LeaderNotAvailableError",
+        ),
+        "Kafka",
+        None,
+    ),
+    (
+        "aiosmtplib.errors",
+        ("SMTPConnectError", "SMTPServerDisconnected", "SMTPTimeoutError"),
+        "The mail relay",
+        None,
+    ),
 ]
 
 

@@ -74,8 +74,12 @@ def outage_response(what: str) -> JSONResponse:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     what = describe_outage(exc)
     if what is not None:
-        log.warning("request.dependency_unavailable", path=request.url.path, dependency=what,
-                    error=f"{type(exc).__name__}: {exc}"[:300])
+        log.warning(
+            "request.dependency_unavailable",
+            path=request.url.path,
+            dependency=what,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
         return outage_response(what)
     # The stack trace goes to the log, never to the client.
     log.exception("request.unhandled_error", path=request.url.path, error=repr(exc))
@@ -102,8 +106,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         allowed = _allowed_methods(request)
         return JSONResponse(
             status_code=405,
-            content={"detail": f"{request.method} is not allowed here; use "
-                               f"{', '.join(allowed) or 'another path'}."},
+            content={
+                "detail": f"{request.method} is not allowed here; use "
+                f"{', '.join(allowed) or 'another path'}."
+            },
             headers={"Allow": ", ".join(allowed)},
         )
     return await http_exception_handler(request, exc)

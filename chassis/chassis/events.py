@@ -111,7 +111,7 @@ def _binary_attributes(headers: Iterable[tuple[str, bytes | None]]) -> dict[str,
         lowered = name.lower()
         text = (value or b"").decode("utf-8", errors="replace")
         if lowered.startswith(CE_HEADER_PREFIX):
-            attributes[lowered[len(CE_HEADER_PREFIX):]] = text
+            attributes[lowered[len(CE_HEADER_PREFIX) :]] = text
         elif lowered == "content-type":
             content_type = text
     if "specversion" not in attributes:

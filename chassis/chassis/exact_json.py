@@ -72,7 +72,6 @@ def dumps_exact(document: Any) -> str:
     return text
 
 
-
 class ExactJSONResponse(JSONResponse):
     """A FastAPI reply rendered with `dumps_exact`: Decimals keep their digits, datetimes are
     RFC 3339 UTC, UUIDs and enums plain strings, models dumped."""

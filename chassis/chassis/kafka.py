@@ -171,8 +171,9 @@ class EventProducer:
         reason = self._retire_reason
         if reason is None or self._producer is None:
             return
-        log.warning("kafka.producer.replacing", reason=reason,
-                    failures_in_a_row=self._failures_in_a_row)
+        log.warning(
+            "kafka.producer.replacing", reason=reason, failures_in_a_row=self._failures_in_a_row
+        )
         await self.stop()
         self._retire_reason = None
         self._failures_in_a_row = 0
@@ -318,8 +319,10 @@ class EventConsumer:
         self.ready = asyncio.Event()
 
     def _is_transient(self, exc: BaseException) -> bool:
-        return (isinstance(exc, (*self._transient, DependencyUnavailable, DependencyTimeout))
-                or describe_outage(exc) is not None)
+        return (
+            isinstance(exc, (*self._transient, DependencyUnavailable, DependencyTimeout))
+            or describe_outage(exc) is not None
+        )
 
     def _default_consumer(self) -> AIOKafkaConsumer:
         # Static membership when an instance id is given: a member that died without leaving
@@ -502,8 +505,13 @@ class EventConsumer:
             except Exception as exc:
                 HANDLER_FAILURES.labels(topic, self.group_id).inc()
                 if self._is_transient(exc):
-                    log.warning("kafka.handler.dependency_down", topic=topic, event_id=event.id,
-                                error=str(exc), error_type=type(exc).__name__)
+                    log.warning(
+                        "kafka.handler.dependency_down",
+                        topic=topic,
+                        event_id=event.id,
+                        error=str(exc),
+                        error_type=type(exc).__name__,
+                    )
                     raise
                 log.warning(
                     "kafka.handler.failed",

@@ -69,8 +69,15 @@ class Components:
         self._all: list[Component] = []
         self._live: list[Component] = []
 
-    def add(self, name: str, *, start: Step | None = None, stop: Step | None = None,
-            ready: ReadinessCheck | None = None, enabled: bool = True) -> None:
+    def add(
+        self,
+        name: str,
+        *,
+        start: Step | None = None,
+        stop: Step | None = None,
+        ready: ReadinessCheck | None = None,
+        enabled: bool = True,
+    ) -> None:
         """A disabled component (e.g. a consumer switched off by a setting) is neither started
         nor stopped; its readiness check, if any, still counts."""
         component = Component(name, start if enabled else None, stop if enabled else None, ready)
@@ -99,8 +106,11 @@ class Components:
             try:
                 await _run(component.stop)
             except Exception as exc:
-                log.warning("component.stop_failed", component=component.name,
-                            error=f"{type(exc).__name__}: {exc}"[:300])
+                log.warning(
+                    "component.stop_failed",
+                    component=component.name,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
                 failure = failure or exc
         if failure is not None:
             raise failure

@@ -134,9 +134,7 @@ async def enqueue(
 CLAIM_WINDOW_FACTOR = 4
 
 
-def heads_of_keys(
-    window: list[dict[str, Any]], now_ms: int, limit: int
-) -> tuple[list[Any], bool]:
+def heads_of_keys(window: list[dict[str, Any]], now_ms: int, limit: int) -> tuple[list[Any], bool]:
     """Of unsent documents oldest first: the ids to claim (each key's oldest, when no live lease
     holds it; documents without a key are free) and whether a claimed key has more waiting.
 
@@ -227,8 +225,10 @@ class MongoOutboxRelay(RelayLoop):
         # The oldest unsent documents, claimed or not: a key's oldest unsent document is in
         # this window whenever the key is, so the first one seen per key is its head.
         window = await self.collection.find(
-            {"sent_at": UNSENT}, {"_id": 1, "key": 1, "claimed_until": 1},
-            sort=[("created_at", 1), ("_id", 1)], limit=self.batch_size * CLAIM_WINDOW_FACTOR,
+            {"sent_at": UNSENT},
+            {"_id": 1, "key": 1, "claimed_until": 1},
+            sort=[("created_at", 1), ("_id", 1)],
+            limit=self.batch_size * CLAIM_WINDOW_FACTOR,
         ).to_list()
         ids, successors = heads_of_keys(window, now, self.batch_size)
         if successors:

@@ -29,8 +29,10 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _add(operation: dict[str, Any], status: str, description: str) -> None:
@@ -66,10 +68,17 @@ def complete_statuses(schema: dict[str, Any]) -> dict[str, Any]:
 def declare_statuses(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete_statuses(get_openapi(
-                title=app.title, version=app.version, openapi_version=app.openapi_version,
-                description=app.description, routes=app.routes, tags=app.openapi_tags,
-                servers=app.servers))
+            app.openapi_schema = complete_statuses(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    openapi_version=app.openapi_version,
+                    description=app.description,
+                    routes=app.routes,
+                    tags=app.openapi_tags,
+                    servers=app.servers,
+                )
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -155,14 +155,18 @@ def claim_query(table: Table, batch_size: int) -> Select[Any]:
     unsent_same_key = (older.c.key == t.c.key) & older.c.sent_at.is_(None)
     has_predecessor = (
         select(older.c.id)
-        .where(unsent_same_key, tuple_(older.c.created_at, older.c.id)
-               < tuple_(t.c.created_at, t.c.id))
+        .where(
+            unsent_same_key, tuple_(older.c.created_at, older.c.id) < tuple_(t.c.created_at, t.c.id)
+        )
         .exists()
     )
     has_successor = (
         select(newer.c.id)
-        .where(newer.c.key == t.c.key, newer.c.sent_at.is_(None),
-               tuple_(newer.c.created_at, newer.c.id) > tuple_(t.c.created_at, t.c.id))
+        .where(
+            newer.c.key == t.c.key,
+            newer.c.sent_at.is_(None),
+            tuple_(newer.c.created_at, newer.c.id) > tuple_(t.c.created_at, t.c.id),
+        )
         .exists()
         .label("has_successor")
     )

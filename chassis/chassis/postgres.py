@@ -34,8 +34,12 @@ def database_unavailable() -> DependencyUnavailable:
     return DependencyUnavailable("The database is unavailable; try again shortly.")
 
 
-LOST_CONNECTION = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError,
-                   asyncpg.CannotConnectNowError, OSError)
+LOST_CONNECTION = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
 
 
 def create_engine(settings: PostgresServiceSettings) -> AsyncEngine:

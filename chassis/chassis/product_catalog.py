@@ -110,8 +110,7 @@ class ProductCatalogReader:
             ) from exc
         if reply.status_code != 200:
             raise CatalogUnavailable(
-                f"Product service refused the catalog read (page {page}): "
-                f"HTTP {reply.status_code}"
+                f"Product service refused the catalog read (page {page}): HTTP {reply.status_code}"
             )
         return _parse_page(reply, page)
 

@@ -81,26 +81,47 @@ def _llm_key_for(provider: str, name: str) -> Legacy:
 
 
 LEGACY_ALIASES: tuple[Legacy, ...] = (
-    Legacy("database_url", ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER",
-                            "POSTGRES_PASSWORD", "POSTGRES_DB"),
-           _url({"POSTGRES_HOST": "host", "POSTGRES_PORT": "port", "POSTGRES_USER": "user",
-                 "POSTGRES_PASSWORD": "password", "POSTGRES_DB": "path"})),
-    Legacy("mongodb_url", ("MONGO_HOST", "MONGO_PORT"),
-           _url({"MONGO_HOST": "host", "MONGO_PORT": "port"})),
+    Legacy(
+        "database_url",
+        ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"),
+        _url(
+            {
+                "POSTGRES_HOST": "host",
+                "POSTGRES_PORT": "port",
+                "POSTGRES_USER": "user",
+                "POSTGRES_PASSWORD": "password",
+                "POSTGRES_DB": "path",
+            }
+        ),
+    ),
+    Legacy(
+        "mongodb_url",
+        ("MONGO_HOST", "MONGO_PORT"),
+        _url({"MONGO_HOST": "host", "MONGO_PORT": "port"}),
+    ),
     Legacy("mongodb_db", ("DB_NAME",)),
-    Legacy("redis_url", ("REDIS_HOST", "REDIS_PORT"),
-           _url({"REDIS_HOST": "host", "REDIS_PORT": "port"})),
+    Legacy(
+        "redis_url",
+        ("REDIS_HOST", "REDIS_PORT"),
+        _url({"REDIS_HOST": "host", "REDIS_PORT": "port"}),
+    ),
     _llm_key_for("groq", "GROQ_API_KEY"),
     _llm_key_for("gemini", "GEMINI_API_KEY"),
     _llm_key_for("openai", "OPENAI_API_KEY"),
     Legacy("llm_base_url", ("OLLAMA_BASE_URL",), when=("llm_provider", "ollama")),
     Legacy("llm_base_url", ("OLLAMA_HOST",), when=("llm_provider", "ollama")),
     Legacy("llm_model", ("OLLAMA_MODEL",), when=("llm_provider", "ollama")),
-    Legacy("oidc_issuer_url", ("KEYCLOAK_URL", "KEYCLOAK_REALM"),
-           lambda found, default, given: _issuer(found, str(default))),
+    Legacy(
+        "oidc_issuer_url",
+        ("KEYCLOAK_URL", "KEYCLOAK_REALM"),
+        lambda found, default, given: _issuer(found, str(default)),
+    ),
     Legacy("oidc_audience", ("KEYCLOAK_CLIENT_ID",)),
-    Legacy("mail_from", ("SMTP_FROM_EMAIL", "SMTP_FROM_NAME"),
-           lambda found, default, given: _mail_from(found, str(default))),
+    Legacy(
+        "mail_from",
+        ("SMTP_FROM_EMAIL", "SMTP_FROM_NAME"),
+        lambda found, default, given: _mail_from(found, str(default)),
+    ),
     Legacy("consumer_group", ("KAFKA_GROUP_ID",)),
 )
 # KAFKA_<NAME>_TOPIC feeds topic_<name> (KAFKA_ORDER_PLACED_TOPIC -> TOPIC_ORDER_PLACED).
@@ -197,20 +218,26 @@ def apply_legacy_aliases(
             continue
         if alias.when is not None:
             setting, wanted = alias.when
-            current = data.get(setting, data.get(setting.upper(), fields[setting].default
-                                                  if setting in fields else None))
+            current = data.get(
+                setting,
+                data.get(setting.upper(), fields[setting].default if setting in fields else None),
+            )
             if str(current).lower() != wanted:
                 continue
         new_name = alias.field.upper()
         old_names = ", ".join(sorted(found))
         if _given(data, alias.field):
-            warnings.append(f"{old_names} ignored: {new_name} is set and wins "
-                            f"(the original variable names are deprecated aliases)")
+            warnings.append(
+                f"{old_names} ignored: {new_name} is set and wins "
+                f"(the original variable names are deprecated aliases)"
+            )
             continue
         if alias.build is None:
             data[alias.field] = next(iter(found.values()))
         else:
             data[alias.field] = alias.build(found, fields[alias.field].default, data)
-        warnings.append(f"{old_names} read as {new_name}: the original variable name is a "
-                        f"deprecated alias, use {new_name}")
+        warnings.append(
+            f"{old_names} read as {new_name}: the original variable name is a "
+            f"deprecated alias, use {new_name}"
+        )
     return data, warnings

@@ -51,8 +51,9 @@ def _finite_float(text: str) -> float:
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        raise HostileJSON(f"An integer in the request body has more than "
-                          f"{MAX_INTEGER_DIGITS} digits.")
+        raise HostileJSON(
+            f"An integer in the request body has more than {MAX_INTEGER_DIGITS} digits."
+        )
     return int(text)
 
 
@@ -68,8 +69,10 @@ def _check_text(value: Any) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise HostileJSON("The request body holds a lone UTF-16 surrogate "
-                                  "(such as \\ud800), which is not Unicode text.") from None
+                raise HostileJSON(
+                    "The request body holds a lone UTF-16 surrogate "
+                    "(such as \\ud800), which is not Unicode text."
+                ) from None
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -81,8 +84,9 @@ def loads_strict(body: bytes | str) -> Any:
     """``json.loads`` refusing NaN, infinities, lone surrogates, huge integers and nesting
     deeper than the interpreter can parse (HostileJSON); syntax errors raise ValueError."""
     try:
-        value = json.loads(body, parse_float=_finite_float, parse_int=_bounded_int,
-                           parse_constant=_no_constant)
+        value = json.loads(
+            body, parse_float=_finite_float, parse_int=_bounded_int, parse_constant=_no_constant
+        )
     except RecursionError:
         raise HostileJSON("The request body is nested too deeply.") from None
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
@@ -107,8 +111,7 @@ class StrictJSONMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] not in _BODY_METHODS
-                or not _is_json(scope)):
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -134,8 +137,9 @@ class StrictJSONMiddleware:
 
 
 def _replay(bodies: list[bytes], first: Message | None, receive: Receive) -> Receive:
-    pending: list[Message] = [{"type": "http.request", "body": b, "more_body": False}
-                              for b in bodies]
+    pending: list[Message] = [
+        {"type": "http.request", "body": b, "more_body": False} for b in bodies
+    ]
     if first is not None:
         pending.append(first)
 
@@ -149,7 +153,14 @@ def _replay(bodies: list[bytes], first: Message | None, receive: Receive) -> Rec
 
 async def _refuse(send: Send, sentence: str) -> None:
     body = json.dumps({"detail": sentence}).encode()
-    await send({"type": "http.response.start", "status": 422,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -201,7 +201,10 @@ class Topic(Generic[Data]):
         if not isinstance(data, self.model):
             raise TypeError(f"{self.name} carries {self.model.__name__}, not {type(data)}")
         return new_event(
-            event_type or self.name, source, subject, self.dump(data),
+            event_type or self.name,
+            source,
+            subject,
+            self.dump(data),
             dataschema=self.dataschema,
         )
 
@@ -299,8 +302,12 @@ PRODUCT_UPDATED: Topic[ProductUpdated] = Topic(
     consumers=("search-service", "ai-service", "inventory-service"),
     key="product_id",
     examples=(
-        {"op": "upsert", "product_id": _PRODUCT_EXAMPLE["id"], "version": 2,
-         "product": _PRODUCT_EXAMPLE},
+        {
+            "op": "upsert",
+            "product_id": _PRODUCT_EXAMPLE["id"],
+            "version": 2,
+            "product": _PRODUCT_EXAMPLE,
+        },
         {"op": "delete", "product_id": _PRODUCT_EXAMPLE["id"], "version": 3},
     ),
 )

@@ -77,9 +77,15 @@ def test_unknown_fields_are_ignored_so_adding_one_is_compatible() -> None:
 
 
 def _binary_headers(**extra: bytes) -> list[tuple[str, bytes]]:
-    headers = {"ce_specversion": b"1.0", "ce_id": b"evt-1", "ce_type": b"order-placed",
-               "ce_source": b"legacy-shop", "ce_time": b"2026-11-26T10:00:00Z",
-               "content-type": b"application/json; charset=utf-8", **extra}
+    headers = {
+        "ce_specversion": b"1.0",
+        "ce_id": b"evt-1",
+        "ce_type": b"order-placed",
+        "ce_source": b"legacy-shop",
+        "ce_time": b"2026-11-26T10:00:00Z",
+        "content-type": b"application/json; charset=utf-8",
+        **extra,
+    }
     return list(headers.items())
 
 
@@ -87,9 +93,12 @@ def test_binary_mode_is_accepted_beside_structured_mode() -> None:
     value = dumps_exact(ORDER_PLACED.examples[0]).encode()
     event = decode_event(value, _binary_headers(ce_subject=b"o-1", traceparent=b"00-x"))
     assert (event.id, event.type, event.source, event.subject) == (
-        "evt-1", "order-placed", "legacy-shop", "o-1")
-    assert ORDER_PLACED.parse(event.data).total_amount == ORDER_PLACED.examples[0][
-        "total_amount"]
+        "evt-1",
+        "order-placed",
+        "legacy-shop",
+        "o-1",
+    )
+    assert ORDER_PLACED.parse(event.data).total_amount == ORDER_PLACED.examples[0]["total_amount"]
     # Without ce_subject: subject is optional, as in the specification.
     assert decode_event(value, _binary_headers()).subject is None
 
@@ -104,8 +113,14 @@ def test_binary_mode_refuses_what_it_cannot_read() -> None:
 
 
 def test_structured_event_without_subject_is_accepted() -> None:
-    document = {"specversion": "1.0", "id": "e", "type": "order-placed", "source": "s",
-                "time": "2026-11-26T10:00:00Z", "data": {"x": 1}}
+    document = {
+        "specversion": "1.0",
+        "id": "e",
+        "type": "order-placed",
+        "source": "s",
+        "time": "2026-11-26T10:00:00Z",
+        "data": {"x": 1},
+    }
     event = decode_event(json.dumps(document).encode())
     assert event.subject is None
     assert b'"subject"' not in encode_event(event)

@@ -39,8 +39,10 @@ def start_infra(stack: Stack) -> None:
         created = run_sync(create_databases(stack.profile, SERVICE_DATABASES))
     except Exception as exc:
         raise StackError("postgres", f"creating databases failed: {exc}") from exc
-    progress.event(f"postgres databases ready: {', '.join(SERVICE_DATABASES)}"
-                   + (f" (created {', '.join(created)})" if created else ""))
+    progress.event(
+        f"postgres databases ready: {', '.join(SERVICE_DATABASES)}"
+        + (f" (created {', '.join(created)})" if created else "")
+    )
     try:
         counts = run_sync(create_topics(stack.profile.kafka_bootstrap, TOPICS))
     except Exception as exc:
@@ -67,9 +69,13 @@ def load_demo_data(stack: Stack) -> None:
     stack.progress.event("loading demo catalog: python -m product_service.seed")
     try:
         result = subprocess.run(
-            command, cwd=spec.folder(stack.root), capture_output=True, text=True,
+            command,
+            cwd=spec.folder(stack.root),
+            capture_output=True,
+            text=True,
             env={**os.environ, **service_env(spec, stack.profile)},
-            timeout=DEMO_SEED_TIMEOUT_SECONDS, check=False,
+            timeout=DEMO_SEED_TIMEOUT_SECONDS,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         stack.progress.event(f"demo catalog: seed did not finish in {DEMO_SEED_TIMEOUT_SECONDS}s")
@@ -83,10 +89,15 @@ def stop_services(root: Path, profile: Profile, progress: Progress) -> None:
     # Also the copies tests started on other ports (`<service>-<port>` folders).
     profile_dir = state_dir(root, profile.name)
     names = {spec.name for spec in SERVICES}
-    folders = [
-        folder for folder in sorted(profile_dir.glob("*"))
-        if folder.name in names or folder.name.rsplit("-", 1)[0] in names
-    ] if profile_dir.is_dir() else []
+    folders = (
+        [
+            folder
+            for folder in sorted(profile_dir.glob("*"))
+            if folder.name in names or folder.name.rsplit("-", 1)[0] in names
+        ]
+        if profile_dir.is_dir()
+        else []
+    )
     for folder in folders:
         pid = stop_by_pidfile(folder / "pid", grace=STOP_GRACE_SECONDS)
         if pid is not None:
@@ -111,25 +122,28 @@ def status_rows(stack: Stack) -> list[StatusRow]:
 def next_steps(stack: Stack) -> str:
     """Where to start once the fleet is up: the gateway, a token, the sent emails."""
     gateway = base_url(get_service("api-gateway").port, stack.profile.host)
-    return "\n".join([
-        "",
-        f"gateway:  {gateway}   (try: curl {gateway}/api/products)",
-        f"token:    make token USER=admin   (or USER=customer; provider "
-        f"{stack.profile.oidc_issuer}); send it as 'Authorization: Bearer <token>'",
-        "          the gateway checks tokens only with AUTH_ENABLED=true "
-        "(a development switch; off by default in the local stack)",
-        f"emails:   {stack.mail_folder()}   (one .eml file per message the SMTP sink accepted)",
-        "",
-        f"shop:     {gateway}/   (open it in a browser: the storefront, served by the gateway)",
-    ])
+    return "\n".join(
+        [
+            "",
+            f"gateway:  {gateway}   (try: curl {gateway}/api/products)",
+            f"token:    make token USER=admin   (or USER=customer; provider "
+            f"{stack.profile.oidc_issuer}); send it as 'Authorization: Bearer <token>'",
+            "          the gateway checks tokens only with AUTH_ENABLED=true "
+            "(a development switch; off by default in the local stack)",
+            f"emails:   {stack.mail_folder()}   (one .eml file per message the SMTP sink accepted)",
+            "",
+            f"shop:     {gateway}/   (open it in a browser: the storefront, served by the gateway)",
+        ]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("command", choices=("infra", "up", "stop", "status"))
     parser.add_argument("--profile", choices=tuple(PROFILES), default="dev")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds to wait for each component to answer")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for each component to answer"
+    )
     return parser
 
 

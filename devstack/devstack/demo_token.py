@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=tuple(PROFILES), default="dev")
     args = parser.parse_args(argv)
     if args.user not in DEMO_USERS:
-        sys.stderr.write(f"unknown demo user {args.user!r}; use USER="
-                         f"{', USER='.join(DEMO_USERS)}\n")
+        sys.stderr.write(
+            f"unknown demo user {args.user!r}; use USER={', USER='.join(DEMO_USERS)}\n"
+        )
         return 2
     issuer = get_profile(args.profile).oidc_issuer
     try:
@@ -26,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"devstack: FAILED {exc.render()}\n")
         return 1
     except Exception as exc:
-        sys.stderr.write(f"devstack: no token from {issuer} ({type(exc).__name__}: {exc}); "
-                         "is the stack up (`make dev`)?\n")
+        sys.stderr.write(
+            f"devstack: no token from {issuer} ({type(exc).__name__}: {exc}); "
+            "is the stack up (`make dev`)?\n"
+        )
         return 1
     return 0
 

@@ -42,7 +42,8 @@ def no_server_error_fuzz(
         ],
     )
     def test_no_input_answers_5xx(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=[not_a_server_error, status_code_conformance],
-                               timeout=timeout)
+        case.call_and_validate(
+            checks=[not_a_server_error, status_code_conformance], timeout=timeout
+        )
 
     return openapi_schema, test_no_input_answers_5xx

@@ -37,8 +37,11 @@ class ComponentHandle:
         stack = self._endpoints.stack
         pid = stack.stop_process(self.process)
         if pid is None:
-            raise StackError(self.component, "not started by devstack (no PID file) on profile "
-                             f"{stack.profile.name}; a reused server is never stopped")
+            raise StackError(
+                self.component,
+                "not started by devstack (no PID file) on profile "
+                f"{stack.profile.name}; a reused server is never stopped",
+            )
         return pid
 
     def start(self) -> int:

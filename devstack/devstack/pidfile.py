@@ -81,9 +81,7 @@ def running_pid(path: Path) -> int | None:
     if record is None:
         path.unlink(missing_ok=True)
         return None
-    same_process = record.start_time is None or record.start_time == process_start_time(
-        record.pid
-    )
+    same_process = record.start_time is None or record.start_time == process_start_time(record.pid)
     if is_alive(record.pid) and same_process:
         return record.pid
     path.unlink(missing_ok=True)

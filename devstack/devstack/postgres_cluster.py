@@ -74,10 +74,21 @@ def init_cluster(bindir: Path, paths: ProcessPaths, profile: Profile, progress: 
     progress.event(f"postgres initdb {paths.data}")
     with paths.log.open("ab") as log:
         result = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(paths.data), "-U", profile.postgres_user,
-             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            user=user, check=False,
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(paths.data),
+                "-U",
+                profile.postgres_user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            user=user,
+            check=False,
         )
     if result.returncode != 0:
         raise StackError("postgres", f"initdb failed ({result.returncode})", paths.log)
@@ -85,8 +96,14 @@ def init_cluster(bindir: Path, paths: ProcessPaths, profile: Profile, progress: 
 
 def server_command(bindir: Path, paths: ProcessPaths, profile: Profile) -> list[str]:
     return [
-        str(bindir / "postgres"), "-D", str(paths.data), "-p", str(profile.postgres_port),
-        "-c", f"listen_addresses={profile.host}",
+        str(bindir / "postgres"),
+        "-D",
+        str(paths.data),
+        "-p",
+        str(profile.postgres_port),
+        "-c",
+        f"listen_addresses={profile.host}",
         # TCP only: a socket path under a deep repo could exceed the 107-byte limit.
-        "-c", "unix_socket_directories=",
+        "-c",
+        "unix_socket_directories=",
     ]

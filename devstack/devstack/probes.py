@@ -22,7 +22,11 @@ async def postgres(host: str, port: int, user: str, password: str | None) -> Non
     import asyncpg
 
     connection = await asyncpg.connect(
-        host=host, port=port, user=user, password=password, database="postgres",
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        database="postgres",
         timeout=PROBE_TIMEOUT_SECONDS,
     )
     await connection.close()
@@ -31,8 +35,12 @@ async def postgres(host: str, port: int, user: str, password: str | None) -> Non
 async def redis(host: str, port: int) -> None:
     from redis.asyncio import Redis
 
-    client = Redis(host=host, port=port, socket_timeout=PROBE_TIMEOUT_SECONDS,
-                   socket_connect_timeout=PROBE_TIMEOUT_SECONDS)
+    client = Redis(
+        host=host,
+        port=port,
+        socket_timeout=PROBE_TIMEOUT_SECONDS,
+        socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+    )
     try:
         if not await client.ping():
             raise ConnectionError("PING did not answer PONG")
@@ -66,7 +74,8 @@ async def mongodb(url: str) -> None:
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        url, serverSelectionTimeoutMS=int(PROBE_TIMEOUT_SECONDS * 1000),
+        url,
+        serverSelectionTimeoutMS=int(PROBE_TIMEOUT_SECONDS * 1000),
         connectTimeoutMS=int(PROBE_TIMEOUT_SECONDS * 1000),
     )
     try:

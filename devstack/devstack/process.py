@@ -25,8 +25,10 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        log.write(f"\n=== devstack start {time.strftime('%Y-%m-%dT%H:%M:%S')}: "
-                  f"{' '.join(command)}\n".encode())
+        log.write(
+            f"\n=== devstack start {time.strftime('%Y-%m-%dT%H:%M:%S')}: "
+            f"{' '.join(command)}\n".encode()
+        )
         log.flush()
         child = subprocess.Popen(
             list(command),

@@ -70,21 +70,38 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
-        name="dev", postgres_port=5432, redis_port=6379, kafka_port=9092,
-        elasticsearch_port=9200, mongodb_port=27017, redis_db=0,
+        name="dev",
+        postgres_port=5432,
+        redis_port=6379,
+        kafka_port=9092,
+        elasticsearch_port=9200,
+        mongodb_port=27017,
+        redis_db=0,
         oidc_port=8081,
     ),
     # PostgreSQL and Redis are shared with dev (tests isolate by database / db number);
     # the stand-ins get their own ports so tests never collide with a running `make dev`.
     "test": Profile(
-        name="test", postgres_port=5432, redis_port=6379, kafka_port=19092,
-        elasticsearch_port=19200, mongodb_port=37017, smtp_port=11025, redis_db=15,
+        name="test",
+        postgres_port=5432,
+        redis_port=6379,
+        kafka_port=19092,
+        elasticsearch_port=19200,
+        mongodb_port=37017,
+        smtp_port=11025,
+        redis_db=15,
         oidc_port=18081,
     ),
     # Own ports and data so a benchmark that kills the broker cannot disturb a test run.
     "bench": Profile(
-        name="bench", postgres_port=5432, redis_port=6379, kafka_port=29092,
-        elasticsearch_port=29200, mongodb_port=47017, smtp_port=21025, redis_db=14,
+        name="bench",
+        postgres_port=5432,
+        redis_port=6379,
+        kafka_port=29092,
+        elasticsearch_port=29200,
+        mongodb_port=47017,
+        smtp_port=21025,
+        redis_db=14,
         oidc_port=28081,
     ),
 }
@@ -133,8 +150,9 @@ SHIFTED_PORTS = ("kafka_port", "elasticsearch_port", "mongodb_port", "smtp_port"
 def port_offset(environ: Mapping[str, str]) -> int:
     raw = environ.get(PORT_OFFSET_VARIABLE, "").strip() or "0"
     if not raw.isdigit() or int(raw) > 20_000:
-        raise ValueError(f"{PORT_OFFSET_VARIABLE} must be a whole number from 0 to 20000, "
-                         f"not {raw!r}")
+        raise ValueError(
+            f"{PORT_OFFSET_VARIABLE} must be a whole number from 0 to 20000, not {raw!r}"
+        )
     return int(raw)
 
 

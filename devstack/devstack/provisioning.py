@@ -30,8 +30,11 @@ async def create_databases(profile: Profile, names: Iterable[str]) -> list[str]:
 
     wanted = [check_database_name(name) for name in names]
     connection = await asyncpg.connect(
-        host=profile.host, port=profile.postgres_port, user=profile.postgres_user,
-        password=profile.postgres_password, database="postgres",
+        host=profile.host,
+        port=profile.postgres_port,
+        user=profile.postgres_user,
+        password=profile.postgres_password,
+        database="postgres",
     )
     created = []
     try:
@@ -53,8 +56,11 @@ async def drop_databases(profile: Profile, names: Iterable[str]) -> None:
     import asyncpg
 
     connection = await asyncpg.connect(
-        host=profile.host, port=profile.postgres_port, user=profile.postgres_user,
-        password=profile.postgres_password, database="postgres",
+        host=profile.host,
+        port=profile.postgres_port,
+        user=profile.postgres_user,
+        password=profile.postgres_password,
+        database="postgres",
     )
     try:
         for name in names:
@@ -94,8 +100,11 @@ async def create_topics(bootstrap: str, topics: Mapping[str, int]) -> dict[str, 
         if grow:
             await admin.create_partitions(grow)
             counts = await partition_counts(admin, list(topics))
-        short = {name: counts.get(name, 0) for name, count in topics.items()
-                 if counts.get(name, 0) < count}
+        short = {
+            name: counts.get(name, 0)
+            for name, count in topics.items()
+            if counts.get(name, 0) < count
+        }
         if short:
             raise RuntimeError(f"topics without their partitions after create: {short}")
         return counts

@@ -45,11 +45,16 @@ class SessionStack:
             if component == "kafka":
                 run_sync(create_topics(self.profile.kafka_bootstrap, TOPICS))
         except StackError as exc:
-            pytest.fail(f"devstack could not start {component} (profile {self.profile.name}):\n"
-                        f"{exc.render()}", pytrace=False)
+            pytest.fail(
+                f"devstack could not start {component} (profile {self.profile.name}):\n"
+                f"{exc.render()}",
+                pytrace=False,
+            )
         except Exception as exc:
-            pytest.fail(f"devstack could not prepare {component}: {type(exc).__name__}: {exc}",
-                        pytrace=False)
+            pytest.fail(
+                f"devstack could not prepare {component}: {type(exc).__name__}: {exc}",
+                pytrace=False,
+            )
         self._ready.add(component)
 
     def close(self) -> None:

@@ -39,20 +39,31 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("api-gateway", "api_gateway", 9000,
-                upstreams=("product-service", "order-service", "inventory-service",
-                           "ai-service", "search-service", "notification-service")),
-    ServiceSpec("product-service", "product_service", 8001,
-                upstreams=("inventory-service",)),
-    ServiceSpec("order-service", "order_service", 8002, database="order_db",
-                upstreams=("inventory-service",)),
-    ServiceSpec("inventory-service", "inventory_service", 8003,
-                database="inventory_db"),
+    ServiceSpec(
+        "api-gateway",
+        "api_gateway",
+        9000,
+        upstreams=(
+            "product-service",
+            "order-service",
+            "inventory-service",
+            "ai-service",
+            "search-service",
+            "notification-service",
+        ),
+    ),
+    ServiceSpec("product-service", "product_service", 8001, upstreams=("inventory-service",)),
+    ServiceSpec(
+        "order-service",
+        "order_service",
+        8002,
+        database="order_db",
+        upstreams=("inventory-service",),
+    ),
+    ServiceSpec("inventory-service", "inventory_service", 8003, database="inventory_db"),
     ServiceSpec("notification-service", "notification_service", 8004),
-    ServiceSpec("ai-service", "ai_service", 8005,
-                upstreams=("product-service",)),
-    ServiceSpec("search-service", "search_service", 8006,
-                upstreams=("product-service",)),
+    ServiceSpec("ai-service", "ai_service", 8005, upstreams=("product-service",)),
+    ServiceSpec("search-service", "search_service", 8006, upstreams=("product-service",)),
 )
 
 SERVICE_DATABASES: tuple[str, ...] = tuple(s.database for s in SERVICES if s.database)
@@ -66,8 +77,9 @@ def get_service(name: str) -> ServiceSpec:
     for spec in SERVICES:
         if spec.name == name:
             return spec
-    raise UnknownService(f"unknown service {name!r}; choose one of "
-                         f"{', '.join(s.name for s in SERVICES)}")
+    raise UnknownService(
+        f"unknown service {name!r}; choose one of {', '.join(s.name for s in SERVICES)}"
+    )
 
 
 def service_env(spec: ServiceSpec, profile: Profile) -> dict[str, str]:
@@ -157,11 +169,19 @@ def launch(
     paths.base.mkdir(parents=True, exist_ok=True)
     command = [python, "-m", "uvicorn", app, "--host", host, "--port", str(port)]
     progress.event(f"{name} starting: {shlex.join(command)}")
-    child = spawn(command, log_path=paths.log, pid_path=paths.pid, cwd=cwd,
-                  env={**os.environ, **env})
+    child = spawn(
+        command, log_path=paths.log, pid_path=paths.pid, cwd=cwd, env={**os.environ, **env}
+    )
     try:
-        wait_ready(name, f"{url}/health", lambda: probes.service_health(url), timeout=timeout,
-                   progress=progress, alive=lambda: is_alive(child.pid), log_path=paths.log)
+        wait_ready(
+            name,
+            f"{url}/health",
+            lambda: probes.service_health(url),
+            timeout=timeout,
+            progress=progress,
+            alive=lambda: is_alive(child.pid),
+            log_path=paths.log,
+        )
     except StackError:
         stop_by_pidfile(paths.pid, grace=STOP_GRACE_SECONDS)
         raise
@@ -192,16 +212,21 @@ def launch_service(
     # same service restarted on the same port takes its partitions straight back.
     identity = {"KAFKA_GROUP_INSTANCE_ID": f"{spec.name}-{port}"}
     return launch(
-        name=spec.name, app=f"{spec.package}.main:app", cwd=folder, port=port,
+        name=spec.name,
+        app=f"{spec.package}.main:app",
+        cwd=folder,
+        port=port,
         env={**service_env(spec, profile), **identity, **(env or {})},
-        paths=service_paths(root, profile, spec, port), python=python_for(root),
-        progress=progress, timeout=timeout, host=profile.host,
+        paths=service_paths(root, profile, spec, port),
+        python=python_for(root),
+        progress=progress,
+        timeout=timeout,
+        host=profile.host,
     )
 
 
 def stop_service(spec: ServiceSpec, profile: Profile, root: Path, port: int) -> int | None:
-    return stop_by_pidfile(service_paths(root, profile, spec, port).pid,
-                           grace=STOP_GRACE_SECONDS)
+    return stop_by_pidfile(service_paths(root, profile, spec, port).pid, grace=STOP_GRACE_SECONDS)
 
 
 @contextmanager
@@ -223,8 +248,9 @@ def start_service(
     root = root or find_repo_root()
     if port is None:
         port = spec.port if resolved.name == "dev" else free_port(resolved.host)
-    started = launch_service(spec, resolved, root, progress or Progress(), port=port, env=env,
-                             timeout=timeout)
+    started = launch_service(
+        spec, resolved, root, progress or Progress(), port=port, env=env, timeout=timeout
+    )
     try:
         yield started.url
     finally:

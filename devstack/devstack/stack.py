@@ -205,8 +205,9 @@ class Stack:
                 continue
             if all(self.answers(component) for component in needed):
                 for component in needed:
-                    self.progress.event(f"{component} already answering on "
-                                        f"{self.address(component)}; reusing it")
+                    self.progress.event(
+                        f"{component} already answering on {self.address(component)}; reusing it"
+                    )
                 continue
             # Recorded before waiting: a process that never answers must still be stopped.
             started.append(process)
@@ -230,16 +231,23 @@ class Stack:
                     )
             command, user = self._command(process, paths, listeners)
             self.progress.event(f"{process} starting: {shlex.join(command)}")
-            pid = spawn(command, log_path=paths.log, pid_path=paths.pid, cwd=paths.data,
-                        user=user).pid
+            pid = spawn(
+                command, log_path=paths.log, pid_path=paths.pid, cwd=paths.data, user=user
+            ).pid
         else:
             # Ours from an earlier run, not answering yet (still starting up).
             listeners = [c for c in served if not self.answers(c)]
         started_pid = pid
         for component in listeners:
-            wait_ready(component, self.address(component), self.probe(component),
-                       timeout=self.timeout, progress=self.progress,
-                       alive=lambda: is_alive(started_pid), log_path=paths.log)
+            wait_ready(
+                component,
+                self.address(component),
+                self.probe(component),
+                timeout=self.timeout,
+                progress=self.progress,
+                alive=lambda: is_alive(started_pid),
+                log_path=paths.log,
+            )
         return pid
 
     def _command(
@@ -256,23 +264,63 @@ class Stack:
                 if server is None:
                     apt_install("redis", "redis-server", self.progress)
                     server = shutil.which("redis-server") or "redis-server"
-                return [server, "--port", str(p.redis_port), "--bind", p.host, "--save", "",
-                        "--appendonly", "no", "--daemonize", "no",
-                        "--dir", str(paths.data)], None
+                return [
+                    server,
+                    "--port",
+                    str(p.redis_port),
+                    "--bind",
+                    p.host,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(paths.data),
+                ], None
             case "noida-db":
                 # noida-db rejects a port flag for a listener --only leaves out.
                 ports = [arg for c in listeners for arg in (f"--{c}-port", str(p.port_of(c)))]
-                return [noida_binary(), "start", "--data-dir", str(paths.data), "--host", p.host,
-                        "--only", ",".join(listeners), *ports], None
+                return [
+                    noida_binary(),
+                    "start",
+                    "--data-dir",
+                    str(paths.data),
+                    "--host",
+                    p.host,
+                    "--only",
+                    ",".join(listeners),
+                    *ports,
+                ], None
             case "mongodb":
                 # nx-27017 defaults to one global /tmp pid file and refuses a second instance;
                 # its own files per profile let dev, test and bench run side by side.
-                return [venv_program("nx-27017"), "--data-dir", str(paths.data), "--host", p.host,
-                        "-p", str(p.mongodb_port), "--pid-file", str(paths.base / "nx.pid"),
-                        "--log-file", str(paths.base / "nx.log")], None
+                return [
+                    venv_program("nx-27017"),
+                    "--data-dir",
+                    str(paths.data),
+                    "--host",
+                    p.host,
+                    "-p",
+                    str(p.mongodb_port),
+                    "--pid-file",
+                    str(paths.base / "nx.pid"),
+                    "--log-file",
+                    str(paths.base / "nx.log"),
+                ], None
             case "smtp":
-                return [sys.executable, "-m", "devstack.smtp_sink", "--host", p.host,
-                        "--port", str(p.smtp_port), "--dir", str(paths.data)], None
+                return [
+                    sys.executable,
+                    "-m",
+                    "devstack.smtp_sink",
+                    "--host",
+                    p.host,
+                    "--port",
+                    str(p.smtp_port),
+                    "--dir",
+                    str(paths.data),
+                ], None
             case "oidc":
                 return oidc.command(p, paths, self.progress), None
         raise UnknownComponent(process)
@@ -283,8 +331,9 @@ class Stack:
         """Stops the process if this profile started it (PID file); returns its PID."""
         if process == "noida-db":
             return self._stop_noida()
-        pid = stop_by_pidfile(self.paths(process).pid,
-                              first_signal=STOP_SIGNAL.get(process, signal.SIGTERM))
+        pid = stop_by_pidfile(
+            self.paths(process).pid, first_signal=STOP_SIGNAL.get(process, signal.SIGTERM)
+        )
         if pid is not None:
             self.progress.event(f"{process} stopped (pid {pid})")
         return pid
@@ -307,17 +356,27 @@ class Stack:
         listeners = sorted(noida_listeners(pid))
         command = [noida_binary(), "stop", *listeners, "--data-dir", str(paths.data)]
         try:
-            done = subprocess.run(command, capture_output=True, text=True,
-                                  timeout=NOIDA_CONTROL_TIMEOUT_SECONDS, check=False)
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=NOIDA_CONTROL_TIMEOUT_SECONDS,
+                check=False,
+            )
             if done.returncode != 0:
-                self.progress.event(f"noida-db: `stop {' '.join(listeners)}` answered "
-                                    f"{done.returncode}: {(done.stderr or done.stdout)[-300:]}")
+                self.progress.event(
+                    f"noida-db: `stop {' '.join(listeners)}` answered "
+                    f"{done.returncode}: {(done.stderr or done.stdout)[-300:]}"
+                )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            self.progress.event(f"noida-db: graceful stop of {listeners} failed ({exc}); "
-                                "relying on SIGTERM's snapshot")
+            self.progress.event(
+                f"noida-db: graceful stop of {listeners} failed ({exc}); "
+                "relying on SIGTERM's snapshot"
+            )
         time.sleep(NOIDA_SNAPSHOT_PERIOD_SECONDS + 0.5)
-        gone = stop_by_pidfile(paths.pid, first_signal=signal.SIGTERM,
-                               grace=NOIDA_STOP_GRACE_SECONDS)
+        gone = stop_by_pidfile(
+            paths.pid, first_signal=signal.SIGTERM, grace=NOIDA_STOP_GRACE_SECONDS
+        )
         sync_folder(paths.data)
         if gone is not None:
             self.progress.event(f"noida-db stopped (pid {gone})")
@@ -338,6 +397,9 @@ class Stack:
                 state = "UP" if up else "UNRESPONSIVE"
             else:
                 state = "REUSED" if up else "DOWN"
-            rows.append(StatusRow(component, state, pid, self.profile.port_of(component),
-                                        self.address(component)))
+            rows.append(
+                StatusRow(
+                    component, state, pid, self.profile.port_of(component), self.address(component)
+                )
+            )
         return rows

@@ -15,8 +15,13 @@ class StatusRow:
     address: str
 
     def cells(self) -> tuple[str, ...]:
-        return (self.component, self.state, str(self.pid) if self.pid else "-", str(self.port),
-                self.address)
+        return (
+            self.component,
+            self.state,
+            str(self.pid) if self.pid else "-",
+            str(self.port),
+            self.address,
+        )
 
 
 def format_status_table(rows: Sequence[StatusRow]) -> str:

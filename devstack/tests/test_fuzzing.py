@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICE_AND_TEST = textwrap.dedent('''
+SERVICE_AND_TEST = textwrap.dedent("""
     import socket, threading, time
     import pytest, uvicorn
     from fastapi import FastAPI
@@ -37,7 +37,7 @@ SERVICE_AND_TEST = textwrap.dedent('''
         thread.join()
 
     openapi_schema, test_fuzz = no_server_error_fuzz("running_app", max_examples=50)
-''')
+""")
 
 
 def _run(tmp_path: Path, broken: bool) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,11 @@ def _run(tmp_path: Path, broken: bool) -> subprocess.CompletedProcess[str]:
     test_file.write_text(f"BROKEN = {broken}\n" + SERVICE_AND_TEST)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -5,8 +5,9 @@ import pytest
 from devstack.paths import ROOT_ENV, RepoRootNotFound, find_repo_root, process_paths
 
 
-def test_repo_root_is_the_uv_workspace_above(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repo_root_is_the_uv_workspace_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(ROOT_ENV, raising=False)
     (tmp_path / "pyproject.toml").write_text("[tool.uv.workspace]\nmembers = ['a']\n")
     member = tmp_path / "a" / "pkg"

@@ -10,7 +10,8 @@ from devstack.process import spawn, stop_by_pidfile
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 IGNORES_SIGTERM = [
-    sys.executable, "-c",
+    sys.executable,
+    "-c",
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ar' + 'med', "
     "flush=True); time.sleep(60)",
 ]

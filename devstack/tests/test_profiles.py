@@ -8,8 +8,13 @@ from devstack.topics import EVENT_TOPICS, TOPICS
 
 def test_dev_profile_uses_the_standard_ports() -> None:
     dev = get_profile("dev", environ={})
-    assert (dev.postgres_port, dev.redis_port, dev.kafka_port, dev.elasticsearch_port,
-            dev.mongodb_port) == (5432, 6379, 9092, 9200, 27017)
+    assert (
+        dev.postgres_port,
+        dev.redis_port,
+        dev.kafka_port,
+        dev.elasticsearch_port,
+        dev.mongodb_port,
+    ) == (5432, 6379, 9092, 9200, 27017)
     assert dev.redis_url == "redis://127.0.0.1:6379/0"
 
 
@@ -33,15 +38,23 @@ def test_bench_profile_keeps_its_own_ports_and_redis_db() -> None:
 
 
 def test_dev_profile_reads_the_service_env_vars() -> None:
-    dev = get_profile("dev", environ={
-        "DATABASE_URL": "postgresql+asyncpg://app:secret@127.0.0.1:5433/inventory_db",
-        "REDIS_URL": "redis://127.0.0.1:6380/2",
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9093,127.0.0.1:9094",
-        "ELASTICSEARCH_URL": "http://127.0.0.1:9201",
-        "MONGODB_URL": "mongodb://127.0.0.1:27018/?directConnection=true",
-    })
-    assert (dev.postgres_port, dev.redis_port, dev.kafka_port, dev.elasticsearch_port,
-            dev.mongodb_port) == (5433, 6380, 9093, 9201, 27018)
+    dev = get_profile(
+        "dev",
+        environ={
+            "DATABASE_URL": "postgresql+asyncpg://app:secret@127.0.0.1:5433/inventory_db",
+            "REDIS_URL": "redis://127.0.0.1:6380/2",
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9093,127.0.0.1:9094",
+            "ELASTICSEARCH_URL": "http://127.0.0.1:9201",
+            "MONGODB_URL": "mongodb://127.0.0.1:27018/?directConnection=true",
+        },
+    )
+    assert (
+        dev.postgres_port,
+        dev.redis_port,
+        dev.kafka_port,
+        dev.elasticsearch_port,
+        dev.mongodb_port,
+    ) == (5433, 6380, 9093, 9201, 27018)
     assert dev.redis_db == 2
     assert dev.postgres_url("x") == "postgresql+asyncpg://app:secret@127.0.0.1:5433/x"
 
@@ -61,8 +74,12 @@ def test_unknown_profile_is_rejected() -> None:
 
 def test_registry_lists_seven_services_with_their_ports() -> None:
     assert {s.name: s.port for s in SERVICES} == {
-        "api-gateway": 9000, "product-service": 8001, "order-service": 8002,
-        "inventory-service": 8003, "notification-service": 8004, "ai-service": 8005,
+        "api-gateway": 9000,
+        "product-service": 8001,
+        "order-service": 8002,
+        "inventory-service": 8003,
+        "notification-service": 8004,
+        "ai-service": 8005,
         "search-service": 8006,
     }
 
@@ -109,8 +126,12 @@ def test_port_offset_moves_every_test_stand_in_but_not_shared_servers() -> None:
     shifted = get_profile("test", environ={"DEVSTACK_PORT_OFFSET": "1000"})
     base = PROFILES["test"]
     assert shifted.kafka_bootstrap == "127.0.0.1:20092"
-    assert (shifted.elasticsearch_port, shifted.mongodb_port, shifted.smtp_port,
-            shifted.oidc_port) == (20200, 38017, 12025, 19081)
+    assert (
+        shifted.elasticsearch_port,
+        shifted.mongodb_port,
+        shifted.smtp_port,
+        shifted.oidc_port,
+    ) == (20200, 38017, 12025, 19081)
     assert (shifted.postgres_port, shifted.redis_port) == (base.postgres_port, base.redis_port)
     assert get_profile("dev", environ={"DEVSTACK_PORT_OFFSET": "1000"}).kafka_port == 9092
 

@@ -13,7 +13,7 @@ from devstack.process import stop_by_pidfile
 from devstack.progress import Progress
 from devstack.services import ServiceLaunch, free_port, launch
 
-APP = '''
+APP = """
 import json
 
 async def app(scope, receive, send):
@@ -27,14 +27,22 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
-'''
+"""
 
 
 def _launch(tmp_path: Path, app: str, port: int, name: str = "fake-service") -> ServiceLaunch:
     (tmp_path / "fake_app.py").write_text(APP)
-    return launch(name=name, app=app, cwd=tmp_path, port=port, env={},
-                  paths=process_paths(tmp_path, "test", name), python=sys.executable,
-                  progress=Progress(quiet=True), timeout=20)
+    return launch(
+        name=name,
+        app=app,
+        cwd=tmp_path,
+        port=port,
+        env={},
+        paths=process_paths(tmp_path, "test", name),
+        python=sys.executable,
+        progress=Progress(quiet=True),
+        timeout=20,
+    )
 
 
 def test_service_starts_answers_health_and_stops(tmp_path: Path) -> None:

@@ -28,8 +28,11 @@ def _message(to: str, subject: str) -> EmailMessage:
 
 
 def test_profiles_give_the_sink_its_own_port_each() -> None:
-    assert (PROFILES["dev"].smtp_port, PROFILES["test"].smtp_port,
-            PROFILES["bench"].smtp_port) == (1025, 11025, 21025)
+    assert (PROFILES["dev"].smtp_port, PROFILES["test"].smtp_port, PROFILES["bench"].smtp_port) == (
+        1025,
+        11025,
+        21025,
+    )
     assert get_profile("dev", environ={"SMTP_PORT": "2525"}).smtp_port == 2525
     env = service_env(get_service("notification-service"), PROFILES["test"])
     assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", "11025")
@@ -38,16 +41,18 @@ def test_profiles_give_the_sink_its_own_port_each() -> None:
 @pytest.mark.integration
 def test_sink_stores_every_accepted_message_and_stops_by_pid(tmp_path: Path) -> None:
     profile = replace(PROFILES["test"], name="it", smtp_port=free_port())
-    with local_stack({"smtp"}, profile, root=tmp_path, progress=Progress(quiet=True),
-                     timeout=30) as ep:
+    with local_stack(
+        {"smtp"}, profile, root=tmp_path, progress=Progress(quiet=True), timeout=30
+    ) as ep:
         sink = ep.component("smtp")
         pid = sink.pid
         assert pid is not None
         assert sink.is_running()
         with smtplib.SMTP(profile.host, profile.smtp_port, timeout=10) as client:
             client.send_message(_message("a@example.com", "first"))
-            client.send_message(_message("b@example.com", "second"),
-                                to_addrs=["b@example.com", "c@example.com"])
+            client.send_message(
+                _message("b@example.com", "second"), to_addrs=["b@example.com", "c@example.com"]
+            )
         mails = read_mailbox(ep.stack.mail_folder())
         assert [m.subject for m in mails] == ["first", "second"]
         assert mails[0].rcpt_to == ("a@example.com",)

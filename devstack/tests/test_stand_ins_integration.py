@@ -30,10 +30,20 @@ def _mongo_ping(url: str) -> dict[str, object]:
 
 
 def test_stand_ins_start_serve_restart_and_stop(tmp_path: Path) -> None:
-    profile = replace(PROFILES["test"], name="it", kafka_port=free_port(),
-                      elasticsearch_port=free_port(), mongodb_port=free_port())
-    with local_stack({"kafka", "elasticsearch", "mongodb"}, profile, root=tmp_path,
-                     progress=Progress(quiet=True), timeout=30) as ep:
+    profile = replace(
+        PROFILES["test"],
+        name="it",
+        kafka_port=free_port(),
+        elasticsearch_port=free_port(),
+        mongodb_port=free_port(),
+    )
+    with local_stack(
+        {"kafka", "elasticsearch", "mongodb"},
+        profile,
+        root=tmp_path,
+        progress=Progress(quiet=True),
+        timeout=30,
+    ) as ep:
         kafka = ep.component("kafka")
         noida_pid, mongo_pid = kafka.pid, ep.component("mongodb").pid
         assert noida_pid is not None
@@ -58,8 +68,9 @@ def test_stand_ins_start_serve_restart_and_stop(tmp_path: Path) -> None:
         restarted = kafka.start()
         assert restarted != noida_pid
         assert kafka.is_running()
-        counts = asyncio.run(describe_partition_counts(ep.kafka_bootstrap, ["order-placed",
-                                                                            "it-extra"]))
+        counts = asyncio.run(
+            describe_partition_counts(ep.kafka_bootstrap, ["order-placed", "it-extra"])
+        )
         assert counts == {"order-placed": 6, "it-extra": 3}
 
     assert not is_alive(restarted)
@@ -72,12 +83,23 @@ def test_failed_start_names_the_component_and_stops_what_started(tmp_path: Path)
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
-    profile = replace(PROFILES["test"], name="it", kafka_port=free_port(),
-                      elasticsearch_port=free_port(), mongodb_port=blocker.getsockname()[1])
+    profile = replace(
+        PROFILES["test"],
+        name="it",
+        kafka_port=free_port(),
+        elasticsearch_port=free_port(),
+        mongodb_port=blocker.getsockname()[1],
+    )
     try:
-        with pytest.raises(StackError) as failure, local_stack(
-            {"kafka", "mongodb"}, profile, root=tmp_path, progress=Progress(quiet=True),
-            timeout=10,
+        with (
+            pytest.raises(StackError) as failure,
+            local_stack(
+                {"kafka", "mongodb"},
+                profile,
+                root=tmp_path,
+                progress=Progress(quiet=True),
+                timeout=10,
+            ),
         ):
             pytest.fail("the stack must not start with its MongoDB port taken")
     finally:

@@ -52,6 +52,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 # --- the repository as it is ----------------------------------------------------------------
 
+
 def test_repository_passes_every_check() -> None:
     report = cc.run(ROOT, cc.SCHEMA_PATH)
     assert not report.failed, report.render()
@@ -71,22 +72,26 @@ def test_report_lists_each_problem_under_its_check() -> None:
 
 # --- 1. schema -------------------------------------------------------------------------------
 
+
 def test_schema_accepts_the_compose_file(compose: dict[str, Any], schema: dict[str, Any]) -> None:
     assert cc.check_schema(compose, schema) == []
 
 
-def test_schema_names_the_misspelt_key_and_where(compose: dict[str, Any],
-                                                 schema: dict[str, Any]) -> None:
+def test_schema_names_the_misspelt_key_and_where(
+    compose: dict[str, Any], schema: dict[str, Any]
+) -> None:
     broken = copy.deepcopy(compose)
     broken["services"]["order-service"]["enviroment"] = {"X": "1"}
     broken["services"]["redis"]["ports"] = {"6379": 6379}
     problems = cc.check_schema(broken, schema)
     assert any(p.startswith("services/order-service:") and "'enviroment'" in p for p in problems)
-    assert any(p.startswith("services/redis/ports:") and "not of type 'array'" in p
-               for p in problems)
+    assert any(
+        p.startswith("services/redis/ports:") and "not of type 'array'" in p for p in problems
+    )
 
 
 # --- 2. Dockerfiles --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def hadolint() -> str:
@@ -102,11 +107,11 @@ def test_hadolint_passes_the_service_dockerfile(tmp_path: Path, hadolint: str) -
 
 
 def test_hadolint_warnings_fail_and_info_is_only_noted(tmp_path: Path, hadolint: str) -> None:
-    dockerfile = write(tmp_path, "Dockerfile", (
-        "FROM python:latest\n"
-        "RUN apt-get update && apt-get install -y curl\n"
-        'CMD ["python"]\n'
-    ))
+    dockerfile = write(
+        tmp_path,
+        "Dockerfile",
+        ('FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD ["python"]\n'),
+    )
     problems, notes = cc.check_hadolint([dockerfile], hadolint, tmp_path)
     assert any("Dockerfile:1 DL3007 [warning]" in p for p in problems)  # :latest
     assert any("DL3008 [warning]" in p for p in problems)  # unpinned apt packages
@@ -115,17 +120,25 @@ def test_hadolint_warnings_fail_and_info_is_only_noted(tmp_path: Path, hadolint:
 
 
 def test_inline_ignore_needs_a_justifying_comment(tmp_path: Path, hadolint: str) -> None:
-    bare = write(tmp_path, "bare/Dockerfile",
-                 "FROM python:3.11-slim\n# hadolint ignore=DL3013\n"
-                 "RUN pip install --no-cache-dir uv\n")
-    justified = write(tmp_path, "justified/Dockerfile", (
-        "FROM python:3.11-slim\n"
-        "# uv's own version is pinned by the lock check later in the build.\n"
-        "# hadolint ignore=DL3013,DL3042\nRUN pip install uv\n"
-    ))
+    bare = write(
+        tmp_path,
+        "bare/Dockerfile",
+        "FROM python:3.11-slim\n# hadolint ignore=DL3013\nRUN pip install --no-cache-dir uv\n",
+    )
+    justified = write(
+        tmp_path,
+        "justified/Dockerfile",
+        (
+            "FROM python:3.11-slim\n"
+            "# uv's own version is pinned by the lock check later in the build.\n"
+            "# hadolint ignore=DL3013,DL3042\nRUN pip install uv\n"
+        ),
+    )
     problems, _ = cc.check_hadolint([bare, justified], hadolint, tmp_path)
-    assert problems == ["bare/Dockerfile:2 `# hadolint ignore=DL3013` needs a comment on the "
-                        "line above saying why the rule does not apply"]
+    assert problems == [
+        "bare/Dockerfile:2 `# hadolint ignore=DL3013` needs a comment on the "
+        "line above saying why the rule does not apply"
+    ]
 
 
 def test_conventions_hold_for_the_service_dockerfile(tmp_path: Path) -> None:
@@ -134,12 +147,16 @@ def test_conventions_hold_for_the_service_dockerfile(tmp_path: Path) -> None:
 
 
 def test_conventions_name_each_broken_rule(tmp_path: Path) -> None:
-    dockerfile = write(tmp_path, "Dockerfile", (
-        "FROM python:3.11-slim\n"
-        "RUN pip install uv && uv sync --package order-service\n"
-        "USER root\n"
-        'CMD ["uvicorn", "app.main:app"]\n'
-    ))
+    dockerfile = write(
+        tmp_path,
+        "Dockerfile",
+        (
+            "FROM python:3.11-slim\n"
+            "RUN pip install uv && uv sync --package order-service\n"
+            "USER root\n"
+            'CMD ["uvicorn", "app.main:app"]\n'
+        ),
+    )
     problems = "\n".join(cc.check_dockerfile_conventions(dockerfile))
     assert "not multi-stage" in problems
     assert "needs a stage `service`" in problems
@@ -158,8 +175,7 @@ def test_a_missing_dockerfile_is_reported(tmp_path: Path) -> None:
     assert cc.check_dockerfile_conventions(tmp_path / "nope") == ["Dockerfile is missing"]
 
 
-def test_compose_builds_each_service_with_its_target_and_arguments(
-        compose: dict[str, Any]) -> None:
+def test_compose_builds_each_service_with_its_target_and_arguments(compose: dict[str, Any]) -> None:
     fleet = cc.fleet_services()
     assert cc.check_services_present(compose, fleet) == []
     gateway = next(s for s in fleet if s.name == "api-gateway")
@@ -168,18 +184,24 @@ def test_compose_builds_each_service_with_its_target_and_arguments(
 
 
 def test_a_wrong_build_target_or_argument_is_named() -> None:
-    build = {"context": ".", "dockerfile": "order-service/Dockerfile", "target": "gateway",
-             "args": ["SERVICE=order-service", "PACKAGE=order_service", "PORT=8003"]}
+    build = {
+        "context": ".",
+        "dockerfile": "order-service/Dockerfile",
+        "target": "gateway",
+        "args": ["SERVICE=order-service", "PACKAGE=order_service", "PORT=8003"],
+    }
     problems = "\n".join(cc.check_build(ORDER, build))
     assert "dockerfile `Dockerfile`" in problems
     assert "build target must be `service`" in problems
     assert "'PORT': '8002'" in problems
     assert cc.check_build(ORDER, "order-service") == [
         "order-service: build must be a mapping with context `.`, dockerfile `Dockerfile`, "
-        "target and args (got 'order-service')"]
+        "target and args (got 'order-service')"
+    ]
 
 
 # --- 3 + 4. environment ----------------------------------------------------------------------
+
 
 class _Base(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
@@ -200,8 +222,14 @@ class _Prefixed(BaseSettings):
 
 def test_settings_variables_include_inherited_aliases_and_prefix() -> None:
     found = {v.name: v.required for v in cc.settings_variables(_Settings)}
-    assert found == {"SERVICE_NAME": False, "LOG_LEVEL": False, "DATABASE_URL": True,
-                     "POOL_SIZE": False, "GROQ_API_KEY": False, "API_KEY": False}
+    assert found == {
+        "SERVICE_NAME": False,
+        "LOG_LEVEL": False,
+        "DATABASE_URL": True,
+        "POOL_SIZE": False,
+        "GROQ_API_KEY": False,
+        "API_KEY": False,
+    }
     assert [v.name for v in cc.settings_variables(_Prefixed)] == ["APP_PORT"]
 
 
@@ -212,8 +240,12 @@ def test_real_service_settings_are_introspected() -> None:
 
 def test_environment_that_matches_settings_passes() -> None:
     settings = cc.settings_variables(_Settings)
-    env = {"SERVICE_NAME": "s", "DATABASE_URL": "postgresql://db", "REDIS_URL": "redis://r",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://tempo:4317"}
+    env = {
+        "SERVICE_NAME": "s",
+        "DATABASE_URL": "postgresql://db",
+        "REDIS_URL": "redis://r",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://tempo:4317",
+    }
     # REDIS_URL is not read but is a shared address the local stack gives every service.
     assert cc.check_settings_environment("svc", settings, env, {"REDIS_URL"}) == []
 
@@ -222,10 +254,13 @@ def test_missing_required_and_unknown_variables_are_named() -> None:
     settings = cc.settings_variables(_Settings)
     env = {"SERVICE_NAME": "s", "DATABSE_URL": "postgresql://db", "POOL_SIZ": "3"}
     problems = cc.check_settings_environment("svc", settings, env, set())
-    assert problems[0] == ("svc: Settings requires DATABASE_URL (no default) but compose does "
-                           "not set it")
-    assert problems[1].startswith("svc: compose sets DATABSE_URL, POOL_SIZ, which Settings does "
-                                  "not read (typo or stale?); Settings reads: API_KEY, ")
+    assert problems[0] == (
+        "svc: Settings requires DATABASE_URL (no default) but compose does not set it"
+    )
+    assert problems[1].startswith(
+        "svc: compose sets DATABSE_URL, POOL_SIZ, which Settings does "
+        "not read (typo or stale?); Settings reads: API_KEY, "
+    )
 
 
 def test_loopback_defaults_must_be_overridden_in_compose() -> None:
@@ -239,9 +274,12 @@ def test_loopback_defaults_must_be_overridden_in_compose() -> None:
     assert cc.check_settings_environment("svc", settings, {}, set()) == [
         "svc: compose must set KAFKA_BOOTSTRAP_SERVERS (default localhost:9092), "
         "PRODUCT_SERVICE_URL (default http://127.0.0.1:8001): a loopback default names the "
-        "container itself"]
-    env = {"PRODUCT_SERVICE_URL": "http://product-service:8001",
-           "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}
+        "container itself"
+    ]
+    env = {
+        "PRODUCT_SERVICE_URL": "http://product-service:8001",
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+    }
     assert cc.check_settings_environment("svc", settings, env, set()) == []
 
 
@@ -256,8 +294,11 @@ def test_values_settings_would_reject_are_named(monkeypatch: pytest.MonkeyPatch)
         llm_provider: Literal["local", "groq"] = "local"
 
     monkeypatch.setenv("SMTP_PORT", "25")
-    good = {"SMTP_PORT": "${SMTP_PORT:-1025}", "RUN_CONSUMER": "false",
-            "LLM_PROVIDER": "${LLM_PROVIDER:-local}"}
+    good = {
+        "SMTP_PORT": "${SMTP_PORT:-1025}",
+        "RUN_CONSUMER": "false",
+        "LLM_PROVIDER": "${LLM_PROVIDER:-local}",
+    }
     assert cc.check_settings_accept_values("svc", Typed, good) == []
     bad = {"SMTP_PORT": "mailpit", "RUN_CONSUMER": "maybe", "LLM_PROVIDER": "${LLM_PROVIDER:-}"}
     problems = cc.check_settings_accept_values("svc", Typed, bad)
@@ -272,15 +313,20 @@ def test_values_settings_would_reject_are_named(monkeypatch: pytest.MonkeyPatch)
 
 def test_local_stack_names_missing_from_compose_are_named() -> None:
     assert cc.check_local_stack_parity("svc", {"REDIS_URL": "x"}, {"REDIS_URL"}) == []
-    assert cc.check_local_stack_parity("svc", {"REDIS_URL": "x"},
-                                       {"REDIS_URL", "SMTP_HOST", "SMTP_PORT"}) == [
+    assert cc.check_local_stack_parity(
+        "svc", {"REDIS_URL": "x"}, {"REDIS_URL", "SMTP_HOST", "SMTP_PORT"}
+    ) == [
         "svc: the local stack (devstack service_env) sets SMTP_HOST, SMTP_PORT, compose does "
-        "not: use the same names"]
+        "not: use the same names"
+    ]
 
 
 def test_environment_list_form_is_read_like_the_mapping() -> None:
     assert cc.environment_of({"environment": ["A=1", "B=x=y", "C"]}) == {
-        "A": "1", "B": "x=y", "C": ""}
+        "A": "1",
+        "B": "x=y",
+        "C": "",
+    }
     assert cc.environment_of({"environment": {"A": 1, "B": None}}) == {"A": "1", "B": ""}
 
 
@@ -292,6 +338,7 @@ def test_every_service_gets_the_local_stack_variables(compose: dict[str, Any]) -
 
 # --- 5. wiring -------------------------------------------------------------------------------
 
+
 def test_topics_match_devstack(compose: dict[str, Any]) -> None:
     from devstack.topics import TOPICS
 
@@ -299,8 +346,11 @@ def test_topics_match_devstack(compose: dict[str, Any]) -> None:
 
 
 def test_topic_drift_is_named() -> None:
-    compose = {"services": {"kafka-init": {"environment": {
-        "KAFKA_TOPICS": "order-placed:3 extra:1 broken"}}}}
+    compose = {
+        "services": {
+            "kafka-init": {"environment": {"KAFKA_TOPICS": "order-placed:3 extra:1 broken"}}
+        }
+    }
     problems = cc.check_topics(compose, {"order-placed": 6, "inventory-low": 3})
     assert problems == [
         "kafka-init: KAFKA_TOPICS entry 'broken' is not <topic>:<n>",
@@ -320,29 +370,47 @@ def test_a_topic_the_broker_would_not_have_is_named() -> None:
     settings = cc.settings_variables(Topics)
     topics = {"order-placed": 6, "product-updated": 6}
     assert cc.check_service_topics("svc", settings, {}, topics) == []
-    assert cc.check_service_topics("svc", settings, {"TOPIC_ORDER_PLACED": "orders-placed"},
-                                   topics) == [
-        "svc: TOPIC_ORDER_PLACED=orders-placed is not a topic kafka-init creates (devstack TOPICS)"]
+    assert cc.check_service_topics(
+        "svc", settings, {"TOPIC_ORDER_PLACED": "orders-placed"}, topics
+    ) == [
+        "svc: TOPIC_ORDER_PLACED=orders-placed is not a topic kafka-init creates (devstack TOPICS)"
+    ]
 
 
 def test_healthy_dependency_without_healthcheck_is_named() -> None:
-    compose = {"services": {
-        "app": {"depends_on": {"db": {"condition": "service_healthy"},
-                               "built": {"condition": "service_healthy"},
-                               "ghost": {"condition": "service_started"}}},
-        "db": {"image": "postgres:16"},
-        "built": {"build": "."},
-    }}
+    compose = {
+        "services": {
+            "app": {
+                "depends_on": {
+                    "db": {"condition": "service_healthy"},
+                    "built": {"condition": "service_healthy"},
+                    "ghost": {"condition": "service_started"},
+                }
+            },
+            "db": {"image": "postgres:16"},
+            "built": {"build": "."},
+        }
+    }
     problems = cc.check_healthy_dependencies(compose, lambda name: name == "built")
-    assert problems == ["app: waits for db to be healthy, but db has no healthcheck",
-                        "app: depends on unknown service ghost"]
+    assert problems == [
+        "app: waits for db to be healthy, but db has no healthcheck",
+        "app: depends on unknown service ghost",
+    ]
 
 
 def test_undeclared_and_unused_volumes_are_named() -> None:
-    compose = {"services": {"db": {"volumes": ["data:/var/lib", "./init.sh:/init.sh:ro",
-                                               {"type": "volume", "source": "other",
-                                                "target": "/x"}]}},
-               "volumes": {"data": None, "orphan": None}}
+    compose = {
+        "services": {
+            "db": {
+                "volumes": [
+                    "data:/var/lib",
+                    "./init.sh:/init.sh:ro",
+                    {"type": "volume", "source": "other", "target": "/x"},
+                ]
+            }
+        },
+        "volumes": {"data": None, "orphan": None},
+    }
     assert cc.check_volumes(compose) == [
         "db: volume other is not declared under `volumes:`",
         "volume orphan is declared but no service uses it",
@@ -352,9 +420,19 @@ def test_undeclared_and_unused_volumes_are_named() -> None:
 def test_missing_or_broken_mounted_files_are_named(tmp_path: Path) -> None:
     write(tmp_path, "docker/ok.yml", "a: 1\n")
     write(tmp_path, "docker/conf/bad.json", "{not json")
-    compose = {"services": {"svc": {"volumes": [
-        "./docker/ok.yml:/etc/ok.yml:ro", "./docker/conf:/etc/conf:ro",
-        "./docker/typo.yml:/etc/x.yml", "data:/data", "/var/run/docker.sock:/s:ro"]}}}
+    compose = {
+        "services": {
+            "svc": {
+                "volumes": [
+                    "./docker/ok.yml:/etc/ok.yml:ro",
+                    "./docker/conf:/etc/conf:ro",
+                    "./docker/typo.yml:/etc/x.yml",
+                    "data:/data",
+                    "/var/run/docker.sock:/s:ro",
+                ]
+            }
+        }
+    }
     problems = cc.check_bind_mounts(compose, tmp_path)
     assert len(problems) == 2
     assert problems[0].startswith("svc: docker/conf/bad.json does not parse: ")
@@ -362,19 +440,26 @@ def test_missing_or_broken_mounted_files_are_named(tmp_path: Path) -> None:
 
 
 def test_interpolation_without_default_is_named() -> None:
-    text = ("a: ${SAFE:-local}\nb: ${ALSO-ok}\nc: $${SHELL_VAR}\n"
-            "d: postgresql://u:${DB_PASSWORD}@db\n")
+    text = (
+        "a: ${SAFE:-local}\nb: ${ALSO-ok}\nc: $${SHELL_VAR}\nd: postgresql://u:${DB_PASSWORD}@db\n"
+    )
     assert cc.check_interpolation(text) == [
         "docker-compose.yml:4: ${DB_PASSWORD} has no default (write ${DB_PASSWORD:-<safe local "
-        "value>})"]
+        "value>})"
+    ]
 
 
 def test_prometheus_must_scrape_every_service() -> None:
-    prometheus = {"scrape_configs": [
-        {"job_name": "order-service", "static_configs": [{"targets": ["order-service:8002"]}]},
-        {"job_name": "api-gateway", "metrics_path": "/prom",
-         "static_configs": [{"targets": ["api-gateway:9000"]}]},
-    ]}
+    prometheus = {
+        "scrape_configs": [
+            {"job_name": "order-service", "static_configs": [{"targets": ["order-service:8002"]}]},
+            {
+                "job_name": "api-gateway",
+                "metrics_path": "/prom",
+                "static_configs": [{"targets": ["api-gateway:9000"]}],
+            },
+        ]
+    }
     gateway = cc.FleetService("api-gateway", "api_gateway", 9000)
     search = cc.FleetService("search-service", "search_service", 8006)
     assert cc.check_prometheus(prometheus, [ORDER, gateway, search]) == [
@@ -392,13 +477,32 @@ def test_repository_dashboards_parse() -> None:
 
 
 def test_bad_promql_and_unknown_datasource_are_named(tmp_path: Path) -> None:
-    dashboard = {"uid": "d", "panels": [{"title": "row", "panels": [
-        {"title": "Rate", "datasource": {"uid": "prometheus"}, "targets": [
-            {"expr": 'sum(rate(http_requests_total{service=~"$service"}[$__rate_interval]))'},
-            {"expr": "sum by (service (rate(x[1m]))"},
-        ]},
-        {"title": "Other", "datasource": {"uid": "graphite"}, "targets": [{"expr": "up"}]},
-    ]}]}
+    dashboard = {
+        "uid": "d",
+        "panels": [
+            {
+                "title": "row",
+                "panels": [
+                    {
+                        "title": "Rate",
+                        "datasource": {"uid": "prometheus"},
+                        "targets": [
+                            {
+                                "expr": "sum(rate(http_requests_total"
+                                '{service=~"$service"}[$__rate_interval]))'
+                            },
+                            {"expr": "sum by (service (rate(x[1m]))"},
+                        ],
+                    },
+                    {
+                        "title": "Other",
+                        "datasource": {"uid": "graphite"},
+                        "targets": [{"expr": "up"}],
+                    },
+                ],
+            }
+        ],
+    }
     first = write(tmp_path, "a.json", json.dumps(dashboard))
     second = write(tmp_path, "b.json", json.dumps({"uid": "d", "panels": []}))
     problems = cc.check_dashboards([first, second], {"prometheus"})

@@ -33,7 +33,7 @@ def test_every_service_is_a_workspace_member() -> None:
 
 def test_a_failing_uv_step_is_reported_with_its_layer(tmp_path: Path) -> None:
     fake_uv = tmp_path / "uv"
-    fake_uv.write_text("#!/bin/sh\necho \"No solution found for order-service\" >&2\nexit 2\n")
+    fake_uv.write_text('#!/bin/sh\necho "No solution found for order-service" >&2\nexit 2\n')
     fake_uv.chmod(fake_uv.stat().st_mode | stat.S_IEXEC)
     work = tmp_path / "work"
     work.mkdir()

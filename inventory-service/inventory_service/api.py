@@ -118,8 +118,9 @@ async def list_items(
 ) -> list[InventoryItem]:
     items = await service.list_items(limit, offset)
     total = await service.count_items()
-    response.headers.update(offset_page_headers(request.url, total=total, limit=limit,
-                                                offset=offset))
+    response.headers.update(
+        offset_page_headers(request.url, total=total, limit=limit, offset=offset)
+    )
     return items
 
 
@@ -155,8 +156,10 @@ async def restock(product_id: ProductIdPath, body: StockChange, service: Service
     "/{product_id}",
     response_model=InventoryItem,
     summary="Change name, quantity or threshold (only the fields given; nulls are ignored)",
-    responses={400: {"description": "No fields to update, or quantity below what is reserved"},
-               404: {"description": "Unknown product"}},
+    responses={
+        400: {"description": "No fields to update, or quantity below what is reserved"},
+        404: {"description": "Unknown product"},
+    },
 )
 async def update_item(
     product_id: ProductIdPath,

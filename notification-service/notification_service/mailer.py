@@ -56,8 +56,14 @@ class SmtpMailer:
         """Raises aiosmtplib errors; connection trouble and timeouts are OSError/TimeoutError
         subclasses, which the consumer treats as "the relay is away" (pause and retry)."""
         if not self.enabled:
-            log.info("email.logged_only", kind=email.kind, to=email.to, subject=email.subject,
-                     message_id=message_id, text=email.text[:2000])
+            log.info(
+                "email.logged_only",
+                kind=email.kind,
+                to=email.to,
+                subject=email.subject,
+                message_id=message_id,
+                text=email.text[:2000],
+            )
             return
         # One bound for the whole exchange (aiosmtplib's timeout is per step), so a send
         # always ends before the delivery lease (validated to be longer) runs out.
@@ -81,7 +87,12 @@ class SmtpMailer:
         """Connect, greet and quit: what /ready checks (nothing in log-only mode)."""
         if not self.enabled:
             return
-        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=self.use_tls,
-                                 start_tls=False, timeout=self.timeout_seconds)
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=False,
+            timeout=self.timeout_seconds,
+        )
         await client.connect()
         await client.quit()

@@ -15,8 +15,31 @@ from notification_service.schemas import NotificationKind
 # What an AI-written email body may contain: text formatting, lists, tables, links. No
 # scripts, styles, forms, images (tracking pixels) or event handler attributes.
 ALLOWED_TAGS = {
-    "a", "b", "blockquote", "br", "div", "em", "h1", "h2", "h3", "h4", "hr", "i", "li", "ol",
-    "p", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "span",
+    "strong",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan"}, "th": {"colspan"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
@@ -65,14 +88,16 @@ class EmailRenderer:
     def order_confirmation(self, order: OrderPlaced) -> Email:
         subject = f"Order confirmed: {order.order_number}"
         html, text = self._render("order_confirmation", order=order, subject=subject)
-        return Email("order-confirmation", order.customer_email, subject, html, text,
-                     order.order_number)
+        return Email(
+            "order-confirmation", order.customer_email, subject, html, text, order.order_number
+        )
 
     def order_cancellation(self, order: OrderPlaced) -> Email:
         subject = f"Order cancelled: {order.order_number}"
         html, text = self._render("order_cancellation", order=order, subject=subject)
-        return Email("order-cancellation", order.customer_email, subject, html, text,
-                     order.order_number)
+        return Email(
+            "order-cancellation", order.customer_email, subject, html, text, order.order_number
+        )
 
     def inventory_low(self, alert: InventoryLow, admin_email: str) -> Email:
         subject = f"Low stock: {alert.product_name} ({alert.available_qty} left)"
@@ -82,11 +107,13 @@ class EmailRenderer:
     def ai_follow_up(self, note: AiNotificationReady) -> Email:
         # Markup() marks the already-cleaned HTML as safe so autoescape keeps its tags.
         html = self.env.get_template("ai_follow_up.html").render(
-            subject=note.subject, order_number=note.order_number,
+            subject=note.subject,
+            order_number=note.order_number,
             body=Markup(sanitize_html(note.body_html)),
         )
         text = self.env.get_template("ai_follow_up.txt").render(
             body=note.body_text, order_number=note.order_number
         )
-        return Email("ai-follow-up", note.customer_email, note.subject, html, text,
-                     note.order_number)
+        return Email(
+            "ai-follow-up", note.customer_email, note.subject, html, text, note.order_number
+        )

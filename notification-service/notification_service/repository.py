@@ -93,8 +93,9 @@ class DeliveryLedger:
         mine = current.startswith(self._own_prefix())
         if not mine or current.startswith(f"{self._own_prefix()}{self.incarnation}:"):
             return None
-        if await self.redis.eval(_TAKE_OVER_IF_UNCHANGED, 1, key, current, token,
-                                 str(self.lease_ms)):
+        if await self.redis.eval(
+            _TAKE_OVER_IF_UNCHANGED, 1, key, current, token, str(self.lease_ms)
+        ):
             self.taken_over += 1
             return token
         return None

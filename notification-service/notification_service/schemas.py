@@ -5,8 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-NotificationKind = Literal["order-confirmation", "order-cancellation", "inventory-low",
-                           "ai-follow-up"]
+NotificationKind = Literal[
+    "order-confirmation", "order-cancellation", "inventory-low", "ai-follow-up"
+]
 
 
 class Notification(BaseModel):

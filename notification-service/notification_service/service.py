@@ -17,10 +17,12 @@ from notification_service.schemas import Notification
 
 log = structlog.get_logger(__name__)
 
-EMAILS_SENT = Counter("notification_emails_sent_total", "Emails the SMTP server accepted",
-                      ["kind"])
-EMAILS_DUPLICATE = Counter("notification_emails_duplicate_total",
-                           "Redeliveries whose email had been sent already", ["kind"])
+EMAILS_SENT = Counter("notification_emails_sent_total", "Emails the SMTP server accepted", ["kind"])
+EMAILS_DUPLICATE = Counter(
+    "notification_emails_duplicate_total",
+    "Redeliveries whose email had been sent already",
+    ["kind"],
+)
 
 
 class DeliveryInProgress(Exception):
@@ -54,8 +56,7 @@ class NotificationService:
         if event.type == s.topic_order_cancelled:
             return self.renderer.order_cancellation(ORDER_CANCELLED.parse(event.data))
         if event.type == s.topic_inventory_low:
-            return self.renderer.inventory_low(INVENTORY_LOW.parse(event.data),
-                                               s.admin_email)
+            return self.renderer.inventory_low(INVENTORY_LOW.parse(event.data), s.admin_email)
         if event.type == s.topic_ai_notification_ready:
             return self.renderer.ai_follow_up(AI_NOTIFICATION_READY.parse(event.data))
         raise UnknownEventType(f"no email for event type {event.type!r}")
@@ -84,8 +85,14 @@ class NotificationService:
             raise
         await self.ledger.record_sent(
             event_id,
-            Notification(event_id=event_id, kind=email.kind, to=email.to, subject=email.subject,
-                         order_number=email.order_number, sent_at=datetime.now(UTC)),
+            Notification(
+                event_id=event_id,
+                kind=email.kind,
+                to=email.to,
+                subject=email.subject,
+                order_number=email.order_number,
+                sent_at=datetime.now(UTC),
+            ),
         )
         EMAILS_SENT.labels(email.kind).inc()
         return True

@@ -247,7 +247,10 @@ class OrderService:
                     items = (await repo.get_items(session, [order_id]))[order_id]
                     order = to_order(row, items)
                     await self._emit(
-                        session, ORDER_PLACED, self.settings.topic_order_placed, order,
+                        session,
+                        ORDER_PLACED,
+                        self.settings.topic_order_placed,
+                        order,
                         event_data(order),
                     )
                 return order
@@ -322,11 +325,17 @@ class OrderService:
             order = to_order(row, (await repo.get_items(session, [order_id]))[order_id])
             if wanted == OrderStatus.CANCELLED:
                 await self._emit(
-                    session, ORDER_CANCELLED, self.settings.topic_order_cancelled, order,
+                    session,
+                    ORDER_CANCELLED,
+                    self.settings.topic_order_cancelled,
+                    order,
                     event_data(order, OrderCancelled),
                 )
             await self._emit(
-                session, ORDER_STATUS_CHANGED, self.settings.topic_order_status_changed, order,
+                session,
+                ORDER_STATUS_CHANGED,
+                self.settings.topic_order_status_changed,
+                order,
                 status_changed_data(order, current),
             )
         log.info("order.status_changed", order_id=str(order_id), to=wanted.value, was=current.value)

@@ -20,15 +20,18 @@ from product_service.schemas import (
 from product_service.service import ProductService
 
 
-def _reply(payload: Product | ProductPage, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> ExactJSONResponse:
-    return ExactJSONResponse(payload.model_dump(mode="python"), status_code=status_code,
-                             headers=headers)
+def _reply(
+    payload: Product | ProductPage, status_code: int = 200, headers: dict[str, str] | None = None
+) -> ExactJSONResponse:
+    return ExactJSONResponse(
+        payload.model_dump(mode="python"), status_code=status_code, headers=headers
+    )
 
 
 def _page_headers(request: Request, page: ProductPage) -> dict[str, str]:
-    return numbered_page_headers(request.url, total=page.total, page=page.page,
-                                 page_size=page.page_size)
+    return numbered_page_headers(
+        request.url, total=page.total, page=page.page, page_size=page.page_size
+    )
 
 
 async def get_service(request: Request) -> ProductService:
@@ -88,8 +91,9 @@ async def search_products(
     ] = None,
 ) -> ExactJSONResponse:
     found = await service.search(q, page, limit or page_size)
-    return ExactJSONResponse([p.model_dump(mode="python") for p in found.products],
-                             headers=_page_headers(request, found))
+    return ExactJSONResponse(
+        [p.model_dump(mode="python") for p in found.products], headers=_page_headers(request, found)
+    )
 
 
 @router.get("/{product_id}", response_model=Product, responses=_BAD_ID)

@@ -20,7 +20,11 @@ Session = AsyncClientSession
 
 class ProductRepository:
     def __init__(
-        self, client: AsyncMongoClient[Document], db_name: str, *, serialize_transactions: bool,
+        self,
+        client: AsyncMongoClient[Document],
+        db_name: str,
+        *,
+        serialize_transactions: bool,
         transaction_timeout_seconds: float | None = None,
     ) -> None:
         self.client = client
@@ -53,7 +57,8 @@ class ProductRepository:
                     return await session.with_transaction(work)
         except TimeoutError:
             raise DependencyUnavailable(
-                "MongoDB is unavailable; please retry in a few seconds.") from None
+                "MongoDB is unavailable; please retry in a few seconds."
+            ) from None
 
     async def insert(self, session: Session, document: Document) -> None:
         await self.products.insert_one(document, session=session)

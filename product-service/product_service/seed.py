@@ -49,9 +49,7 @@ def load_catalog() -> list[ProductCreate]:
     return [ProductCreate.model_validate(item) for item in json.loads(text)["products"]]
 
 
-async def create_inventory_row(
-    http: httpx.AsyncClient, base_url: str, product: Product
-) -> str:
+async def create_inventory_row(http: httpx.AsyncClient, base_url: str, product: Product) -> str:
     """'created', 'existing' or raises after INVENTORY_ATTEMPTS tries."""
     body = {
         "product_id": product.id,
@@ -95,7 +93,8 @@ async def seed(
     http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
     try:
         repository = ProductRepository(
-            client, settings.mongodb_db,
+            client,
+            settings.mongodb_db,
             serialize_transactions=settings.mongodb_serialize_transactions,
         )
         await repository.ensure_indexes()
@@ -110,9 +109,7 @@ async def seed(
             if not with_inventory:
                 continue
             try:
-                outcome = await create_inventory_row(
-                    http, settings.inventory_service_url, product
-                )
+                outcome = await create_inventory_row(http, settings.inventory_service_url, product)
             except httpx.HTTPError as exc:
                 log.warning("seed.inventory_failed", product_id=product.id, error=str(exc))
                 report.inventory_failed.append(product.id)

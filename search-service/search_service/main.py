@@ -19,7 +19,6 @@ from search_service.service import SearchService
 log = structlog.get_logger(__name__)
 
 
-
 def build_app(settings: Settings) -> FastAPI:
     async def setup(app: FastAPI, components: Components) -> None:
         es = AsyncElasticsearch(

@@ -204,8 +204,14 @@ class ProductIndex:
         operations: list[dict[str, Any]] = []
         for doc_id, document, version in documents:
             operations.append(
-                {"index": {"_index": index, "_id": doc_id, "version": version,
-                           "version_type": "external"}}
+                {
+                    "index": {
+                        "_index": index,
+                        "_id": doc_id,
+                        "version": version,
+                        "version_type": "external",
+                    }
+                }
             )
             operations.append(document)
         with elasticsearch_call():

@@ -122,8 +122,10 @@ class SearchService:
         await self.prepare_index()
         reply = await self.index.autocomplete(prefix, AUTOCOMPLETE_LIMIT)
         suggestions = [
-            Suggestion(id=raw["_source"].get("product_id") or raw["_id"],
-                       name=raw["_source"].get("name", ""))
+            Suggestion(
+                id=raw["_source"].get("product_id") or raw["_id"],
+                name=raw["_source"].get("name", ""),
+            )
             for raw in reply["hits"]["hits"]
         ]
         return AutocompleteResults(query=prefix, suggestions=suggestions)

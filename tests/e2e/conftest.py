@@ -100,7 +100,8 @@ def gateway_url(local_redis, otlp, order_url, inventory_url, notification_url) -
 @pytest.fixture(scope="session")
 def product_url(local_mongo, local_kafka, fleet_topics, otlp, inventory_url) -> Iterator[str]:
     env = {
-        **FAST_EXPORT, **fleet_topics,
+        **FAST_EXPORT,
+        **fleet_topics,
         "MONGODB_URL": local_mongo,
         "MONGODB_DB": f"product_e2e_{uuid.uuid4().hex[:8]}",
         "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
@@ -114,7 +115,8 @@ def product_url(local_mongo, local_kafka, fleet_topics, otlp, inventory_url) -> 
 @pytest.fixture(scope="session")
 def search_url(local_elasticsearch, local_kafka, fleet_topics, otlp, product_url) -> Iterator[str]:
     env = {
-        **FAST_EXPORT, **fleet_topics,
+        **FAST_EXPORT,
+        **fleet_topics,
         "ELASTICSEARCH_URL": local_elasticsearch,
         "SEARCH_INDEX_ALIAS": f"products-e2e-{uuid.uuid4().hex[:8]}",
         "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
@@ -128,7 +130,13 @@ def search_url(local_elasticsearch, local_kafka, fleet_topics, otlp, product_url
 
 @pytest.fixture(scope="session")
 def secured_gateway_url(
-    local_redis, local_oidc, otlp, order_url, inventory_url, notification_url, product_url,
+    local_redis,
+    local_oidc,
+    otlp,
+    order_url,
+    inventory_url,
+    notification_url,
+    product_url,
     search_url,
 ) -> Iterator[str]:
     """The gateway as deployed: AUTH_ENABLED=true against the local OIDC provider."""
@@ -151,15 +159,18 @@ def secured_gateway_url(
 
 @pytest.fixture(scope="session")
 def ai_url(local_kafka, fleet_topics, otlp, product_url) -> Iterator[str]:
-    with start_service("ai-service", env=ai_env(local_kafka, fleet_topics, otlp, product_url),
-                       profile="test") as url:
+    with start_service(
+        "ai-service", env=ai_env(local_kafka, fleet_topics, otlp, product_url), profile="test"
+    ) as url:
         yield url
 
 
-def ai_env(kafka: str, topics: dict[str, str], otlp: tuple[OtlpReceiver, str],
-           product_url: str) -> dict[str, str]:
+def ai_env(
+    kafka: str, topics: dict[str, str], otlp: tuple[OtlpReceiver, str], product_url: str
+) -> dict[str, str]:
     return {
-        **FAST_EXPORT, **topics,
+        **FAST_EXPORT,
+        **topics,
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "CONSUMER_GROUP": f"ai-e2e-{uuid.uuid4().hex[:8]}",
         "PRODUCT_SERVICE_URL": product_url,
@@ -167,8 +178,9 @@ def ai_env(kafka: str, topics: dict[str, str], otlp: tuple[OtlpReceiver, str],
     }
 
 
-def shop_gateway_env(redis: str, otlp: tuple[OtlpReceiver, str], upstreams: dict[str, str],
-                     **extra: str) -> dict[str, str]:
+def shop_gateway_env(
+    redis: str, otlp: tuple[OtlpReceiver, str], upstreams: dict[str, str], **extra: str
+) -> dict[str, str]:
     """The gateway the storefront's browser journeys use: every upstream, and a rate limit
     above what a test clicking at machine speed needs (a person stays far below 60/min)."""
     return {
@@ -184,8 +196,9 @@ def shop_gateway_env(redis: str, otlp: tuple[OtlpReceiver, str], upstreams: dict
 
 
 @pytest.fixture(scope="session")
-def fleet_upstreams(product_url, order_url, inventory_url, notification_url, search_url,
-                    ai_url) -> dict[str, str]:
+def fleet_upstreams(
+    product_url, order_url, inventory_url, notification_url, search_url, ai_url
+) -> dict[str, str]:
     return {
         "PRODUCT_SERVICE_URL": product_url,
         "ORDER_SERVICE_URL": order_url,
@@ -199,15 +212,17 @@ def fleet_upstreams(product_url, order_url, inventory_url, notification_url, sea
 @pytest.fixture(scope="session")
 def shop_url(local_redis, otlp, fleet_upstreams) -> Iterator[str]:
     """The storefront with AUTH_ENABLED=false: shoppers give a name and an email."""
-    with start_service("api-gateway", env=shop_gateway_env(local_redis, otlp, fleet_upstreams),
-                       profile="test") as url:
+    with start_service(
+        "api-gateway", env=shop_gateway_env(local_redis, otlp, fleet_upstreams), profile="test"
+    ) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def secured_shop_url(local_redis, local_oidc, otlp, fleet_upstreams) -> Iterator[str]:
     """The storefront as deployed: sign-in against the local OIDC provider, tokens checked."""
-    env = shop_gateway_env(local_redis, otlp, fleet_upstreams, AUTH_ENABLED="true",
-                           OIDC_ISSUER_URL=local_oidc)
+    env = shop_gateway_env(
+        local_redis, otlp, fleet_upstreams, AUTH_ENABLED="true", OIDC_ISSUER_URL=local_oidc
+    )
     with start_service("api-gateway", env=env, profile="test") as url:
         yield url

@@ -29,30 +29,51 @@ def test_admin_stocks_customer_orders_and_cancels_through_the_secured_gateway(
         assert gateway.get("/api/products").status_code == 401  # no token, no catalog
 
         # The admin creates a product and its stock; a customer may not.
-        product = {"name": "E2E Aurora Desk Lamp", "description": "Warm dimmable light",
-                   "price": 49.90, "category": "Home", "tags": ["lamp", "e2e"],
-                   "stock_quantity": 5}
+        product = {
+            "name": "E2E Aurora Desk Lamp",
+            "description": "Warm dimmable light",
+            "price": 49.90,
+            "category": "Home",
+            "tags": ["lamp", "e2e"],
+            "stock_quantity": 5,
+        }
         assert gateway.post("/api/products", json=product, headers=customer).status_code == 403
         created = gateway.post("/api/products", json=product, headers=admin)
         assert created.status_code == 201, created.text
         product_id = created.json()["id"]
-        stocked = gateway.post("/api/inventory", headers=admin, json={
-            "product_id": product_id, "product_name": product["name"], "quantity": 5})
+        stocked = gateway.post(
+            "/api/inventory",
+            headers=admin,
+            json={"product_id": product_id, "product_name": product["name"], "quantity": 5},
+        )
         assert stocked.status_code == 201, stocked.text
 
         # The product reaches search through product-updated.
         def findable() -> bool:
             hits = gateway.get("/api/search", params={"q": "aurora lamp"}, headers=customer)
             return hits.status_code == 200 and any(
-                hit["id"] == product_id for hit in hits.json()["hits"])
+                hit["id"] == product_id for hit in hits.json()["hits"]
+            )
 
         _eventually(findable, "the new product showing up in search")
 
         # The customer orders two: CONFIRMED at once, stock reserved, confirmation emailed.
-        placed = gateway.post("/api/orders", headers=customer, json={
-            "customer_name": "Demo Customer", "customer_email": "customer@example.com",
-            "items": [{"product_id": product_id, "product_name": product["name"],
-                       "quantity": 2, "unit_price": 49.90}]})
+        placed = gateway.post(
+            "/api/orders",
+            headers=customer,
+            json={
+                "customer_name": "Demo Customer",
+                "customer_email": "customer@example.com",
+                "items": [
+                    {
+                        "product_id": product_id,
+                        "product_name": product["name"],
+                        "quantity": 2,
+                        "unit_price": 49.90,
+                    }
+                ],
+            },
+        )
         assert placed.status_code == 201, placed.text
         order = placed.json()
         assert order["status"] == "CONFIRMED"
@@ -61,15 +82,16 @@ def test_admin_stocks_customer_orders_and_cancels_through_the_secured_gateway(
         assert (stock["reserved_qty"], stock["available_qty"]) == (2, 3)
 
         def emailed(subject: str) -> Callable[[], bool]:
-            return lambda: any(subject == str(mail.message["Subject"])
-                               for mail in local_smtp.messages(to="customer@example.com"))
+            return lambda: any(
+                subject == str(mail.message["Subject"])
+                for mail in local_smtp.messages(to="customer@example.com")
+            )
 
         _eventually(emailed(f"Order confirmed: {order['order_number']}"), "confirmation email")
 
         # Another customer can neither read nor cancel it; the owner can read it.
         assert gateway.get(f"/api/orders/{order['id']}", headers=other).status_code == 403
-        assert gateway.patch(f"/api/orders/{order['id']}/cancel", headers=other).status_code \
-            == 403
+        assert gateway.patch(f"/api/orders/{order['id']}/cancel", headers=other).status_code == 403
         assert gateway.get(f"/api/orders/{order['id']}", headers=customer).status_code == 200
         theirs = gateway.get("/api/orders", headers=other)
         assert all(o["id"] != order["id"] for o in theirs.json())

@@ -30,8 +30,14 @@ from devstack.services import free_port
 
 T = TypeVar("T")
 
-FLEET_TOPICS = ("order-placed", "order-cancelled", "order-status-changed", "inventory-low",
-                "ai-notification-ready", "product-updated")
+FLEET_TOPICS = (
+    "order-placed",
+    "order-cancelled",
+    "order-status-changed",
+    "inventory-low",
+    "ai-notification-ready",
+    "product-updated",
+)
 
 
 @contextmanager
@@ -39,16 +45,27 @@ def private_infra(components: set[str]) -> Iterator[Endpoints]:
     """`components` (postgres, redis, mongodb, elasticsearch) on free ports of their own."""
     name = f"faults-{uuid.uuid4().hex[:8]}"
     profile = replace(
-        PROFILES["test"], name=name, postgres_port=free_port(), redis_port=free_port(),
-        kafka_port=free_port(), elasticsearch_port=free_port(), mongodb_port=free_port(),
+        PROFILES["test"],
+        name=name,
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        kafka_port=free_port(),
+        elasticsearch_port=free_port(),
+        mongodb_port=free_port(),
         redis_db=0,
     )
     # Under /tmp with a traversable path: PostgreSQL runs as `postgres` when we are root.
     root = Path(tempfile.mkdtemp(prefix="faults-infra-"))
     os.chmod(root, 0o755)
     try:
-        with local_stack(components, profile, root=root, progress=Progress(quiet=True),
-                         timeout=60, create_fleet_topics=False) as endpoints:
+        with local_stack(
+            components,
+            profile,
+            root=root,
+            progress=Progress(quiet=True),
+            timeout=60,
+            create_fleet_topics=False,
+        ) as endpoints:
             yield endpoints
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -57,8 +74,10 @@ def private_infra(components: set[str]) -> Iterator[Endpoints]:
 def fleet_topics(kafka: str, label: str) -> dict[str, str]:
     """A private set of the fleet's topics (3 partitions, DLQs of 1) as service settings."""
     suffix = uuid.uuid4().hex[:8]
-    names = {f"TOPIC_{topic.upper().replace('-', '_')}": f"{topic}-{label}-{suffix}"
-             for topic in FLEET_TOPICS}
+    names = {
+        f"TOPIC_{topic.upper().replace('-', '_')}": f"{topic}-{label}-{suffix}"
+        for topic in FLEET_TOPICS
+    }
     partitions = {topic: 3 for topic in names.values()}
     partitions.update({f"{topic}.dlq": 1 for topic in names.values()})
     run_sync(create_topics(kafka, partitions))
@@ -88,8 +107,9 @@ def count_records(kafka: str, topic: str) -> int:
     return run_sync(count())
 
 
-def wait_for(check: Callable[[], T | None], timeout: float, interval: float = 0.2,
-             what: str = "condition") -> T:
+def wait_for(
+    check: Callable[[], T | None], timeout: float, interval: float = 0.2, what: str = "condition"
+) -> T:
     """Polls `check` until it returns something truthy; fails the test after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None

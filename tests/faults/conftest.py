@@ -66,17 +66,28 @@ def faults_profile() -> Profile:
     """The test profile's PostgreSQL and Redis, free ports for every stand-in."""
     base = get_profile("test")
     kafka, elasticsearch, mongodb, smtp, oidc = distinct_free_ports(5)
-    return replace(base, name=FAULTS_PROFILE, kafka_port=kafka, elasticsearch_port=elasticsearch,
-                   mongodb_port=mongodb, smtp_port=smtp, oidc_port=oidc)
+    return replace(
+        base,
+        name=FAULTS_PROFILE,
+        kafka_port=kafka,
+        elasticsearch_port=elasticsearch,
+        mongodb_port=mongodb,
+        smtp_port=smtp,
+        oidc_port=oidc,
+    )
 
 
 @pytest.fixture(scope="session")
 def fault_stack() -> Iterator[Endpoints]:
     """A private broker + Elasticsearch (one noida-db) and SMTP sink, stopped at the end."""
     try:
-        with local_stack({"postgres", "redis", "kafka", "elasticsearch", "smtp"},
-                         faults_profile(), root=find_repo_root(),
-                         progress=Progress(quiet=True), timeout=60) as ep:
+        with local_stack(
+            {"postgres", "redis", "kafka", "elasticsearch", "smtp"},
+            faults_profile(),
+            root=find_repo_root(),
+            progress=Progress(quiet=True),
+            timeout=60,
+        ) as ep:
             yield ep
     except Exception as exc:  # a server that cannot start fails the case, never skips it
         pytest.fail(f"the fault suite's stack could not start: {exc}", pytrace=False)
@@ -112,8 +123,15 @@ class ServiceProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90) -> ServiceProcess:
-        launched = launch_service(self.spec, self.profile, self.root, Progress(quiet=True),
-                                  port=self.port, env=self.env, timeout=timeout)
+        launched = launch_service(
+            self.spec,
+            self.profile,
+            self.root,
+            Progress(quiet=True),
+            port=self.port,
+            env=self.env,
+            timeout=timeout,
+        )
         self.pid = launched.pid
         return self
 
@@ -166,14 +184,25 @@ def postgres_url(ep: Endpoints, prefix: str) -> str:
 # ---- reading what happened ---------------------------------------------------------------
 
 
-async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[CloudEvent]], bool],
-                     within: float, settle: float = 2.0,
-                     marks: dict[str, float] | None = None) -> list[CloudEvent]:
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[CloudEvent]], bool],
+    within: float,
+    settle: float = 2.0,
+    marks: dict[str, float] | None = None,
+) -> list[CloudEvent]:
     """Every event on `topic` from the start, until `until(events)` holds (then `settle`
     seconds more, to catch late duplicates) or `within` seconds passed. `marks["complete"]`
     gets the time.monotonic() at which `until` first held."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     events: list[CloudEvent] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -198,10 +227,8 @@ async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[CloudE
     return events
 
 
-async def publish(bootstrap: str, topic: str, events: list[CloudEvent],
-                  pace: float = 0.0) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True)
+async def publish(bootstrap: str, topic: str, events: list[CloudEvent], pace: float = 0.0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for event in events:

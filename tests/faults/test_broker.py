@@ -36,12 +36,19 @@ async def place_burst(orders_url: str, product_id: str, marker: str) -> list[str
     placed: list[str] = []
     limits = httpx.Limits(max_connections=4)
     async with httpx.AsyncClient(base_url=orders_url, timeout=60, limits=limits) as client:
+
         async def place(n: int) -> None:
             body = {
                 "customer_name": f"Burst {n}",
                 "customer_email": f"{marker}-{n}@example.com",
-                "items": [{"product_id": product_id, "product_name": "Sturdy Mug",
-                           "quantity": 1, "unit_price": 12.5}],
+                "items": [
+                    {
+                        "product_id": product_id,
+                        "product_name": "Sturdy Mug",
+                        "quantity": 1,
+                        "unit_price": 12.5,
+                    }
+                ],
             }
             reply = await client.post("/api/orders", json=body)
             assert reply.status_code == 201, f"order {n}: {reply.status_code} {reply.text}"
@@ -66,15 +73,28 @@ def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
     topics = fleet_topics(ep, "broker")
     run = uuid.uuid4().hex[:8]
     common = {**topics, "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap}
-    inventory = services("inventory-service", {
-        **common, "DATABASE_URL": postgres_url(ep, "faults_broker_inventory"),
-        "CONSUMER_GROUP": f"inventory-broker-{run}"})
-    orders = services("order-service", {
-        **common, "DATABASE_URL": postgres_url(ep, "faults_broker_orders"),
-        "INVENTORY_SERVICE_URL": inventory.url})
+    inventory = services(
+        "inventory-service",
+        {
+            **common,
+            "DATABASE_URL": postgres_url(ep, "faults_broker_inventory"),
+            "CONSUMER_GROUP": f"inventory-broker-{run}",
+        },
+    )
+    orders = services(
+        "order-service",
+        {
+            **common,
+            "DATABASE_URL": postgres_url(ep, "faults_broker_orders"),
+            "INVENTORY_SERVICE_URL": inventory.url,
+        },
+    )
     product_id = f"broker-{run}"
-    created = httpx.post(f"{inventory.url}/api/inventory", timeout=10, json={
-        "product_id": product_id, "product_name": "Sturdy Mug", "quantity": ORDERS * 2})
+    created = httpx.post(
+        f"{inventory.url}/api/inventory",
+        timeout=10,
+        json={"product_id": product_id, "product_name": "Sturdy Mug", "quantity": ORDERS * 2},
+    )
     assert created.status_code == 201, created.text
 
     broker = ep.component("kafka")
@@ -100,8 +120,15 @@ def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
         return wanted <= {str(e.data.get("order_id")) for e in events}
 
     marks: dict[str, float] = {}
-    events = run_sync(read_topic(ep.kafka_bootstrap, topics["TOPIC_ORDER_PLACED"],
-                                    until=all_there, within=DELIVERY_WITHIN_S, marks=marks))
+    events = run_sync(
+        read_topic(
+            ep.kafka_bootstrap,
+            topics["TOPIC_ORDER_PLACED"],
+            until=all_there,
+            within=DELIVERY_WITHIN_S,
+            marks=marks,
+        )
+    )
     per_order = Counter(str(e.data.get("order_id")) for e in events)
     per_event = Counter(e.id for e in events)
     delivered = len(wanted & set(per_order))
@@ -109,27 +136,37 @@ def test_broker_stopped_mid_burst_every_order_placed_event_arrives_once(
     lost = len(wanted - set(per_order))
     record_case(
         "broker_stopped_mid_burst",
-        placed=len(placed), delivered=delivered, duplicates=duplicates, lost=lost,
+        placed=len(placed),
+        delivered=delivered,
+        duplicates=duplicates,
+        lost=lost,
         recovery_s=(marks["complete"] - timeline["restarted"]) if not lost else None,
         broker_down_s=round(timeline["restarted"] - timeline["stopped"], 2),
     )
     assert len(placed) == ORDERS
-    assert lost == 0, (f"{lost} of {ORDERS} order-placed events never reached the topic "
-                       f"without a manual restart; order-service log:\n{orders.log_tail()}")
+    assert lost == 0, (
+        f"{lost} of {ORDERS} order-placed events never reached the topic "
+        f"without a manual restart; order-service log:\n{orders.log_tail()}"
+    )
     assert duplicates == 0, f"{duplicates} records published twice"
     # Nothing was restarted by hand: the same processes published everything.
     assert orders.pid is not None
     assert inventory.pid is not None
 
 
-async def produce_until_stopped(bootstrap: str, topic: str, stop: threading.Event,
-                                writers: int = 8) -> set[str]:
+async def produce_until_stopped(
+    bootstrap: str, topic: str, stop: threading.Event, writers: int = 8
+) -> set[str]:
     """`writers` idempotent producers writing as fast as they can; the values acknowledged."""
     acked: set[str] = set()
 
     async def writer(w: int) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    enable_idempotence=True, request_timeout_ms=3000)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=3000,
+        )
         await producer.start()
         try:
             n = 0
@@ -152,8 +189,9 @@ async def produce_until_stopped(bootstrap: str, topic: str, stop: threading.Even
 
 
 async def values_on(bootstrap: str, topic: str, partitions: int) -> set[str]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -161,6 +199,7 @@ async def values_on(bootstrap: str, topic: str, partitions: int) -> set[str]:
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         values: set[str] = set()
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < ends[tp] for tp in tps])
 
@@ -199,8 +238,13 @@ def test_stopping_and_restarting_the_local_broker_keeps_every_acknowledged_recor
     back = time.monotonic()
     stored = run_sync(values_on(ep.kafka_bootstrap, topic, 3))
     missing = acked - stored
-    record_case("broker_graceful_stop_durability", placed=len(acked),
-                delivered=len(acked & stored), duplicates=0, lost=len(missing),
-                recovery_s=back - stopped_at)
+    record_case(
+        "broker_graceful_stop_durability",
+        placed=len(acked),
+        delivered=len(acked & stored),
+        duplicates=0,
+        lost=len(missing),
+        recovery_s=back - stopped_at,
+    )
     assert len(acked) > 100, "the writers never got going"
     assert not missing, f"{len(missing)} acknowledged records lost by stop/start"

@@ -53,47 +53,81 @@ class Case:
 
 def order_placed(i: int, run: str, topic: str) -> CloudEvent:
     order_id = str(uuid.uuid4())
-    return new_event(topic, "faults", order_id, {
-        "order_id": order_id, "order_number": f"ORD-{run}-{i:03d}",
-        "customer_name": f"Crash {i}", "customer_email": f"crash-{run}-{i}@example.com",
-        "total_amount": Decimal("25.00"),
-        "items": [
-            {"product_id": f"p-{run}-{i}-a", "product_name": "Mug", "quantity": 1,
-             "unit_price": Decimal("12.50")},
-            {"product_id": f"p-{run}-{i}-b", "product_name": "Saucer", "quantity": 1,
-             "unit_price": Decimal("12.50")},
-        ],
-    })
+    return new_event(
+        topic,
+        "faults",
+        order_id,
+        {
+            "order_id": order_id,
+            "order_number": f"ORD-{run}-{i:03d}",
+            "customer_name": f"Crash {i}",
+            "customer_email": f"crash-{run}-{i}@example.com",
+            "total_amount": Decimal("25.00"),
+            "items": [
+                {
+                    "product_id": f"p-{run}-{i}-a",
+                    "product_name": "Mug",
+                    "quantity": 1,
+                    "unit_price": Decimal("12.50"),
+                },
+                {
+                    "product_id": f"p-{run}-{i}-b",
+                    "product_name": "Saucer",
+                    "quantity": 1,
+                    "unit_price": Decimal("12.50"),
+                },
+            ],
+        },
+    )
 
 
 def product_updated(i: int, run: str, topic: str) -> CloudEvent:
     product_id = uuid.uuid4().hex[:24]
-    return new_event(topic, "faults", product_id, {
-        "op": "upsert", "product_id": product_id, "version": 1,
-        "product": {"id": product_id, "name": f"Crash lamp {run} {i}", "price": "10.00",
-                    "category": "lighting", "version": 1},
-    })
+    return new_event(
+        topic,
+        "faults",
+        product_id,
+        {
+            "op": "upsert",
+            "product_id": product_id,
+            "version": 1,
+            "product": {
+                "id": product_id,
+                "name": f"Crash lamp {run} {i}",
+                "price": "10.00",
+                "category": "lighting",
+                "version": 1,
+            },
+        },
+    )
 
 
 # ---- what each service's work leaves behind ----------------------------------------------
 
 
-def notification_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
-                          run: str) -> Progress:
-    sent = Counter(str(m.message.get("Message-ID", "")).strip("<>").split("@")[0]
-                   for m in mails(ep.stack.mail_folder(), f"crash-{run}-"))
+def notification_progress(
+    ep: Endpoints, env: dict[str, str], events: list[CloudEvent], run: str
+) -> Progress:
+    sent = Counter(
+        str(m.message.get("Message-ID", "")).strip("<>").split("@")[0]
+        for m in mails(ep.stack.mail_folder(), f"crash-{run}-")
+    )
     wanted = {e.id for e in events}
-    return Progress(done=wanted & set(sent),
-                    duplicates=sum(n - 1 for eid, n in sent.items() if eid in wanted))
+    return Progress(
+        done=wanted & set(sent), duplicates=sum(n - 1 for eid, n in sent.items() if eid in wanted)
+    )
 
 
-def inventory_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
-                       run: str) -> Progress:
+def inventory_progress(
+    ep: Endpoints, env: dict[str, str], events: list[CloudEvent], run: str
+) -> Progress:
     async def marks() -> set[str]:
         try:
-            rows = await pg_fetch(env["DATABASE_URL"],
-                                  "SELECT event_id FROM processed_events WHERE consumer = $1",
-                                  env["CONSUMER_GROUP"])
+            rows = await pg_fetch(
+                env["DATABASE_URL"],
+                "SELECT event_id FROM processed_events WHERE consumer = $1",
+                env["CONSUMER_GROUP"],
+            )
         except asyncpg.UndefinedTableError:
             return set()
         return {r["event_id"] for r in rows}
@@ -101,8 +135,9 @@ def inventory_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEve
     return Progress(done={e.id for e in events} & run_sync(marks()))
 
 
-def search_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
-                    run: str) -> Progress:
+def search_progress(
+    ep: Endpoints, env: dict[str, str], events: list[CloudEvent], run: str
+) -> Progress:
     alias = env["SEARCH_INDEX_ALIAS"]
     found = set()
     ids = [e.data["product_id"] for e in events]
@@ -113,8 +148,7 @@ def search_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent]
     return Progress(done={by_product[p] for p in found if p in by_product})
 
 
-def ai_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent],
-                run: str) -> Progress:
+def ai_progress(ep: Endpoints, env: dict[str, str], events: list[CloudEvent], run: str) -> Progress:
     """Counted once per event: each order holds its own pair of products, so its pair's score
     is 1 when counted, 2 if a redelivery counted it again."""
     prefix = env["REDIS_KEY_PREFIX"]
@@ -138,29 +172,50 @@ def common(ep: Endpoints, topics: dict[str, str]) -> dict[str, str]:
 
 CASES = {
     "notification-service": Case(
-        "notification-service", "TOPIC_ORDER_PLACED",
-        lambda ep, run: {"REDIS_URL": ep.redis_url,
-                         "REDIS_KEY_PREFIX": f"notification-crash-{run}",
-                         "CONSUMER_GROUP": f"notification-crash-{run}"},
-        order_placed, notification_progress),
+        "notification-service",
+        "TOPIC_ORDER_PLACED",
+        lambda ep, run: {
+            "REDIS_URL": ep.redis_url,
+            "REDIS_KEY_PREFIX": f"notification-crash-{run}",
+            "CONSUMER_GROUP": f"notification-crash-{run}",
+        },
+        order_placed,
+        notification_progress,
+    ),
     "inventory-service": Case(
-        "inventory-service", "TOPIC_ORDER_PLACED",
-        lambda ep, run: {"DATABASE_URL": postgres_url(ep, "faults_crash_inventory"),
-                         "CONSUMER_GROUP": f"inventory-crash-{run}"},
-        order_placed, inventory_progress),
+        "inventory-service",
+        "TOPIC_ORDER_PLACED",
+        lambda ep, run: {
+            "DATABASE_URL": postgres_url(ep, "faults_crash_inventory"),
+            "CONSUMER_GROUP": f"inventory-crash-{run}",
+        },
+        order_placed,
+        inventory_progress,
+    ),
     "search-service": Case(
-        "search-service", "TOPIC_PRODUCT_UPDATED",
-        lambda ep, run: {"SEARCH_INDEX_ALIAS": f"products-crash-{run}",
-                         "CONSUMER_GROUP": f"search-crash-{run}",
-                         # Not called while consuming events; nothing listens there.
-                         "PRODUCT_SERVICE_URL": "http://127.0.0.1:9"},
-        product_updated, search_progress),
+        "search-service",
+        "TOPIC_PRODUCT_UPDATED",
+        lambda ep, run: {
+            "SEARCH_INDEX_ALIAS": f"products-crash-{run}",
+            "CONSUMER_GROUP": f"search-crash-{run}",
+            # Not called while consuming events; nothing listens there.
+            "PRODUCT_SERVICE_URL": "http://127.0.0.1:9",
+        },
+        product_updated,
+        search_progress,
+    ),
     "ai-service": Case(
-        "ai-service", "TOPIC_ORDER_PLACED",
-        lambda ep, run: {"REDIS_URL": ep.redis_url, "REDIS_KEY_PREFIX": f"ai-crash-{run}",
-                         "CONSUMER_GROUP": f"ai-crash-{run}",
-                         "PRODUCT_SERVICE_URL": "http://127.0.0.1:9"},
-        order_placed, ai_progress),
+        "ai-service",
+        "TOPIC_ORDER_PLACED",
+        lambda ep, run: {
+            "REDIS_URL": ep.redis_url,
+            "REDIS_KEY_PREFIX": f"ai-crash-{run}",
+            "CONSUMER_GROUP": f"ai-crash-{run}",
+            "PRODUCT_SERVICE_URL": "http://127.0.0.1:9",
+        },
+        order_placed,
+        ai_progress,
+    ),
 }
 
 
@@ -188,8 +243,8 @@ def test_consumer_killed_with_sigkill_mid_stream_resumes_within_30s_and_loses_no
         time.sleep(0.2)
 
     stream = threading.Thread(
-        target=lambda: run_sync(publish(ep.kafka_bootstrap, topic, events[1:], PACE_S)),
-        daemon=True)
+        target=lambda: run_sync(publish(ep.kafka_bootstrap, topic, events[1:], PACE_S)), daemon=True
+    )
     stream.start()
     time.sleep(KILL_AFTER_S)
     before_kill = len(progress().done)
@@ -207,11 +262,21 @@ def test_consumer_killed_with_sigkill_mid_stream_resumes_within_30s_and_loses_no
     time.sleep(1.0)  # a late duplicate would show up now
     state = progress()
     lost = EVENTS - len(state.done)
-    extra: dict[str, Any] = {"handled_before_kill": before_kill,
-                             "restart_s": round(restarted_at - killed_at, 2)}
-    record_case(f"consumer_kill9_{name.replace('-', '_')}", placed=EVENTS,
-                delivered=len(state.done), duplicates=state.duplicates, lost=lost,
-                recovery_s=(finished_at - restarted_at) if not lost else None, **extra)
-    assert lost == 0, (f"{name}: {lost} of {EVENTS} events not handled {RESUME_WITHIN_S:.0f} s "
-                       f"after the restart; log:\n{consumer.log_tail()}")
+    extra: dict[str, Any] = {
+        "handled_before_kill": before_kill,
+        "restart_s": round(restarted_at - killed_at, 2),
+    }
+    record_case(
+        f"consumer_kill9_{name.replace('-', '_')}",
+        placed=EVENTS,
+        delivered=len(state.done),
+        duplicates=state.duplicates,
+        lost=lost,
+        recovery_s=(finished_at - restarted_at) if not lost else None,
+        **extra,
+    )
+    assert lost == 0, (
+        f"{name}: {lost} of {EVENTS} events not handled {RESUME_WITHIN_S:.0f} s "
+        f"after the restart; log:\n{consumer.log_tail()}"
+    )
     assert state.duplicates == 0, f"{name}: {state.duplicates} handled twice"

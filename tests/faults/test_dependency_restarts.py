@@ -30,9 +30,18 @@ RECOVER_WITHIN_S = 30.0
 
 
 def order_body(n: int, product_id: str, marker: str) -> dict[str, object]:
-    return {"customer_name": f"Dep {n}", "customer_email": f"{marker}-{n}@example.com",
-            "items": [{"product_id": product_id, "product_name": "Sturdy Mug", "quantity": 1,
-                       "unit_price": 12.5}]}
+    return {
+        "customer_name": f"Dep {n}",
+        "customer_email": f"{marker}-{n}@example.com",
+        "items": [
+            {
+                "product_id": product_id,
+                "product_name": "Sturdy Mug",
+                "quantity": 1,
+                "unit_price": 12.5,
+            }
+        ],
+    }
 
 
 def test_inventory_service_stopped_and_restarted_fast_503_then_orders_flow_again(
@@ -42,17 +51,32 @@ def test_inventory_service_stopped_and_restarted_fast_503_then_orders_flow_again
     run = uuid.uuid4().hex[:8]
     topics = fleet_topics(ep, "depinv")
     common = {**topics, "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap}
-    inventory = services("inventory-service", {
-        **common, "DATABASE_URL": postgres_url(ep, "faults_dep_inventory"),
-        "CONSUMER_GROUP": f"inventory-dep-{run}"})
-    orders = services("order-service", {
-        **common, "DATABASE_URL": postgres_url(ep, "faults_dep_orders"),
-        "INVENTORY_SERVICE_URL": inventory.url})
+    inventory = services(
+        "inventory-service",
+        {
+            **common,
+            "DATABASE_URL": postgres_url(ep, "faults_dep_inventory"),
+            "CONSUMER_GROUP": f"inventory-dep-{run}",
+        },
+    )
+    orders = services(
+        "order-service",
+        {
+            **common,
+            "DATABASE_URL": postgres_url(ep, "faults_dep_orders"),
+            "INVENTORY_SERVICE_URL": inventory.url,
+        },
+    )
     product_id = f"dep-{run}"
     marker = f"depinv-{run}"
-    assert httpx.post(f"{inventory.url}/api/inventory", timeout=10, json={
-        "product_id": product_id, "product_name": "Sturdy Mug",
-        "quantity": 500}).status_code == 201
+    assert (
+        httpx.post(
+            f"{inventory.url}/api/inventory",
+            timeout=10,
+            json={"product_id": product_id, "product_name": "Sturdy Mug", "quantity": 500},
+        ).status_code
+        == 201
+    )
     accepted: list[str] = []
     client = httpx.Client(base_url=orders.url, timeout=30)
     n = 0
@@ -92,17 +116,28 @@ def test_inventory_service_stopped_and_restarted_fast_503_then_orders_flow_again
     client.close()
 
     wanted = set(accepted)
-    events = run_sync(read_topic(
-        ep.kafka_bootstrap, topics["TOPIC_ORDER_PLACED"], within=30,
-        until=lambda evs: wanted <= {str(e.data.get("order_id")) for e in evs}))
+    events = run_sync(
+        read_topic(
+            ep.kafka_bootstrap,
+            topics["TOPIC_ORDER_PLACED"],
+            within=30,
+            until=lambda evs: wanted <= {str(e.data.get("order_id")) for e in evs},
+        )
+    )
     per_order = Counter(str(e.data.get("order_id")) for e in events)
     lost = len(wanted - set(per_order))
     duplicates = sum(c - 1 for c in Counter(e.id for e in events).values())
-    record_case("inventory_service_restart", placed=len(accepted),
-                delivered=len(wanted & set(per_order)), duplicates=duplicates, lost=lost,
-                recovery_s=recovered_s, refused=len(refusals),
-                refusal_p50_ms=round(statistics.median(fast) * 1000, 1),
-                refusal_max_ms=round(max(fast) * 1000, 1))
+    record_case(
+        "inventory_service_restart",
+        placed=len(accepted),
+        delivered=len(wanted & set(per_order)),
+        duplicates=duplicates,
+        lost=lost,
+        recovery_s=recovered_s,
+        refused=len(refusals),
+        refusal_p50_ms=round(statistics.median(fast) * 1000, 1),
+        refusal_max_ms=round(max(fast) * 1000, 1),
+    )
     assert max(fast) < 0.5, f"refusals with the breaker open took up to {max(fast):.3f}s"
     assert lost == 0
     assert duplicates == 0
@@ -110,13 +145,26 @@ def test_inventory_service_stopped_and_restarted_fast_503_then_orders_flow_again
 
 def order_placed(i: int, run: str, topic: str) -> CloudEvent:
     order_id = str(uuid.uuid4())
-    return new_event(topic, "faults", order_id, {
-        "order_id": order_id, "order_number": f"ORD-{run}-{i:03d}",
-        "customer_name": f"Smtp {i}", "customer_email": f"smtp-{run}-{i}@example.com",
-        "total_amount": Decimal("12.50"),
-        "items": [{"product_id": f"p-{i}", "product_name": "Mug", "quantity": 1,
-                   "unit_price": Decimal("12.50")}],
-    })
+    return new_event(
+        topic,
+        "faults",
+        order_id,
+        {
+            "order_id": order_id,
+            "order_number": f"ORD-{run}-{i:03d}",
+            "customer_name": f"Smtp {i}",
+            "customer_email": f"smtp-{run}-{i}@example.com",
+            "total_amount": Decimal("12.50"),
+            "items": [
+                {
+                    "product_id": f"p-{i}",
+                    "product_name": "Mug",
+                    "quantity": 1,
+                    "unit_price": Decimal("12.50"),
+                }
+            ],
+        },
+    )
 
 
 def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_once(
@@ -126,17 +174,27 @@ def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_
     run = uuid.uuid4().hex[:8]
     topics = fleet_topics(ep, "depsmtp")
     topic = topics["TOPIC_ORDER_PLACED"]
-    services("notification-service", {
-        **topics, "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap, "REDIS_URL": ep.redis_url,
-        "REDIS_KEY_PREFIX": f"notification-smtp-{run}", "CONSUMER_GROUP": f"notif-smtp-{run}",
-        "SMTP_TIMEOUT_SECONDS": "3", "SMTP_HOST": ep.profile.host,
-        "SMTP_PORT": str(ep.profile.smtp_port)})
+    services(
+        "notification-service",
+        {
+            **topics,
+            "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap,
+            "REDIS_URL": ep.redis_url,
+            "REDIS_KEY_PREFIX": f"notification-smtp-{run}",
+            "CONSUMER_GROUP": f"notif-smtp-{run}",
+            "SMTP_TIMEOUT_SECONDS": "3",
+            "SMTP_HOST": ep.profile.host,
+            "SMTP_PORT": str(ep.profile.smtp_port),
+        },
+    )
     events = [order_placed(i, run, topic) for i in range(20)]
     folder = ep.stack.mail_folder()
 
     def sent() -> Counter[str]:
-        return Counter(str(m.message.get("Message-ID", "")).strip("<>").split("@")[0]
-                       for m in mails(folder, f"smtp-{run}-"))
+        return Counter(
+            str(m.message.get("Message-ID", "")).strip("<>").split("@")[0]
+            for m in mails(folder, f"smtp-{run}-")
+        )
 
     run_sync(publish(ep.kafka_bootstrap, topic, events[:1]))
     deadline = time.monotonic() + 60
@@ -155,16 +213,24 @@ def test_smtp_relay_stopped_and_restarted_consumer_pauses_then_sends_each_email_
     while not wanted <= set(sent()):
         assert time.monotonic() - back < RECOVER_WITHIN_S, (
             f"{len(wanted - set(sent()))} emails missing {RECOVER_WITHIN_S:.0f}s after the "
-            "relay came back")
+            "relay came back"
+        )
         time.sleep(0.25)
     recovered_s = time.monotonic() - back
     time.sleep(1.0)
     counts = sent()
-    dead_lettered = run_sync(read_topic(ep.kafka_bootstrap, f"{topic}.dlq",
-                                           until=lambda evs: False, within=2, settle=0))
+    dead_lettered = run_sync(
+        read_topic(ep.kafka_bootstrap, f"{topic}.dlq", until=lambda evs: False, within=2, settle=0)
+    )
     duplicates = sum(c - 1 for eid, c in counts.items() if eid in wanted)
-    record_case("smtp_relay_restart", placed=len(events), delivered=len(wanted & set(counts)),
-                duplicates=duplicates, lost=len(wanted - set(counts)), recovery_s=recovered_s,
-                dead_lettered=len(dead_lettered))
+    record_case(
+        "smtp_relay_restart",
+        placed=len(events),
+        delivered=len(wanted & set(counts)),
+        duplicates=duplicates,
+        lost=len(wanted - set(counts)),
+        recovery_s=recovered_s,
+        dead_lettered=len(dead_lettered),
+    )
     assert not dead_lettered, "events were dead-lettered while the relay was away"
     assert duplicates == 0

@@ -35,16 +35,27 @@ IMPATIENT_S = 0.05
 
 
 def body(n: int, product_id: str, marker: str) -> dict[str, Any]:
-    return {"customer_name": f"Crash {n}", "customer_email": f"{marker}-{n}@example.com",
-            "items": [{"product_id": product_id, "product_name": "Sturdy Mug", "quantity": 1,
-                       "unit_price": 12.5}]}
+    return {
+        "customer_name": f"Crash {n}",
+        "customer_email": f"{marker}-{n}@example.com",
+        "items": [
+            {
+                "product_id": product_id,
+                "product_name": "Sturdy Mug",
+                "quantity": 1,
+                "unit_price": 12.5,
+            }
+        ],
+    }
 
 
-async def burst(url: str, keys: list[str], product_id: str, marker: str,
-                answered: dict[str, str]) -> None:
+async def burst(
+    url: str, keys: list[str], product_id: str, marker: str, answered: dict[str, str]
+) -> None:
     """Place one order per key, IN_FLIGHT at a time; `answered[key]` = id of each 201."""
     gate = asyncio.Semaphore(IN_FLIGHT)
     async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+
         async def place(n: int, key: str) -> None:
             async with gate:
                 # Every fifth client gives up after 50 ms, as an impatient one would: the server
@@ -53,15 +64,18 @@ async def burst(url: str, keys: list[str], product_id: str, marker: str,
                 # reply, which is a few microseconds wide).
                 timeout = IMPATIENT_S if n % 5 == 0 else 20
                 try:
-                    reply = await client.post("/api/orders", json=body(n, product_id, marker),
-                                              headers={"Idempotency-Key": key}, timeout=timeout)
+                    reply = await client.post(
+                        "/api/orders",
+                        json=body(n, product_id, marker),
+                        headers={"Idempotency-Key": key},
+                        timeout=timeout,
+                    )
                 except httpx.HTTPError:
                     return  # killed under us, or gave up: unanswered
                 if reply.status_code == 201:
                     answered[key] = reply.json()["id"]
 
-        await asyncio.gather(*(place(n, k) for n, k in enumerate(keys)),
-                             return_exceptions=True)
+        await asyncio.gather(*(place(n, k) for n, k in enumerate(keys)), return_exceptions=True)
 
 
 async def committed_keys(url: str) -> dict[str, str]:
@@ -70,8 +84,9 @@ async def committed_keys(url: str) -> dict[str, str]:
 
 
 async def reservations(url: str) -> list[asyncpg.Record]:
-    return await pg_fetch(url, "SELECT id, status, expires_at < now() AS past_ttl "
-                               "FROM reservations")
+    return await pg_fetch(
+        url, "SELECT id, status, expires_at < now() AS past_ttl FROM reservations"
+    )
 
 
 def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_committed_orders(
@@ -83,16 +98,31 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
     common = {**topics, "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap}
     inventory_db = postgres_url(ep, "faults_ordercrash_inventory")
     order_db = postgres_url(ep, "faults_ordercrash_orders")
-    inventory = services("inventory-service", {
-        **common, "DATABASE_URL": inventory_db, "CONSUMER_GROUP": f"inventory-oc-{run}",
-        "RESERVATION_SWEEP_INTERVAL_SECONDS": "0.5"})
-    orders = services("order-service", {
-        **common, "DATABASE_URL": order_db, "INVENTORY_SERVICE_URL": inventory.url,
-        "ORDER_RESERVATION_TTL_SECONDS": str(TTL_S)})
+    inventory = services(
+        "inventory-service",
+        {
+            **common,
+            "DATABASE_URL": inventory_db,
+            "CONSUMER_GROUP": f"inventory-oc-{run}",
+            "RESERVATION_SWEEP_INTERVAL_SECONDS": "0.5",
+        },
+    )
+    orders = services(
+        "order-service",
+        {
+            **common,
+            "DATABASE_URL": order_db,
+            "INVENTORY_SERVICE_URL": inventory.url,
+            "ORDER_RESERVATION_TTL_SECONDS": str(TTL_S),
+        },
+    )
     product_id = f"ordercrash-{run}"
     stock = 1000
-    created = httpx.post(f"{inventory.url}/api/inventory", timeout=10, json={
-        "product_id": product_id, "product_name": "Sturdy Mug", "quantity": stock})
+    created = httpx.post(
+        f"{inventory.url}/api/inventory",
+        timeout=10,
+        json={"product_id": product_id, "product_name": "Sturdy Mug", "quantity": stock},
+    )
     assert created.status_code == 201, created.text
 
     marker = f"ordercrash-{run}"
@@ -120,13 +150,18 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
         # Retry every unanswered order with its key and its body, as a client would.
         for key in unanswered:
             n = int(key.rsplit("-", 1)[1])
-            reply = httpx.post(f"{orders.url}/api/orders", json=body(n, product_id, marker),
-                               headers={"Idempotency-Key": key}, timeout=20)
+            reply = httpx.post(
+                f"{orders.url}/api/orders",
+                json=body(n, product_id, marker),
+                headers={"Idempotency-Key": key},
+                timeout=20,
+            )
             assert reply.status_code == 201, f"retry of {key}: {reply.status_code} {reply.text}"
             if key in committed:
                 caught[key] = committed[key]
                 assert reply.headers.get("Idempotent-Replayed") == "true", (
-                    f"{key} was committed before the kill, yet the retry placed a new order")
+                    f"{key} was committed before the kill, yet the retry placed a new order"
+                )
                 assert reply.json()["id"] == committed[key]
                 replayed_ok += 1
             answered[key] = reply.json()["id"]
@@ -137,8 +172,10 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
     committed = run_sync(committed_keys(order_db))
     assert set(committed) == set(all_keys)
     assert all(committed[k] == answered[k] for k in all_keys)
-    assert caught, (f"no round of {ROUNDS} caught an order committed but unanswered; the "
-                    "Idempotency-Key replay after a crash was not exercised")
+    assert caught, (
+        f"no round of {ROUNDS} caught an order committed but unanswered; the "
+        "Idempotency-Key replay after a crash was not exercised"
+    )
 
     # Orphans: reservations of orders that never committed must expire within their TTL.
     checked_at = time.monotonic()
@@ -148,22 +185,32 @@ def test_order_service_killed_mid_burst_leaves_no_orphan_and_retries_find_commit
         order_ids = set(committed.values())
         orphans = [r for r in rows if str(r["id"]) not in order_ids and r["status"] == "HELD"]
         stale = [r for r in orphans if r["past_ttl"]]
-        unconfirmed = [r for r in rows if str(r["id"]) in order_ids
-                       and r["status"] not in ("CONFIRMED", "COMMITTED")]
+        unconfirmed = [
+            r
+            for r in rows
+            if str(r["id"]) in order_ids and r["status"] not in ("CONFIRMED", "COMMITTED")
+        ]
         if not orphans and not unconfirmed:
             break
         assert time.monotonic() < deadline, (
             f"{len(stale)} orphan reservations past their TTL, {len(orphans)} held, "
             f"{len(unconfirmed)} committed orders not confirmed: "
-            f"{[(str(r['id']), r['status']) for r in unconfirmed]}")
+            f"{[(str(r['id']), r['status']) for r in unconfirmed]}"
+        )
         time.sleep(0.5)
     settled_s = time.monotonic() - checked_at
     item = httpx.get(f"{inventory.url}/api/inventory/{product_id}", timeout=10).json()
     orphaned = sum(1 for r in rows if str(r["id"]) not in set(committed.values()))
-    record_case("order_service_kill9_mid_burst", placed=len(all_keys),
-                delivered=len(committed), duplicates=len(committed) - len(set(committed.values())),
-                lost=len(all_keys) - len(committed), recovery_s=max(restart_s),
-                committed_unanswered_replayed=replayed_ok, orphan_reservations_expired=orphaned,
-                orphans_settled_s=round(settled_s, 2))
+    record_case(
+        "order_service_kill9_mid_burst",
+        placed=len(all_keys),
+        delivered=len(committed),
+        duplicates=len(committed) - len(set(committed.values())),
+        lost=len(all_keys) - len(committed),
+        recovery_s=max(restart_s),
+        committed_unanswered_replayed=replayed_ok,
+        orphan_reservations_expired=orphaned,
+        orphans_settled_s=round(settled_s, 2),
+    )
     assert item["reserved_qty"] == len(committed)
     assert item["available_qty"] == stock - len(committed)

@@ -20,8 +20,15 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False,
-                          timeout=600, env={**os.environ, **env})
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, **env},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +77,9 @@ def test_every_relative_markdown_link_resolves_inside_the_repository(clone: Path
 
 def test_the_asyncapi_document_of_the_clone_is_current(clone: Path) -> None:
     code = {"PYTHONPATH": f"{clone / 'contracts'}{os.pathsep}{clone / 'chassis'}"}
-    where = _run([sys.executable, "-c", "import contracts; print(contracts.__file__)"], clone,
-                 **code)
+    where = _run(
+        [sys.executable, "-c", "import contracts; print(contracts.__file__)"], clone, **code
+    )
     assert where.stdout.strip().startswith(str(clone)), where.stdout + where.stderr
     check = _run([sys.executable, "-m", "contracts.asyncapi", "--check"], clone, **code)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -23,21 +23,36 @@ SERVICE = "ai-service"
 __all__ = ["CatalogLoader", "CatalogUnavailable", "catalog_reader"]
 
 
-def catalog_reader(base_url: str, *, timeout_seconds: float,
-                   breaker_failure_threshold: int = 3, breaker_reset_seconds: float = 10.0,
-                   transport: httpx.AsyncBaseTransport | None = None) -> ProductCatalogReader:
-    return ProductCatalogReader(base_url, timeout_seconds=timeout_seconds, service=SERVICE,
-                                attempts=1,
-                                breaker_failure_threshold=breaker_failure_threshold,
-                                breaker_reset_seconds=breaker_reset_seconds,
-                                transport=transport)
+def catalog_reader(
+    base_url: str,
+    *,
+    timeout_seconds: float,
+    breaker_failure_threshold: int = 3,
+    breaker_reset_seconds: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ProductCatalogReader:
+    return ProductCatalogReader(
+        base_url,
+        timeout_seconds=timeout_seconds,
+        service=SERVICE,
+        attempts=1,
+        breaker_failure_threshold=breaker_failure_threshold,
+        breaker_reset_seconds=breaker_reset_seconds,
+        transport=transport,
+    )
 
 
 class CatalogLoader:
     """Runs once per process start; retries with exponential backoff and jitter."""
 
-    def __init__(self, client: ProductCatalogReader, catalog: CatalogIndex, *, page_size: int,
-                 backoff_max_seconds: float) -> None:
+    def __init__(
+        self,
+        client: ProductCatalogReader,
+        catalog: CatalogIndex,
+        *,
+        page_size: int,
+        backoff_max_seconds: float,
+    ) -> None:
         self.client = client
         self.catalog = catalog
         self.page_size = page_size
@@ -55,8 +70,12 @@ class CatalogLoader:
                 documents = await self.client.fetch_all(self.page_size)
             except CatalogUnavailable as exc:
                 delay = backoff_delay(min(self.attempts, 10), 0.5, self.backoff_max_seconds)
-                log.warning("catalog.load_failed", attempt=self.attempts, error=str(exc),
-                            retry_in=round(delay, 2))
+                log.warning(
+                    "catalog.load_failed",
+                    attempt=self.attempts,
+                    error=str(exc),
+                    retry_in=round(delay, 2),
+                )
                 await asyncio.sleep(delay)
                 continue
             applied = 0
@@ -65,11 +84,15 @@ class CatalogLoader:
                     applied += self.catalog.upsert(Product.from_document(document))
                 except (ValueError, TypeError, ArithmeticError) as exc:
                     # One malformed product must not keep the other thousands out.
-                    log.warning("catalog.product_skipped", product_id=str(document.get("id")),
-                                error=str(exc)[:200])
+                    log.warning(
+                        "catalog.product_skipped",
+                        product_id=str(document.get("id")),
+                        error=str(exc)[:200],
+                    )
             self.catalog.loaded = True
-            log.info("catalog.loaded", products=len(documents), applied=applied,
-                     attempts=self.attempts)
+            log.info(
+                "catalog.loaded", products=len(documents), applied=applied, attempts=self.attempts
+            )
             return
 
     async def stop(self) -> None:

@@ -12,12 +12,17 @@ class ProviderNotConfigured(ValueError):
     pass
 
 
-def build_model(settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-                ) -> ChatModel | None:
+def build_model(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> ChatModel | None:
     provider, key = settings.llm_provider, settings.llm_api_key
-    common = {"model": settings.model_name, "base_url": settings.base_url,
-              "timeout_seconds": settings.llm_timeout_seconds,
-              "temperature": settings.llm_temperature, "max_tokens": settings.llm_max_tokens}
+    common = {
+        "model": settings.model_name,
+        "base_url": settings.base_url,
+        "timeout_seconds": settings.llm_timeout_seconds,
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.llm_max_tokens,
+    }
     if provider == "local":
         return None
     if provider in ("groq", "gemini") and not key:
@@ -32,8 +37,9 @@ def build_model(settings: Settings, transport: httpx.AsyncBaseTransport | None =
     return GeminiChat(api_key=str(key), transport=transport, **common)
 
 
-def build_chat(settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-               ) -> ResilientChat | None:
+def build_chat(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> ResilientChat | None:
     """None means `local`. A provider that cannot be configured raises ProviderNotConfigured:
     the service does not start rather than quietly answer without the model asked for."""
     model = build_model(settings, transport)

@@ -12,8 +12,11 @@ from ai_service.llm.base import LLMError, status_is_retryable
 def _http_error(provider: str, exc: Exception) -> LLMError:
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
-        return LLMError(f"{provider} answered HTTP {status}",
-                        retryable=status_is_retryable(status), status=status)
+        return LLMError(
+            f"{provider} answered HTTP {status}",
+            retryable=status_is_retryable(status),
+            status=status,
+        )
     if isinstance(exc, httpx.TimeoutException):
         return LLMError(f"{provider} timed out", retryable=True)
     if isinstance(exc, httpx.TransportError):
@@ -22,15 +25,28 @@ def _http_error(provider: str, exc: Exception) -> LLMError:
 
 
 class GroqChat:
-    def __init__(self, *, api_key: str, model: str, base_url: str, timeout_seconds: float,
-                 temperature: float, max_tokens: int,
-                 http_client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str,
+        timeout_seconds: float,
+        temperature: float,
+        max_tokens: int,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
         # Retries are ours (chassis.resilience, with the breaker): the SDK's own are off.
-        self.client = AsyncGroq(api_key=api_key, base_url=base_url, timeout=timeout_seconds,
-                                max_retries=0, http_client=http_client)
+        self.client = AsyncGroq(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_seconds,
+            max_retries=0,
+            http_client=http_client,
+        )
 
     @property
     def label(self) -> str:
@@ -40,16 +56,17 @@ class GroqChat:
         try:
             reply = await self.client.chat.completions.create(
                 model=self.model,
-                messages=[{"role": "system", "content": system},
-                          {"role": "user", "content": user}],
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 response_format={"type": "json_object"},
             )
         except APIStatusError as exc:
-            raise LLMError(f"groq answered HTTP {exc.status_code}",
-                           retryable=status_is_retryable(exc.status_code),
-                           status=exc.status_code) from exc
+            raise LLMError(
+                f"groq answered HTTP {exc.status_code}",
+                retryable=status_is_retryable(exc.status_code),
+                status=exc.status_code,
+            ) from exc
         except APITimeoutError as exc:
             raise LLMError("groq timed out", retryable=True) from exc
         except APIConnectionError as exc:
@@ -66,21 +83,31 @@ class GroqChat:
 class _HttpChat:
     provider = "http"
 
-    def __init__(self, *, model: str, base_url: str, timeout_seconds: float,
-                 temperature: float, max_tokens: int, headers: dict[str, str],
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        timeout_seconds: float,
+        temperature: float,
+        max_tokens: int,
+        headers: dict[str, str],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds,
-                                      headers=headers, transport=transport)
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_seconds, headers=headers, transport=transport
+        )
 
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"
 
-    async def _post(self, path: str, body: dict[str, Any],
-                    params: dict[str, str] | None = None) -> Any:
+    async def _post(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> Any:
         try:
             reply = await self.http.post(path, json=body, params=params)
             reply.raise_for_status()
@@ -104,8 +131,7 @@ class OpenAICompatibleChat(_HttpChat):
     async def complete(self, system: str, user: str) -> str:
         body = {
             "model": self.model,
-            "messages": [{"role": "system", "content": system},
-                         {"role": "user", "content": user}],
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "response_format": {"type": "json_object"},
@@ -114,8 +140,9 @@ class OpenAICompatibleChat(_HttpChat):
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError) as exc:
-            raise LLMError("openai-compatible reply has no choices[0].message.content",
-                           retryable=False) from exc
+            raise LLMError(
+                "openai-compatible reply has no choices[0].message.content", retryable=False
+            ) from exc
         if not isinstance(content, str) or not content:
             raise LLMError("openai-compatible reply content is empty", retryable=False)
         return content
@@ -132,8 +159,7 @@ class OllamaChat(_HttpChat):
     async def complete(self, system: str, user: str) -> str:
         body = {
             "model": self.model,
-            "messages": [{"role": "system", "content": system},
-                         {"role": "user", "content": user}],
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "stream": False,
             "format": "json",
             "options": {"temperature": self.temperature, "num_predict": self.max_tokens},
@@ -171,8 +197,9 @@ class GeminiChat(_HttpChat):
             parts = data["candidates"][0]["content"]["parts"]
             content = "".join(str(p.get("text", "")) for p in parts)
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMError("gemini reply has no candidates[0].content.parts",
-                           retryable=False) from exc
+            raise LLMError(
+                "gemini reply has no candidates[0].content.parts", retryable=False
+            ) from exc
         if not content:
             raise LLMError("gemini reply content is empty", retryable=False)
         return content

@@ -17,7 +17,9 @@ log = structlog.get_logger(__name__)
 SERVICE = "ai-service"
 LLM_CALLS = Counter("ai_llm_calls_total", "LLM calls by outcome", ["provider", "outcome"])
 LLM_LATENCY = Histogram(
-    "ai_llm_request_duration_seconds", "One LLM request (attempt), answered or not", ["provider"],
+    "ai_llm_request_duration_seconds",
+    "One LLM request (attempt), answered or not",
+    ["provider"],
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0),
 )
 
@@ -76,8 +78,7 @@ class ResilientChat:
             raise LLMUnavailable("circuit breaker open") from exc
         except LLMError as exc:
             LLM_CALLS.labels(self.provider, "failed").inc()
-            log.warning("llm.call_failed", provider=self.label, error=str(exc),
-                        status=exc.status)
+            log.warning("llm.call_failed", provider=self.label, error=str(exc), status=exc.status)
             raise LLMUnavailable(str(exc)) from exc
         LLM_CALLS.labels(self.provider, "ok").inc()
         return text
@@ -89,14 +90,16 @@ class ResilientChat:
                     async with asyncio.timeout(self.timeout_seconds):
                         return await self.model.complete(system, user)
             except TimeoutError as exc:
-                raise LLMError(f"no answer within {self.timeout_seconds:g} s",
-                               retryable=True) from exc
+                raise LLMError(
+                    f"no answer within {self.timeout_seconds:g} s", retryable=True
+                ) from exc
             except LLMError:
                 raise
             except Exception as exc:
                 # An SDK surprise must degrade like any other failure, never become a 500.
-                raise LLMError(f"provider raised {type(exc).__name__}: {exc}"[:300],
-                               retryable=False) from exc
+                raise LLMError(
+                    f"provider raised {type(exc).__name__}: {exc}"[:300], retryable=False
+                ) from exc
 
     async def close(self) -> None:
         await self.model.close()

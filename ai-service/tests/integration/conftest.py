@@ -27,23 +27,63 @@ class Topics:
     ai_ready: str
 
 
-def product_doc(pid: str, name: str, price: str, category: str, tags: list[str],
-                description: str = "", version: int = 1) -> dict[str, Any]:
-    return {"id": pid, "name": name, "description": description, "price": float(price),
-            "category": category, "tags": tags, "stock_quantity": 10, "image_url": None,
-            "created_at": "2026-11-25T10:00:00Z", "updated_at": "2026-11-25T10:00:00Z",
-            "version": version}
+def product_doc(
+    pid: str,
+    name: str,
+    price: str,
+    category: str,
+    tags: list[str],
+    description: str = "",
+    version: int = 1,
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "name": name,
+        "description": description,
+        "price": float(price),
+        "category": category,
+        "tags": tags,
+        "stock_quantity": 10,
+        "image_url": None,
+        "created_at": "2026-11-25T10:00:00Z",
+        "updated_at": "2026-11-25T10:00:00Z",
+        "version": version,
+    }
 
 
 CATALOG = [
-    product_doc("665f1c2e8b3e4a0012345601", "iPhone 15 Pro", "999.99", "Electronics",
-                ["phone", "apple"], "Apple smartphone"),
-    product_doc("665f1c2e8b3e4a0012345602", "Pixel 8", "599.00", "Electronics",
-                ["phone", "android"], "Google smartphone"),
-    product_doc("665f1c2e8b3e4a0012345603", "iPhone 15 Pro Case", "29.99", "Accessories",
-                ["phone", "case", "apple"], "Protective case"),
-    product_doc("665f1c2e8b3e4a0012345604", "Trail Runner", "89.50", "Sports",
-                ["running", "shoes"], "Trail running shoes"),
+    product_doc(
+        "665f1c2e8b3e4a0012345601",
+        "iPhone 15 Pro",
+        "999.99",
+        "Electronics",
+        ["phone", "apple"],
+        "Apple smartphone",
+    ),
+    product_doc(
+        "665f1c2e8b3e4a0012345602",
+        "Pixel 8",
+        "599.00",
+        "Electronics",
+        ["phone", "android"],
+        "Google smartphone",
+    ),
+    product_doc(
+        "665f1c2e8b3e4a0012345603",
+        "iPhone 15 Pro Case",
+        "29.99",
+        "Accessories",
+        ["phone", "case", "apple"],
+        "Protective case",
+    ),
+    product_doc(
+        "665f1c2e8b3e4a0012345604",
+        "Trail Runner",
+        "89.50",
+        "Sports",
+        ["running", "shoes"],
+        "Trail running shoes",
+    ),
 ]
 
 
@@ -51,9 +91,10 @@ def product_service(documents: list[dict[str, Any]]) -> httpx.MockTransport:
     def serve(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/products"
         page, size = int(request.url.params["page"]), int(request.url.params["page_size"])
-        chunk = documents[(page - 1) * size: page * size]
-        return httpx.Response(200, json={"products": chunk, "total": len(documents),
-                                         "page": page, "page_size": size})
+        chunk = documents[(page - 1) * size : page * size]
+        return httpx.Response(
+            200, json={"products": chunk, "total": len(documents), "page": page, "page_size": size}
+        )
 
     return httpx.MockTransport(serve)
 
@@ -61,8 +102,9 @@ def product_service(documents: list[dict[str, Any]]) -> httpx.MockTransport:
 @pytest.fixture(scope="session")
 def topics(local_kafka: str) -> Topics:
     suffix = uuid.uuid4().hex[:8]
-    names = Topics(f"order-placed-{suffix}", f"product-updated-{suffix}",
-                   f"ai-notification-ready-{suffix}")
+    names = Topics(
+        f"order-placed-{suffix}", f"product-updated-{suffix}", f"ai-notification-ready-{suffix}"
+    )
     partitions = {name: 3 for name in vars(names).values()}
     partitions.update({f"{name}.dlq": 1 for name in list(partitions)})
     run_sync(create_topics(local_kafka, partitions))
@@ -117,10 +159,19 @@ async def producer(local_kafka: str) -> AsyncIterator[EventProducer]:
 
 def order_data(email: str, number: str) -> dict[str, Any]:
     return {
-        "order_id": str(uuid.uuid4()), "order_number": number, "customer_name": "Yash Vyas",
-        "customer_email": email, "total_amount": Decimal("999.99"),
-        "items": [{"product_id": "665f1c2e8b3e4a0012345601", "product_name": "iPhone 15 Pro",
-                   "quantity": 1, "unit_price": Decimal("999.99")}],
+        "order_id": str(uuid.uuid4()),
+        "order_number": number,
+        "customer_name": "Yash Vyas",
+        "customer_email": email,
+        "total_amount": Decimal("999.99"),
+        "items": [
+            {
+                "product_id": "665f1c2e8b3e4a0012345601",
+                "product_name": "iPhone 15 Pro",
+                "quantity": 1,
+                "unit_price": Decimal("999.99"),
+            }
+        ],
     }
 
 

@@ -17,17 +17,30 @@ from .conftest import Topics, order_data, product_doc, wait_for
 
 
 async def test_product_events_update_the_index_and_older_versions_are_ignored(
-    ai_app: FastAPI, ai_fastapi: FastAPI, producer: EventProducer, topics: Topics,
+    ai_app: FastAPI,
+    ai_fastapi: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
     client: httpx.AsyncClient,
 ) -> None:
     pid = uuid.uuid4().hex[:24]
     newer = product_doc(pid, "Espresso Grinder", "249.00", "Kitchen", ["coffee"], version=3)
     older = product_doc(pid, "Old Grinder Name", "199.00", "Kitchen", ["coffee"], version=2)
     for doc in (newer, older):
-        await producer.publish(topics.product_updated, new_event(
-            topics.product_updated, "product-service", pid,
-            {"op": "upsert", "product_id": pid, "version": doc["version"],
-             "product": {**doc, "price": Decimal(str(doc["price"]))}}))
+        await producer.publish(
+            topics.product_updated,
+            new_event(
+                topics.product_updated,
+                "product-service",
+                pid,
+                {
+                    "op": "upsert",
+                    "product_id": pid,
+                    "version": doc["version"],
+                    "product": {**doc, "price": Decimal(str(doc["price"]))},
+                },
+            ),
+        )
     catalog = ai_fastapi.state.catalog
 
     async def has_it() -> bool:
@@ -40,9 +53,15 @@ async def test_product_events_update_the_index_and_older_versions_are_ignored(
     assert reply["products"][0]["product_id"] == pid
     assert reply["products"][0]["price"] == 249.0
 
-    await producer.publish(topics.product_updated, new_event(
-        topics.product_updated, "product-service", pid,
-        {"op": "delete", "product_id": pid, "version": 4}))
+    await producer.publish(
+        topics.product_updated,
+        new_event(
+            topics.product_updated,
+            "product-service",
+            pid,
+            {"op": "delete", "product_id": pid, "version": 4},
+        ),
+    )
 
     async def gone() -> bool:
         return catalog.get(pid) is None
@@ -51,14 +70,21 @@ async def test_product_events_update_the_index_and_older_versions_are_ignored(
 
 
 async def test_order_placed_three_times_publishes_one_follow_up(
-    ai_app: FastAPI, producer: EventProducer, topics: Topics, local_kafka: str,
+    ai_app: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    local_kafka: str,
 ) -> None:
     email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
     data = order_data(email, "ORD-20261125-AI000001")
     placed = new_event(topics.placed, "order-service", data["order_id"], data)
-    probe = AIOKafkaConsumer(topics.ai_ready, bootstrap_servers=local_kafka,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=f"probe-{uuid.uuid4().hex[:8]}")
+    probe = AIOKafkaConsumer(
+        topics.ai_ready,
+        bootstrap_servers=local_kafka,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"probe-{uuid.uuid4().hex[:8]}",
+    )
     await probe.start()
     try:
         for _ in range(3):

@@ -25,8 +25,12 @@ async def _publish_catalog(bootstrap: str, topic: str) -> None:
     producer = EventProducer(bootstrap)
     try:
         for doc in CATALOG:
-            data = {"op": "upsert", "product_id": doc["id"], "version": doc["version"],
-                    "product": {**doc, "price": Decimal(str(doc["price"]))}}
+            data = {
+                "op": "upsert",
+                "product_id": doc["id"],
+                "version": doc["version"],
+                "product": {**doc, "price": Decimal(str(doc["price"]))},
+            }
             await producer.publish(topic, new_event(topic, "product-service", doc["id"], data))
     finally:
         await producer.stop()

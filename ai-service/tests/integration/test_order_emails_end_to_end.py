@@ -33,29 +33,43 @@ def fleet(local_redis: str, local_kafka: str, local_smtp) -> Iterator[Fleet]:
     low, ai_ready = f"inventory-low-e2e-{suffix}", f"ai-notification-ready-e2e-{suffix}"
     products = f"product-updated-e2e-{suffix}"
     names = [placed, cancelled, low, ai_ready, products]
-    run_sync(create_topics(local_kafka, {**{n: 3 for n in names},
-                                         **{f"{n}.dlq": 1 for n in names}}))
-    shared = {"REDIS_URL": local_redis, "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
-              "TOPIC_ORDER_PLACED": placed, "TOPIC_AI_NOTIFICATION_READY": ai_ready,
-              "LOG_LEVEL": "WARNING"}
+    run_sync(
+        create_topics(local_kafka, {**{n: 3 for n in names}, **{f"{n}.dlq": 1 for n in names}})
+    )
+    shared = {
+        "REDIS_URL": local_redis,
+        "KAFKA_BOOTSTRAP_SERVERS": local_kafka,
+        "TOPIC_ORDER_PLACED": placed,
+        "TOPIC_AI_NOTIFICATION_READY": ai_ready,
+        "LOG_LEVEL": "WARNING",
+    }
     notification_env = {
-        **shared, "SMTP_HOST": local_smtp.host, "SMTP_PORT": str(local_smtp.port),
-        "TOPIC_ORDER_CANCELLED": cancelled, "TOPIC_INVENTORY_LOW": low,
+        **shared,
+        "SMTP_HOST": local_smtp.host,
+        "SMTP_PORT": str(local_smtp.port),
+        "TOPIC_ORDER_CANCELLED": cancelled,
+        "TOPIC_INVENTORY_LOW": low,
         "REDIS_KEY_PREFIX": f"notification-e2e-{suffix}",
         "CONSUMER_GROUP": f"notification-e2e-{suffix}",
     }
     ai_env = {
-        **shared, "TOPIC_PRODUCT_UPDATED": products,
+        **shared,
+        "TOPIC_PRODUCT_UPDATED": products,
         "PRODUCT_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-        "REDIS_KEY_PREFIX": f"ai-e2e-{suffix}", "CONSUMER_GROUP": f"ai-e2e-{suffix}",
+        "REDIS_KEY_PREFIX": f"ai-e2e-{suffix}",
+        "CONSUMER_GROUP": f"ai-e2e-{suffix}",
     }
-    with start_service("notification-service", env=notification_env, profile="test"), \
-            start_service("ai-service", env=ai_env, profile="test"):
+    with (
+        start_service("notification-service", env=notification_env, profile="test"),
+        start_service("ai-service", env=ai_env, profile="test"),
+    ):
         yield Fleet(placed, cancelled)
 
 
 async def test_one_order_placed_delivered_three_times_sends_exactly_two_emails(
-    fleet: Fleet, local_kafka: str, local_smtp,
+    fleet: Fleet,
+    local_kafka: str,
+    local_smtp,
 ) -> None:
     email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
     data = order_data(email, "ORD-20261125-E2E00001")

@@ -36,31 +36,48 @@ async def test_an_order_counts_once_however_often_it_is_delivered(local_redis: s
 
 
 async def test_order_placed_twice_feeds_bought_together_once(
-    ai_app: FastAPI, producer: EventProducer, topics: Topics, client: httpx.AsyncClient,
+    ai_app: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    client: httpx.AsyncClient,
 ) -> None:
     phone, case = CATALOG[0], CATALOG[2]
     order_id = str(uuid.uuid4())
-    data = {"order_id": order_id, "order_number": "ORD-20261202-CP000001",
-            "customer_name": "Ada Lovelace", "customer_email": "ada@example.com",
-            "total_amount": Decimal("1029.98"),
-            "items": [{"product_id": p["id"], "product_name": p["name"], "quantity": 1,
-                       "unit_price": Decimal(str(p["price"]))} for p in (phone, case)]}
+    data = {
+        "order_id": order_id,
+        "order_number": "ORD-20261202-CP000001",
+        "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com",
+        "total_amount": Decimal("1029.98"),
+        "items": [
+            {
+                "product_id": p["id"],
+                "product_name": p["name"],
+                "quantity": 1,
+                "unit_price": Decimal(str(p["price"])),
+            }
+            for p in (phone, case)
+        ],
+    }
     event = new_event(topics.placed, "order-service", order_id, data)
     for _ in range(2):
         await producer.publish(topics.placed, event)
 
     async def counted() -> bool:
         reply = await client.get("/api/ai/recommendations", params={"product_id": phone["id"]})
-        return any(r["reason"].startswith("Often bought with") for r in
-                   reply.json()["recommendations"])
+        return any(
+            r["reason"].startswith("Often bought with") for r in reply.json()["recommendations"]
+        )
 
     await wait_for(counted, within=30)
     await asyncio.sleep(1.0)  # the second delivery has been handled too
-    reply = (await client.get("/api/ai/recommendations",
-                              params={"product_id": phone["id"]})).json()
+    reply = (await client.get("/api/ai/recommendations", params={"product_id": phone["id"]})).json()
     first = reply["recommendations"][0]
     assert (first["product_id"], first["name"], first["price"]) == (
-        case["id"], case["name"], case["price"])
+        case["id"],
+        case["name"],
+        case["price"],
+    )
     assert first["reason"] == "Often bought with iPhone 15 Pro (1 order)"
     assert all(r["product_id"] != phone["id"] for r in reply["recommendations"])
 
@@ -78,8 +95,12 @@ async def _loaded(app: FastAPI) -> bool:
 async def test_a_restart_takes_vectors_from_redis_and_rebuild_recomputes_them(
     ai_settings: Settings,
 ) -> None:
-    settings = ai_settings.model_copy(update={
-        "redis_key_prefix": f"ai-restart-{uuid.uuid4().hex[:8]}", "run_event_consumer": False})
+    settings = ai_settings.model_copy(
+        update={
+            "redis_key_prefix": f"ai-restart-{uuid.uuid4().hex[:8]}",
+            "run_event_consumer": False,
+        }
+    )
     computed = []
     for _ in range(2):
         app = build_app(settings, products_transport=product_service(CATALOG))
@@ -91,7 +112,10 @@ async def test_a_restart_takes_vectors_from_redis_and_rebuild_recomputes_them(
     lines: list[str] = []
     summary = await rebuild(settings, transport=product_service(CATALOG), progress=lines.append)
     assert (summary["products"], summary["embedded"], summary["removed"]) == (
-        len(CATALOG), len(CATALOG), len(CATALOG))
+        len(CATALOG),
+        len(CATALOG),
+        len(CATALOG),
+    )
     assert lines[-1] == f"embedded {len(CATALOG)}/{len(CATALOG)}"
     app = build_app(settings, products_transport=product_service(CATALOG))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
@@ -100,23 +124,43 @@ async def test_a_restart_takes_vectors_from_redis_and_rebuild_recomputes_them(
 
 
 async def test_a_product_from_an_event_is_found_by_meaning(
-    ai_app: FastAPI, ai_fastapi: FastAPI, producer: EventProducer, topics: Topics,
+    ai_app: FastAPI,
+    ai_fastapi: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
     client: httpx.AsyncClient,
 ) -> None:
     pid = uuid.uuid4().hex[:24]
-    doc = product_doc(pid, "Ninja Air Fryer Max XL", "129.99", "Kitchen",
-                      ["air-fryer", "appliance"], "5.5-quart air fryer with max crisp.")
-    await producer.publish(topics.product_updated, new_event(
-        topics.product_updated, "product-service", pid,
-        {"op": "upsert", "product_id": pid, "version": 1,
-         "product": {**doc, "price": Decimal("129.99")}}))
+    doc = product_doc(
+        pid,
+        "Ninja Air Fryer Max XL",
+        "129.99",
+        "Kitchen",
+        ["air-fryer", "appliance"],
+        "5.5-quart air fryer with max crisp.",
+    )
+    await producer.publish(
+        topics.product_updated,
+        new_event(
+            topics.product_updated,
+            "product-service",
+            pid,
+            {
+                "op": "upsert",
+                "product_id": pid,
+                "version": 1,
+                "product": {**doc, "price": Decimal("129.99")},
+            },
+        ),
+    )
     catalog = ai_fastapi.state.catalog
 
     async def embedded() -> bool:
         return pid in catalog.vectors
 
     await wait_for(embedded, within=60)
-    reply = (await client.post("/api/ai/suggest",
-                               json={"query": "crispy fries without deep frying"})).json()
+    reply = (
+        await client.post("/api/ai/suggest", json={"query": "crispy fries without deep frying"})
+    ).json()
     assert reply["matches"][0]["product_id"] == pid
     assert reply["matches"][0]["price"] == 129.99

@@ -7,7 +7,10 @@ from .catalog_fixture import product, sample_catalog
 
 def test_tokenizer_lowercases_drops_stopwords_and_plurals() -> None:
     assert tokenize("Show me some Running Shoes for the batteries") == [
-        "running", "shoe", "battery"]
+        "running",
+        "shoe",
+        "battery",
+    ]
 
 
 def test_bm25_prefers_rare_terms_and_shorter_documents() -> None:
@@ -56,8 +59,15 @@ def test_related_products_share_category_or_tags_first() -> None:
 
 
 def test_product_from_rest_document_keeps_money_exact() -> None:
-    doc = {"id": "x", "name": "Pen", "price": 1999.98, "category": "Office",
-           "tags": ["pen", ""], "stock_quantity": 3, "version": 5}
+    doc = {
+        "id": "x",
+        "name": "Pen",
+        "price": 1999.98,
+        "category": "Office",
+        "tags": ["pen", ""],
+        "stock_quantity": 3,
+        "version": 5,
+    }
     p = Product.from_document(doc)
     assert p.price == Decimal("1999.98")
     assert p.tags == ("pen",)

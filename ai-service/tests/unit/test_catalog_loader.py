@@ -12,9 +12,17 @@ _PRODUCT_BREAKER = {"service": "ai-service", "dependency": "product-service", "e
 
 
 def _doc(n: int) -> dict[str, Any]:
-    return {"id": f"p{n}", "name": f"Thing {n}", "description": "", "price": 10.5 + n,
-            "category": "Misc", "tags": [], "stock_quantity": 1, "image_url": None,
-            "version": 1}
+    return {
+        "id": f"p{n}",
+        "name": f"Thing {n}",
+        "description": "",
+        "price": 10.5 + n,
+        "category": "Misc",
+        "tags": [],
+        "stock_quantity": 1,
+        "image_url": None,
+        "version": 1,
+    }
 
 
 async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -> None:
@@ -28,12 +36,14 @@ async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -
             return httpx.Response(503)  # product-service still starting
         page = int(request.url.params["page"])
         size = int(request.url.params["page_size"])
-        chunk = docs[(page - 1) * size: page * size]
-        return httpx.Response(200, json={"products": chunk, "total": len(docs), "page": page,
-                                         "page_size": size})
+        chunk = docs[(page - 1) * size : page * size]
+        return httpx.Response(
+            200, json={"products": chunk, "total": len(docs), "page": page, "page_size": size}
+        )
 
-    client = catalog_reader("http://products", timeout_seconds=1,
-                            transport=httpx.MockTransport(serve))
+    client = catalog_reader(
+        "http://products", timeout_seconds=1, transport=httpx.MockTransport(serve)
+    )
     catalog = CatalogIndex()
     loader = CatalogLoader(client, catalog, page_size=2, backoff_max_seconds=0.05)
     await asyncio.wait_for(loader.run(), 10)
@@ -41,15 +51,20 @@ async def test_loader_pages_through_the_catalog_and_retries_until_it_answers() -
     assert len(catalog) == 5
     assert loader.attempts == 3
     assert [c.split("?")[1] for c in calls[2:]] == [
-        "page=1&page_size=2", "page=2&page_size=2", "page=3&page_size=2"]
+        "page=1&page_size=2",
+        "page=2&page_size=2",
+        "page=3&page_size=2",
+    ]
     assert catalog.get("p99") is None
     await client.aclose()
 
 
 async def test_loader_can_be_stopped_while_product_service_is_away() -> None:
     client = catalog_reader(
-        "http://products", timeout_seconds=1,
-        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"nope": 1})))
+        "http://products",
+        timeout_seconds=1,
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"nope": 1})),
+    )
     loader = CatalogLoader(client, CatalogIndex(), page_size=100, backoff_max_seconds=0.05)
     loader.start()
     await asyncio.sleep(0.2)
@@ -67,12 +82,17 @@ async def test_breaker_stops_calling_a_failing_product_service_until_its_reset()
         calls += 1
         if not healthy:
             return httpx.Response(503)
-        return httpx.Response(200, json={"products": [_doc(1)], "total": 1, "page": 1,
-                                         "page_size": 100})
+        return httpx.Response(
+            200, json={"products": [_doc(1)], "total": 1, "page": 1, "page_size": 100}
+        )
 
-    client = catalog_reader("http://products", timeout_seconds=1,
-                            breaker_failure_threshold=2, breaker_reset_seconds=0.3,
-                            transport=httpx.MockTransport(serve))
+    client = catalog_reader(
+        "http://products",
+        timeout_seconds=1,
+        breaker_failure_threshold=2,
+        breaker_reset_seconds=0.3,
+        transport=httpx.MockTransport(serve),
+    )
     for _ in range(2):
         with pytest.raises(CatalogUnavailable, match="HTTPStatusError"):
             await client.fetch_all(100)

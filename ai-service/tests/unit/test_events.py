@@ -19,12 +19,21 @@ ORDER_ID = "5b0f8a51-1d1c-4a55-9a4f-0f3c1d2e3a4b"
 def _product_event(op: str, version: int, name: str = "Lamp") -> CloudEvent:
     data: dict[str, Any] = {"op": op, "product_id": "p-lamp", "version": version}
     if op == "upsert":
-        data["product"] = {"id": "p-lamp", "name": name, "description": "Desk lamp",
-                           "price": Decimal("19.99"), "category": "Home", "tags": ["lamp"],
-                           "stock_quantity": 4, "image_url": None, "version": version}
+        data["product"] = {
+            "id": "p-lamp",
+            "name": name,
+            "description": "Desk lamp",
+            "price": Decimal("19.99"),
+            "category": "Home",
+            "tags": ["lamp"],
+            "stock_quantity": 4,
+            "image_url": None,
+            "version": version,
+        }
     # Through the real envelope: money arrives as Decimal, as from the broker.
-    return decode_event(encode_event(new_event("product-updated", "product-service",
-                                               "p-lamp", data)))
+    return decode_event(
+        encode_event(new_event("product-updated", "product-service", "p-lamp", data))
+    )
 
 
 def test_product_events_apply_in_version_order_only() -> None:
@@ -41,13 +50,19 @@ def test_product_events_apply_in_version_order_only() -> None:
 
 def test_a_bad_product_event_raises_for_the_dead_letter_topic() -> None:
     with pytest.raises(ValidationError):
-        apply_product_event(CatalogIndex(), new_event("product-updated", "p", "x",
-                                                      {"op": "rename", "product_id": "x",
-                                                       "version": 1}))
+        apply_product_event(
+            CatalogIndex(),
+            new_event(
+                "product-updated", "p", "x", {"op": "rename", "product_id": "x", "version": 1}
+            ),
+        )
     with pytest.raises(ValueError, match="without a product"):
-        apply_product_event(CatalogIndex(), new_event("product-updated", "p", "x",
-                                                      {"op": "upsert", "product_id": "x",
-                                                       "version": 1}))
+        apply_product_event(
+            CatalogIndex(),
+            new_event(
+                "product-updated", "p", "x", {"op": "upsert", "product_id": "x", "version": 1}
+            ),
+        )
 
 
 class RecordingProducer:
@@ -60,13 +75,32 @@ class RecordingProducer:
 
 async def test_order_placed_becomes_one_ai_notification_with_a_derived_id() -> None:
     producer = RecordingProducer()
-    writer = FollowUpWriter(AssistantService(sample_catalog(), None, Settings()),
-                            producer, topic="ai-notification-ready", source="ai-service")  # type: ignore[arg-type]
-    placed = new_event("order-placed", "order-service", ORDER_ID, {
-        "order_id": ORDER_ID, "order_number": "ORD-20261125-0000AAAA", "customer_name": "Ann Lee",
-        "customer_email": "ann@example.com", "total_amount": Decimal("999.99"),
-        "items": [{"product_id": "p-phone", "product_name": "iPhone 15 Pro", "quantity": 1,
-                   "unit_price": Decimal("999.99")}]})
+    writer = FollowUpWriter(
+        AssistantService(sample_catalog(), None, Settings()),
+        producer,
+        topic="ai-notification-ready",
+        source="ai-service",
+    )  # type: ignore[arg-type]
+    placed = new_event(
+        "order-placed",
+        "order-service",
+        ORDER_ID,
+        {
+            "order_id": ORDER_ID,
+            "order_number": "ORD-20261125-0000AAAA",
+            "customer_name": "Ann Lee",
+            "customer_email": "ann@example.com",
+            "total_amount": Decimal("999.99"),
+            "items": [
+                {
+                    "product_id": "p-phone",
+                    "product_name": "iPhone 15 Pro",
+                    "quantity": 1,
+                    "unit_price": Decimal("999.99"),
+                }
+            ],
+        },
+    )
     await writer.handle(placed)
     await writer.handle(placed)  # a redelivery that got past the dedup mark
     [(topic, first, key), (_, second, _)] = producer.published
@@ -95,15 +129,22 @@ def test_every_product_updated_example_of_the_contract_is_accepted(
     if example["op"] == "delete":  # a delete needs something older to remove
         upsert = next(e for e in PRODUCT_UPDATED.examples if e["op"] == "upsert")
         apply_product_event(catalog, new_event("product-updated", "p", None, upsert))
-    assert apply_product_event(catalog, decode_event(encode_event(
-        new_event("product-updated", "product-service", None, example))))
+    assert apply_product_event(
+        catalog,
+        decode_event(encode_event(new_event("product-updated", "product-service", None, example))),
+    )
 
 
 async def test_every_order_placed_example_of_the_contract_is_accepted() -> None:
     for example in ORDER_PLACED.examples:
         producer = RecordingProducer()
-        writer = FollowUpWriter(AssistantService(sample_catalog(), None, Settings()),
-                                producer, topic="ai-notification-ready", source="ai-service")  # type: ignore[arg-type]
-        await writer.handle(decode_event(encode_event(
-            new_event("order-placed", "order-service", None, example))))
+        writer = FollowUpWriter(
+            AssistantService(sample_catalog(), None, Settings()),
+            producer,
+            topic="ai-notification-ready",
+            source="ai-service",
+        )  # type: ignore[arg-type]
+        await writer.handle(
+            decode_event(encode_event(new_event("order-placed", "order-service", None, example)))
+        )
         assert len(producer.published) == 1

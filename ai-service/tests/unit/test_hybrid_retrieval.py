@@ -28,31 +28,103 @@ def embedder() -> Embedder:
 def shop() -> CatalogIndex:
     catalog = CatalogIndex()
     for p in [
-        product("fryer", "Ninja Air Fryer Max XL", "129.99", "Home & Kitchen",
-                ("air-fryer", "kitchen", "appliance"), "5.5-quart air fryer with max crisp."),
-        product("vacuum", "Dyson V15 Detect Vacuum", "749.99", "Home & Kitchen",
-                ("vacuum", "cordless", "dyson"), "Cordless vacuum with laser dust detection."),
-        product("tumbler", "Yeti Rambler 20 oz Tumbler", "35.00", "Sports & Outdoors",
-                ("drinkware", "insulated", "outdoor"),
-                "Stainless steel, double-wall vacuum insulated tumbler."),
-        product("kindle", "Kindle Paperwhite", "149.99", "Electronics",
-                ("e-reader", "amazon", "books"), "6.8-inch glare-free display, waterproof."),
-        product("pixel", "Google Pixel 8", "699.00", "Electronics",
-                ("smartphone", "google", "android"), "Tensor G3 chip, seven years of updates."),
-        product("jeans", "Levi's 501 Original Jeans", "69.50", "Clothing",
-                ("jeans", "denim", "levis"), "The original straight-fit button-fly jeans."),
-        product("habits", "Atomic Habits", "16.99", "Books", ("self-help", "habits"),
-                "James Clear on building good habits and breaking bad ones."),
-        product("tent", "Coleman Sundome 4-Person Tent", "89.99", "Sports & Outdoors",
-                ("tent", "camping", "outdoor"), "Dome tent, sets up in 10 minutes."),
-        product("mat", "Manduka PRO Yoga Mat", "129.00", "Sports & Outdoors",
-                ("yoga", "mat", "fitness"), "6 mm dense cushioning yoga mat.", stock=0),
-        product("catan", "Catan Board Game", "49.00", "Toys & Games",
-                ("board-game", "strategy", "family"), "Trade, build and settle the island."),
-        product("cream", "CeraVe Moisturizing Cream", "18.99", "Beauty & Health",
-                ("skincare", "moisturizer"), "Moisturizing cream with ceramides."),
-        product("pot", "Instant Pot Duo 7-in-1", "89.95", "Home & Kitchen",
-                ("pressure-cooker", "kitchen", "appliance"), "Pressure cooker, slow cooker."),
+        product(
+            "fryer",
+            "Ninja Air Fryer Max XL",
+            "129.99",
+            "Home & Kitchen",
+            ("air-fryer", "kitchen", "appliance"),
+            "5.5-quart air fryer with max crisp.",
+        ),
+        product(
+            "vacuum",
+            "Dyson V15 Detect Vacuum",
+            "749.99",
+            "Home & Kitchen",
+            ("vacuum", "cordless", "dyson"),
+            "Cordless vacuum with laser dust detection.",
+        ),
+        product(
+            "tumbler",
+            "Yeti Rambler 20 oz Tumbler",
+            "35.00",
+            "Sports & Outdoors",
+            ("drinkware", "insulated", "outdoor"),
+            "Stainless steel, double-wall vacuum insulated tumbler.",
+        ),
+        product(
+            "kindle",
+            "Kindle Paperwhite",
+            "149.99",
+            "Electronics",
+            ("e-reader", "amazon", "books"),
+            "6.8-inch glare-free display, waterproof.",
+        ),
+        product(
+            "pixel",
+            "Google Pixel 8",
+            "699.00",
+            "Electronics",
+            ("smartphone", "google", "android"),
+            "Tensor G3 chip, seven years of updates.",
+        ),
+        product(
+            "jeans",
+            "Levi's 501 Original Jeans",
+            "69.50",
+            "Clothing",
+            ("jeans", "denim", "levis"),
+            "The original straight-fit button-fly jeans.",
+        ),
+        product(
+            "habits",
+            "Atomic Habits",
+            "16.99",
+            "Books",
+            ("self-help", "habits"),
+            "James Clear on building good habits and breaking bad ones.",
+        ),
+        product(
+            "tent",
+            "Coleman Sundome 4-Person Tent",
+            "89.99",
+            "Sports & Outdoors",
+            ("tent", "camping", "outdoor"),
+            "Dome tent, sets up in 10 minutes.",
+        ),
+        product(
+            "mat",
+            "Manduka PRO Yoga Mat",
+            "129.00",
+            "Sports & Outdoors",
+            ("yoga", "mat", "fitness"),
+            "6 mm dense cushioning yoga mat.",
+            stock=0,
+        ),
+        product(
+            "catan",
+            "Catan Board Game",
+            "49.00",
+            "Toys & Games",
+            ("board-game", "strategy", "family"),
+            "Trade, build and settle the island.",
+        ),
+        product(
+            "cream",
+            "CeraVe Moisturizing Cream",
+            "18.99",
+            "Beauty & Health",
+            ("skincare", "moisturizer"),
+            "Moisturizing cream with ceramides.",
+        ),
+        product(
+            "pot",
+            "Instant Pot Duo 7-in-1",
+            "89.95",
+            "Home & Kitchen",
+            ("pressure-cooker", "kitchen", "appliance"),
+            "Pressure cooker, slow cooker.",
+        ),
     ]:
         catalog.upsert(p)
     catalog.loaded = True
@@ -78,14 +150,19 @@ def test_vectors_are_unit_length_and_deterministic(embedder: Embedder) -> None:
     assert float(vectors[0] @ vectors[2]) < 0.5
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("crispy fries without deep frying", "fryer"),
-    ("get pet hair off the carpet", "vacuum"),
-    ("something to keep my drinks cold on a hike", "tumbler"),
-    ("read ebooks at the beach", "kindle"),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("crispy fries without deep frying", "fryer"),
+        ("get pet hair off the carpet", "vacuum"),
+        ("something to keep my drinks cold on a hike", "tumbler"),
+        ("read ebooks at the beach", "kindle"),
+    ],
+)
 async def test_meaning_finds_products_that_share_no_word(
-    assistant: AssistantService, query: str, expected: str,
+    assistant: AssistantService,
+    query: str,
+    expected: str,
 ) -> None:
     lexical = assistant.catalog.search(query, require_match=True)
     assert expected not in [h.product.id for h in lexical[:1]]  # BM25 alone misses it
@@ -126,7 +203,8 @@ async def test_budget_category_and_stock_are_hard_limits(assistant: AssistantSer
     stocked = await assistant.suggest("yoga at home", in_stock_only=True)
     assert "mat" not in [m.product_id for m in stocked.matches]
     assert [(a.product_id, a.reason) for a in stocked.alternatives][:1] == [
-        ("mat", "Closest alternative, currently out of stock")]
+        ("mat", "Closest alternative, currently out of stock")
+    ]
     any_stock = await assistant.suggest("yoga at home")
     assert any_stock.matches[0].product_id == "mat"  # out of stock, still the answer
     assert "out of stock" in any_stock.matches[0].reason
@@ -134,10 +212,15 @@ async def test_budget_category_and_stock_are_hard_limits(assistant: AssistantSer
 
 async def test_a_follow_up_in_other_words_is_understood(assistant: AssistantService) -> None:
     first = await assistant.chat_reply(ChatRequest(message="android phone"))
-    second = await assistant.chat_reply(ChatRequest(
-        message="crispy fries without deep frying",
-        history=[{"role": "user", "content": "android phone"},  # type: ignore[list-item]
-                 {"role": "assistant", "content": first.reply}]))
+    second = await assistant.chat_reply(
+        ChatRequest(
+            message="crispy fries without deep frying",
+            history=[
+                {"role": "user", "content": "android phone"},  # type: ignore[list-item]
+                {"role": "assistant", "content": first.reply},
+            ],
+        )
+    )
     assert second.products[0].product_id == "fryer"
 
 
@@ -149,8 +232,15 @@ async def test_changed_text_is_embedded_again_and_stale_vectors_never_attach(
     old = catalog.get("jeans")
     assert old is not None
     assert "jeans" in catalog.vectors
-    renamed = product("jeans", "Trail Running Vest", "69.50", "Clothing", ("running",),
-                      "A light hydration vest for long trail runs.", version=2)
+    renamed = product(
+        "jeans",
+        "Trail Running Vest",
+        "69.50",
+        "Clothing",
+        ("running",),
+        "A light hydration vest for long trail runs.",
+        version=2,
+    )
     assert catalog.upsert(renamed)
     assert "jeans" not in catalog.vectors  # the old text's vector is gone at once
     assert not catalog.set_vector("jeans", old.text_key(), np.zeros(DIMENSION, np.float32))
@@ -174,8 +264,7 @@ async def test_embedding_runs_in_worker_threads_not_on_the_event_loop(
             return embedder.embed(texts)
 
     catalog = shop()
-    indexer = EmbeddingIndexer(catalog, None, batch_size=4,
-                               embedder=Recording())  # type: ignore[arg-type]
+    indexer = EmbeddingIndexer(catalog, None, batch_size=4, embedder=Recording())  # type: ignore[arg-type]
     indexer.start()
     async with asyncio.timeout(60):
         await indexer.wait_idle()

@@ -11,8 +11,7 @@ from .catalog_fixture import sample_catalog
 
 
 def _assistant(catalog: CatalogIndex | None = None) -> AssistantService:
-    return AssistantService(catalog if catalog is not None else sample_catalog(), None,
-                            Settings())
+    return AssistantService(catalog if catalog is not None else sample_catalog(), None, Settings())
 
 
 async def test_chat_honours_the_budget_and_says_it_is_not_an_llm() -> None:
@@ -29,11 +28,15 @@ async def test_something_cheaper_follows_up_on_the_previous_answer() -> None:
     first = await assistant.chat_reply(ChatRequest(message="I need a new smartphone"))
     top = first.products[0]
     assert top.product_id in {"p-phone", "p-pixel"}
-    second = await assistant.chat_reply(ChatRequest(
-        message="something cheaper",
-        history=[ChatMessage(role="user", content="I need a new smartphone"),
-                 ChatMessage(role="assistant", content=first.reply)],
-    ))
+    second = await assistant.chat_reply(
+        ChatRequest(
+            message="something cheaper",
+            history=[
+                ChatMessage(role="user", content="I need a new smartphone"),
+                ChatMessage(role="assistant", content=first.reply),
+            ],
+        )
+    )
     assert second.products
     assert all(p.price < top.price for p in second.products)
     assert "smartphone" in second.products[0].reason.lower()
@@ -65,7 +68,8 @@ async def test_suggest_turns_a_sentence_into_matches_tags_and_category() -> None
 
 async def test_follow_up_email_suggests_related_products_not_the_ones_bought() -> None:
     email, by = await _assistant().follow_up_email(
-        "Yash Vyas", "ORD-1", [("p-phone", "iPhone 15 Pro")])
+        "Yash Vyas", "ORD-1", [("p-phone", "iPhone 15 Pro")]
+    )
     assert by == "local-retrieval"
     assert email.subject == "Yash, thanks for your order ORD-1"
     assert "iPhone 15 Pro" in email.body_text

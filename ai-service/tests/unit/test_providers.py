@@ -23,14 +23,22 @@ RECORDINGS = Path(__file__).parent / "recordings"
 
 PROVIDERS: dict[str, tuple[str, str, str]] = {
     # provider: (endpoint, recorded reply, label)
-    "groq": ("https://api.groq.com/openai/v1/chat/completions", "groq_chat.json",
-             "groq:llama-3.3-70b-versatile"),
-    "openai": ("https://api.openai.com/v1/chat/completions", "openai_chat.json",
-               "openai:gpt-4o-mini"),
+    "groq": (
+        "https://api.groq.com/openai/v1/chat/completions",
+        "groq_chat.json",
+        "groq:llama-3.3-70b-versatile",
+    ),
+    "openai": (
+        "https://api.openai.com/v1/chat/completions",
+        "openai_chat.json",
+        "openai:gpt-4o-mini",
+    ),
     "ollama": ("http://127.0.0.1:11434/api/chat", "ollama_chat.json", "ollama:llama3.2"),
-    "gemini": ("https://generativelanguage.googleapis.com/v1beta/models/"
-               "gemini-2.0-flash:generateContent", "gemini_generate.json",
-               "gemini:gemini-2.0-flash"),
+    "gemini": (
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent",
+        "gemini_generate.json",
+        "gemini:gemini-2.0-flash",
+    ),
 }
 
 
@@ -40,8 +48,11 @@ def recording(name: str) -> Any:
 
 def assistant(provider: str, **overrides: Any) -> AssistantService:
     options: dict[str, Any] = {
-        "llm_provider": provider, "llm_api_key": "test-key", "llm_retry_attempts": 3,
-        "llm_retry_backoff_seconds": 0, "llm_retry_backoff_max_seconds": 0,
+        "llm_provider": provider,
+        "llm_api_key": "test-key",
+        "llm_retry_attempts": 3,
+        "llm_retry_backoff_seconds": 0,
+        "llm_retry_backoff_max_seconds": 0,
         "llm_timeout_seconds": 2,
     }
     options.update(overrides)
@@ -73,7 +84,8 @@ async def test_each_provider_sends_its_own_auth_and_json_mode() -> None:
     calls = {}
     for provider, (url, reply, _) in PROVIDERS.items():
         calls[provider] = respx.post(url).mock(
-            return_value=httpx.Response(200, json=recording(reply)))
+            return_value=httpx.Response(200, json=recording(reply))
+        )
         await assistant(provider).chat_reply(ASK)
     groq = calls["groq"].calls.last.request
     assert groq.headers["authorization"] == "Bearer test-key"
@@ -89,16 +101,24 @@ async def test_each_provider_sends_its_own_auth_and_json_mode() -> None:
     assert body["systemInstruction"]["parts"][0]["text"].startswith("You are")
 
 
-@pytest.mark.parametrize(("provider", "limited"),
-                         [("groq", "groq_429.json"), ("gemini", "gemini_429.json"),
-                          ("openai", "groq_429.json"), ("ollama", "groq_429.json")])
+@pytest.mark.parametrize(
+    ("provider", "limited"),
+    [
+        ("groq", "groq_429.json"),
+        ("gemini", "gemini_429.json"),
+        ("openai", "groq_429.json"),
+        ("ollama", "groq_429.json"),
+    ],
+)
 @respx.mock
 async def test_a_429_is_retried_with_backoff_then_succeeds(provider: str, limited: str) -> None:
     url, reply, label = PROVIDERS[provider]
-    route = respx.post(url).mock(side_effect=[
-        httpx.Response(429, json=recording(limited), headers={"retry-after": "0"}),
-        httpx.Response(200, json=recording(reply)),
-    ])
+    route = respx.post(url).mock(
+        side_effect=[
+            httpx.Response(429, json=recording(limited), headers={"retry-after": "0"}),
+            httpx.Response(200, json=recording(reply)),
+        ]
+    )
     answer = await assistant(provider).chat_reply(ASK)
     assert route.call_count == 2
     assert answer.generated_by == label
@@ -138,8 +158,12 @@ async def test_a_rejected_key_is_not_retried() -> None:
 async def test_the_breaker_opens_and_stops_calling_the_model() -> None:
     url, _, _ = PROVIDERS["ollama"]
     route = respx.post(url).mock(return_value=httpx.Response(500))
-    ai = assistant("ollama", llm_retry_attempts=1, llm_breaker_failure_threshold=2,
-                   llm_breaker_reset_seconds=60)
+    ai = assistant(
+        "ollama",
+        llm_retry_attempts=1,
+        llm_breaker_failure_threshold=2,
+        llm_breaker_reset_seconds=60,
+    )
     for _ in range(2):
         await ai.chat_reply(ASK)
     assert ai.chat is not None
@@ -149,8 +173,10 @@ async def test_the_breaker_opens_and_stops_calling_the_model() -> None:
     assert answer.generated_by == "local-retrieval"
 
 
-@pytest.mark.parametrize("content", ["not json at all", '{"reply": ""}',
-                                     '{"reply": "x", "products": [{"product_id": "nope"}]}'])
+@pytest.mark.parametrize(
+    "content",
+    ["not json at all", '{"reply": ""}', '{"reply": "x", "products": [{"product_id": "nope"}]}'],
+)
 @respx.mock
 async def test_unusable_model_output_degrades_to_local(content: str) -> None:
     url, _, _ = PROVIDERS["openai"]
@@ -182,13 +208,26 @@ async def test_recommendations_suggest_and_email_use_the_model_and_stay_grounded
         body["choices"][0]["message"]["content"] = json.dumps(content)
         return httpx.Response(200, json=body)
 
-    respx.post(url).mock(side_effect=[
-        reply({"products": [{"product_id": "p-case", "reason": "Protects it"},
-                            {"product_id": "p-ghost", "reason": "invented"}]}),
-        reply({"products": [{"product_id": "p-shoe", "reason": "Trail"}],
-               "search_tags": ["running"], "search_category": "sports"}),
-        reply({"subject": "Enjoy your iPhone", "body_html": "<p>Hi</p>", "body_text": "Hi"}),
-    ])
+    respx.post(url).mock(
+        side_effect=[
+            reply(
+                {
+                    "products": [
+                        {"product_id": "p-case", "reason": "Protects it"},
+                        {"product_id": "p-ghost", "reason": "invented"},
+                    ]
+                }
+            ),
+            reply(
+                {
+                    "products": [{"product_id": "p-shoe", "reason": "Trail"}],
+                    "search_tags": ["running"],
+                    "search_category": "sports",
+                }
+            ),
+            reply({"subject": "Enjoy your iPhone", "body_html": "<p>Hi</p>", "body_text": "Hi"}),
+        ]
+    )
     ai = assistant("groq")
     recs = await ai.recommendations("iPhone 15 Pro", None)
     assert [r.product_id for r in recs.recommendations] == ["p-case"]
@@ -201,8 +240,10 @@ async def test_recommendations_suggest_and_email_use_the_model_and_stay_grounded
 
 def test_a_provider_without_its_key_is_a_start_up_error_not_a_fallback() -> None:
     for provider, original in (("groq", "GROQ_API_KEY"), ("gemini", "GEMINI_API_KEY")):
-        with pytest.raises(ValidationError, match=f"LLM_PROVIDER={provider} needs an API key"
-                           f".*LLM_API_KEY \\(or {original}\\)"):
+        with pytest.raises(
+            ValidationError,
+            match=f"LLM_PROVIDER={provider} needs an API key.*LLM_API_KEY \\(or {original}\\)",
+        ):
             Settings(llm_provider=provider, llm_api_key=None)
     assert build_chat(Settings(llm_provider="local")) is None
     assert build_chat(Settings(llm_provider="ollama")) is not None  # no key needed
@@ -239,9 +280,15 @@ async def test_an_unexpected_provider_exception_degrades_instead_of_failing() ->
     from ai_service.llm.resilient import ResilientChat
 
     model = ExplodingModel()
-    chat = ResilientChat(model, timeout_seconds=1, attempts=3, backoff_seconds=0,
-                         backoff_max_seconds=0, breaker_failure_threshold=10,
-                         breaker_reset_seconds=1)
+    chat = ResilientChat(
+        model,
+        timeout_seconds=1,
+        attempts=3,
+        backoff_seconds=0,
+        backoff_max_seconds=0,
+        breaker_failure_threshold=10,
+        breaker_reset_seconds=1,
+    )
     answer = await AssistantService(sample_catalog(), chat, Settings()).chat_reply(ASK)
     assert answer.generated_by == "local-retrieval"
     assert model.calls == 1  # not a transient error: no retry

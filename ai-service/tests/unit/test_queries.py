@@ -28,8 +28,10 @@ KNOWN = {"phone", "running", "shoe", "laptop"}
 
 
 def test_something_cheaper_reuses_the_topic_and_goes_below_the_first_price_shown() -> None:
-    history = [ChatTurn("user", "I want a phone"),
-               ChatTurn("assistant", "1. iPhone 15 Pro: $999.99 (...)\n2. Pixel 8: $599.00")]
+    history = [
+        ChatTurn("user", "I want a phone"),
+        ChatTurn("assistant", "1. iPhone 15 Pro: $999.99 (...)\n2. Pixel 8: $599.00"),
+    ]
     query = understand("something cheaper", history, KNOWN)
     assert "phone" in query.topic
     assert query.max_price == Decimal("999.98")
@@ -51,5 +53,6 @@ def test_a_new_topic_does_not_borrow_the_old_one() -> None:
 
 def test_more_expensive_sets_a_lower_bound() -> None:
     history = [ChatTurn("user", "running shoes"), ChatTurn("assistant", "1. Trail: $89.50")]
-    assert understand("show me something more expensive", history, KNOWN).min_price == \
-        Decimal("89.51")
+    assert understand("show me something more expensive", history, KNOWN).min_price == Decimal(
+        "89.51"
+    )

@@ -30,8 +30,9 @@ class ThreadedServer:
     """uvicorn in a thread of the test process, on its own event loop."""
 
     def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
 
@@ -56,8 +57,10 @@ def upstream_url() -> Iterator[str]:
 
 
 def all_upstreams(url: str) -> dict[str, str]:
-    return {f"{name}_service_url": url
-            for name in ("product", "order", "inventory", "ai", "search", "notification")}
+    return {
+        f"{name}_service_url": url
+        for name in ("product", "order", "inventory", "ai", "search", "notification")
+    }
 
 
 GatewayFactory = Callable[..., Any]
@@ -81,18 +84,25 @@ def gateway(upstream_url: str, local_redis: str) -> GatewayFactory:
         app = build_app(Settings(**values))
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.7", 5555))
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test",
-                                         timeout=10) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway.test", timeout=10
+            ) as client:
                 yield client
 
     return make
 
 
 def password_token(issuer: str, username: str) -> str:
-    reply = httpx.post(f"{issuer}/protocol/openid-connect/token", timeout=10, data={
-        "grant_type": "password", "client_id": "ecommerce-app",
-        "username": username, "password": username,
-    })
+    reply = httpx.post(
+        f"{issuer}/protocol/openid-connect/token",
+        timeout=10,
+        data={
+            "grant_type": "password",
+            "client_id": "ecommerce-app",
+            "username": username,
+            "password": username,
+        },
+    )
     reply.raise_for_status()
     return str(reply.json()["access_token"])
 
@@ -105,5 +115,3 @@ def admin_token(local_oidc: str) -> str:
 @pytest.fixture(scope="session")
 def customer_token(local_oidc: str) -> str:
     return password_token(local_oidc, "customer")
-
-

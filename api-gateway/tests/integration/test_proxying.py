@@ -17,10 +17,11 @@ async def test_method_path_query_body_status_and_headers_pass_through(
     gateway: GatewayFactory,
 ) -> None:
     async with gateway() as client:
-        reply = await client.put("/api/products/p-1?status=202&x=a%20b&x=2",
-                                 content=b'{"name": "lamp"}',
-                                 headers={"content-type": "application/json",
-                                          "x-custom": "kept"})
+        reply = await client.put(
+            "/api/products/p-1?status=202&x=a%20b&x=2",
+            content=b'{"name": "lamp"}',
+            headers={"content-type": "application/json", "x-custom": "kept"},
+        )
     assert reply.status_code == 202
     echo = reply.json()
     assert echo["method"] == "PUT"
@@ -56,9 +57,10 @@ async def test_client_sent_identity_headers_never_reach_upstream(
     gateway: GatewayFactory,
 ) -> None:
     async with gateway() as client:
-        reply = await client.get("/api/search", headers={"X-User-Id": "admin",
-                                                         "X-User-Roles": "admin",
-                                                         "Connection": "keep-alive"})
+        reply = await client.get(
+            "/api/search",
+            headers={"X-User-Id": "admin", "X-User-Roles": "admin", "Connection": "keep-alive"},
+        )
     names = {name.lower() for name, _ in reply.json()["headers"]}
     assert not {"x-user-id", "x-user-roles"} & names
 
@@ -124,21 +126,31 @@ async def test_the_breaker_opens_after_repeated_failures_and_shows_in_metrics(
     gateway: GatewayFactory,
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async with gateway(search_service_url=dead, breaker_failure_threshold=3,
-                       breaker_reset_seconds=30) as client:
+    async with gateway(
+        search_service_url=dead, breaker_failure_threshold=3, breaker_reset_seconds=30
+    ) as client:
         for _ in range(3):
             assert (await client.get("/api/search?q=x")).status_code == 503
-        rejected_before = REGISTRY.get_sample_value(
-            "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}) or 0
+        rejected_before = (
+            REGISTRY.get_sample_value(
+                "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
+            )
+            or 0
+        )
         reply = await client.get("/api/search?q=x")
         assert reply.status_code == 503
         assert reply.headers["retry-after"] == "30"
         metrics = (await client.get("/metrics")).text
-    assert REGISTRY.get_sample_value(
-        "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
-    ) == rejected_before + 1
-    assert (f'circuit_breaker_state{{dependency="search-service",endpoint="{dead}",'
-            f'service="api-gateway"}} 2.0') in metrics
+    assert (
+        REGISTRY.get_sample_value(
+            "gateway_circuit_breaker_rejected_total", {"upstream": "search-service"}
+        )
+        == rejected_before + 1
+    )
+    assert (
+        f'circuit_breaker_state{{dependency="search-service",endpoint="{dead}",'
+        f'service="api-gateway"}} 2.0'
+    ) in metrics
 
 
 async def test_one_upstream_down_leaves_the_others_served(gateway: GatewayFactory) -> None:
@@ -156,15 +168,15 @@ async def test_no_5xx_carries_a_stack_trace(gateway: GatewayFactory) -> None:
     assert "Traceback" not in reply.text
 
 
-
-
 @pytest.mark.parametrize("kind", CLIENTS)
 async def test_every_candidate_client_proxies_alike(gateway: GatewayFactory, kind: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async with gateway(upstream_client=kind, upstream_timeout_seconds=0.3,
-                       order_service_url=dead) as client:
-        echoed = await client.post("/api/products/p?status=201", content=b"abc",
-                                   headers={"content-type": "text/plain"})
+    async with gateway(
+        upstream_client=kind, upstream_timeout_seconds=0.3, order_service_url=dead
+    ) as client:
+        echoed = await client.post(
+            "/api/products/p?status=201", content=b"abc", headers={"content-type": "text/plain"}
+        )
         streamed = await client.get("/api/products/stream")
         down = await client.get("/api/orders")
         slow = await client.get("/api/products/slow?seconds=2")
@@ -193,10 +205,10 @@ async def test_requests_are_balanced_across_an_upstreams_instances(
     gateway: GatewayFactory, upstream_url: str, second_upstream_url: str
 ) -> None:
     async with gateway(order_service_url=f"{upstream_url}, {second_upstream_url}/") as client:
-        ports = [(await client.get(f"/api/orders?n={n}")).json()["server_port"]
-                 for n in range(10)]
-    assert sorted(set(ports)) == sorted(int(u.rsplit(":", 1)[1])
-                                        for u in (upstream_url, second_upstream_url))
+        ports = [(await client.get(f"/api/orders?n={n}")).json()["server_port"] for n in range(10)]
+    assert sorted(set(ports)) == sorted(
+        int(u.rsplit(":", 1)[1]) for u in (upstream_url, second_upstream_url)
+    )
     assert ports.count(ports[0]) == 5  # round-robin: every other request
 
 
@@ -204,23 +216,31 @@ async def test_a_dead_instance_is_skipped_and_only_its_own_breaker_opens(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async with gateway(inventory_service_url=f"{dead},{upstream_url}",
-                       breaker_failure_threshold=2, breaker_reset_seconds=30) as client:
+    async with gateway(
+        inventory_service_url=f"{dead},{upstream_url}",
+        breaker_failure_threshold=2,
+        breaker_reset_seconds=30,
+    ) as client:
         # Until its breaker opens, the dead instance gets its turn: it refuses the connection,
         # nothing was sent, and the request (no body) goes on to the live one.
         replies = [await client.get("/api/inventory/p-1") for _ in range(8)]
         metrics = (await client.get("/metrics")).text
     assert [r.status_code for r in replies] == [200] * 8
-    assert (f'circuit_breaker_state{{dependency="inventory-service",endpoint="{dead}",'
-            f'service="api-gateway"}} 2.0') in metrics
-    assert (f'circuit_breaker_state{{dependency="inventory-service",endpoint="{upstream_url}",'
-            f'service="api-gateway"}} 0.0') in metrics
+    assert (
+        f'circuit_breaker_state{{dependency="inventory-service",endpoint="{dead}",'
+        f'service="api-gateway"}} 2.0'
+    ) in metrics
+    assert (
+        f'circuit_breaker_state{{dependency="inventory-service",endpoint="{upstream_url}",'
+        f'service="api-gateway"}} 0.0'
+    ) in metrics
 
 
 async def test_every_instance_down_answers_503_with_retry_after(gateway: GatewayFactory) -> None:
     dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
-    async with gateway(search_service_url=",".join(dead), breaker_failure_threshold=1,
-                       breaker_reset_seconds=7) as client:
+    async with gateway(
+        search_service_url=",".join(dead), breaker_failure_threshold=1, breaker_reset_seconds=7
+    ) as client:
         first = await client.get("/api/search?q=x")
         second = await client.get("/api/search?q=x")
     assert first.status_code == 503
@@ -246,7 +266,8 @@ def fastapi_upstream() -> Iterator[str]:
 
 
 async def test_a_trailing_slash_redirect_never_leaks_the_upstream_address(
-    gateway: GatewayFactory, fastapi_upstream: str,
+    gateway: GatewayFactory,
+    fastapi_upstream: str,
 ) -> None:
     async with httpx.AsyncClient() as plain:
         direct = await plain.get(f"{fastapi_upstream}/api/search/things/?q=1")

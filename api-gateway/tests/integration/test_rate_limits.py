@@ -47,8 +47,7 @@ async def test_ai_has_its_own_smaller_budget(gateway: GatewayFactory) -> None:
 
 
 async def test_the_fixed_window_strategy_works_too(gateway: GatewayFactory) -> None:
-    async with gateway(rate_limit_default="2/minute",
-                       rate_limit_strategy="fixed-window") as client:
+    async with gateway(rate_limit_default="2/minute", rate_limit_strategy="fixed-window") as client:
         statuses = [(await client.get("/api/search")).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
 
@@ -70,8 +69,12 @@ async def test_a_concurrent_burst_never_exceeds_the_budget(gateway: GatewayFacto
     async with gateway(rate_limit_default="60/minute") as client:
         replies = await asyncio.gather(*(client.get("/api/products") for _ in range(250)))
     statuses = [r.status_code for r in replies]
-    degraded = {s.labels["reason"]: s.value for m in REGISTRY.collect()
-                if m.name == "rate_limit_degraded" for s in m.samples}
+    degraded = {
+        s.labels["reason"]: s.value
+        for m in REGISTRY.collect()
+        if m.name == "rate_limit_degraded"
+        for s in m.samples
+    }
     assert statuses.count(200) <= 60, degraded
     assert statuses.count(200) + statuses.count(429) + statuses.count(503) == 250
     # On a loaded machine some checks may time out (503, never a pass); some must get through.
@@ -82,8 +85,11 @@ async def test_pool_exhaustion_refuses_instead_of_failing_open(gateway: GatewayF
     # One connection and no patience: most of the burst cannot be checked, and none of it
     # may pass unchecked.
     before = REGISTRY.get_sample_value("rate_limit_fail_open_total") or 0
-    async with gateway(rate_limit_default="1000/minute", rate_limit_redis_max_connections=1,
-                       rate_limit_queue_timeout_seconds=0.001) as client:
+    async with gateway(
+        rate_limit_default="1000/minute",
+        rate_limit_redis_max_connections=1,
+        rate_limit_queue_timeout_seconds=0.001,
+    ) as client:
         replies = await asyncio.gather(*(client.get("/api/products") for _ in range(100)))
     statuses = [r.status_code for r in replies]
     assert set(statuses) <= {200, 503}
@@ -95,21 +101,35 @@ async def test_pool_exhaustion_refuses_instead_of_failing_open(gateway: GatewayF
 
 
 async def test_redis_down_with_the_refuse_policy_is_a_503(gateway: GatewayFactory) -> None:
-    before = REGISTRY.get_sample_value(
-        "rate_limit_degraded_total", {"reason": "redis_down", "outcome": "refused"}) or 0
+    before = (
+        REGISTRY.get_sample_value(
+            "rate_limit_degraded_total", {"reason": "redis_down", "outcome": "refused"}
+        )
+        or 0
+    )
     dead = f"redis://127.0.0.1:{free_port()}/15"
     async with gateway(redis_url=dead, rate_limit_on_redis_down="refuse") as client:
         reply = await client.get("/api/products")
     assert reply.status_code == 503
     assert "Redis" in reply.json()["detail"]
-    assert REGISTRY.get_sample_value(
-        "rate_limit_degraded_total", {"reason": "redis_down", "outcome": "refused"}) == before + 1
+    assert (
+        REGISTRY.get_sample_value(
+            "rate_limit_degraded_total", {"reason": "redis_down", "outcome": "refused"}
+        )
+        == before + 1
+    )
 
 
 async def test_the_limiter_reuses_a_bounded_set_of_connections(local_redis: str) -> None:
-    limiter = RateLimits(local_redis, default="1000/minute", ai="10/minute",
-                         strategy="moving-window", key_prefix=f"gw-pool-{uuid.uuid4().hex[:8]}",
-                         timeout_seconds=2.0, max_connections=4)
+    limiter = RateLimits(
+        local_redis,
+        default="1000/minute",
+        ai="10/minute",
+        strategy="moving-window",
+        key_prefix=f"gw-pool-{uuid.uuid4().hex[:8]}",
+        timeout_seconds=2.0,
+        max_connections=4,
+    )
     try:
         verdicts = await asyncio.gather(*(limiter.check("ip:pool", "default") for _ in range(200)))
         opened = len(limiter.pool._available_connections) + len(limiter.pool._in_use_connections)

@@ -69,22 +69,28 @@ async def order(request: Request) -> Response:
 
 
 async def orders_of(request: Request) -> Response:
-    return JSONResponse([{"id": i, "customer_email": e} for i, e in ORDERS.items()
-                         if e == request.path_params["email"]])
+    return JSONResponse(
+        [
+            {"id": i, "customer_email": e}
+            for i, e in ORDERS.items()
+            if e == request.path_params["email"]
+        ]
+    )
 
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "UP", "service": "echo-upstream"})
 
 
-app = Starlette(routes=[
-    Route("/health", health),
-    Route("/api/orders/user/{email}", orders_of),
-    Route("/api/orders/{order_id}", order, methods=["GET"]),
-    Route("/api/orders/{order_id}/cancel", order, methods=["PATCH"]),
-    Route("/api/products/slow", slow),
-    Route("/api/ai/slow", slow),
-    Route("/api/products/stream", stream),
-    Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
-])
-
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/api/orders/user/{email}", orders_of),
+        Route("/api/orders/{order_id}", order, methods=["GET"]),
+        Route("/api/orders/{order_id}/cancel", order, methods=["PATCH"]),
+        Route("/api/products/slow", slow),
+        Route("/api/ai/slow", slow),
+        Route("/api/products/stream", stream),
+        Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+    ]
+)

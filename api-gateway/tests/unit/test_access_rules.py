@@ -19,43 +19,49 @@ CUSTOMER = Identity("c-1", "customer@example.com", "customer", frozenset({"custo
 NOBODY = Identity("n-1", "n@example.com", "n", frozenset())
 
 
-@pytest.mark.parametrize(("method", "path", "segment"), [
-    ("POST", "/api/products", "products"),
-    ("PUT", "/api/products/abc", "products"),
-    ("DELETE", "/api/products/abc", "products"),
-    ("POST", "/api/inventory", "inventory"),
-    ("PATCH", "/api/inventory/p1/restock", "inventory"),
-    ("PATCH", "/api/orders/5/status", "orders"),
-    ("POST", "/api/search/reindex", "search"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "segment"),
+    [
+        ("POST", "/api/products", "products"),
+        ("PUT", "/api/products/abc", "products"),
+        ("DELETE", "/api/products/abc", "products"),
+        ("POST", "/api/inventory", "inventory"),
+        ("PATCH", "/api/inventory/p1/restock", "inventory"),
+        ("PATCH", "/api/orders/5/status", "orders"),
+        ("POST", "/api/search/reindex", "search"),
+    ],
+)
 def test_writes_need_the_admin_role(method: str, path: str, segment: str) -> None:
     assert isinstance(decide(CUSTOMER, method, path, segment), Deny)
     assert decide(ADMIN, method, path, segment) == Allow()
 
 
-@pytest.mark.parametrize(("method", "path", "segment"), [
-    ("GET", "/api/products", "products"),
-    ("GET", "/api/inventory/p1", "inventory"),
-    ("GET", "/api/search", "search"),
-    ("POST", "/api/ai/chat", "ai"),
-])
-def test_customers_read_the_catalog_and_place_orders(method: str, path: str,
-                                                     segment: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "segment"),
+    [
+        ("GET", "/api/products", "products"),
+        ("GET", "/api/inventory/p1", "inventory"),
+        ("GET", "/api/search", "search"),
+        ("POST", "/api/ai/chat", "ai"),
+    ],
+)
+def test_customers_read_the_catalog_and_place_orders(method: str, path: str, segment: str) -> None:
     assert decide(CUSTOMER, method, path, segment) == Allow()
 
 
 def test_a_customer_listing_orders_gets_only_its_own() -> None:
     assert decide(CUSTOMER, "GET", "/api/orders", "orders") == Rewrite(
-        "/api/orders/user/customer@example.com")
+        "/api/orders/user/customer@example.com"
+    )
     assert decide(CUSTOMER, "GET", "/api/orders/user/customer@example.com", "orders") == Allow()
     assert isinstance(
-        decide(CUSTOMER, "GET", "/api/orders/user/someone@example.com", "orders"), Deny)
+        decide(CUSTOMER, "GET", "/api/orders/user/someone@example.com", "orders"), Deny
+    )
 
 
 def test_one_order_and_its_cancel_need_ownership() -> None:
     assert decide(CUSTOMER, "GET", "/api/orders/o-1", "orders") == RequireOrderOwner("o-1")
-    assert decide(CUSTOMER, "PATCH", "/api/orders/o-1/cancel", "orders") == \
-        RequireOrderOwner("o-1")
+    assert decide(CUSTOMER, "PATCH", "/api/orders/o-1/cancel", "orders") == RequireOrderOwner("o-1")
     assert decide(ADMIN, "GET", "/api/orders/o-1", "orders") == Allow()
 
 

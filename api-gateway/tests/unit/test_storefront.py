@@ -23,8 +23,11 @@ def build(tmp_path: Path) -> Path:
 
 
 def client_for(build: Path, **settings: object) -> TestClient:
-    app = build_app(Settings(rate_limit_enabled=False, storefront_dir=str(build),
-                             oidc_issuer_url=ISSUER, **settings))  # type: ignore[arg-type]
+    app = build_app(
+        Settings(
+            rate_limit_enabled=False, storefront_dir=str(build), oidc_issuer_url=ISSUER, **settings
+        )
+    )  # type: ignore[arg-type]
     return TestClient(app)
 
 
@@ -79,8 +82,11 @@ def test_nothing_outside_the_build_is_served(build: Path) -> None:
 def test_the_shop_learns_how_to_sign_in_from_config_json(build: Path) -> None:
     with client_for(build, auth_enabled=True) as client:
         config = client.get("/config.json")
-    assert config.json() == {"auth_enabled": True, "oidc_issuer_url": ISSUER,
-                             "oidc_client_id": "storefront"}
+    assert config.json() == {
+        "auth_enabled": True,
+        "oidc_issuer_url": ISSUER,
+        "oidc_client_id": "storefront",
+    }
     with client_for(build, storefront_oidc_issuer_url="https://id.example.com/realms/x/") as c:
         public = c.get("/config.json")
         page = c.get("/")

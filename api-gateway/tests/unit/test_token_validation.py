@@ -27,8 +27,15 @@ def other_key() -> KeyPair:
 
 def _validator(provider: FakeProvider, *, min_refetch: float = 60.0) -> TokenValidator:
     http = httpx.AsyncClient(transport=httpx.MockTransport(provider.handler()))
-    return TokenValidator(ISSUER, AUDIENCE, ["RS256"], http=http, cache_seconds=300,
-                          min_refetch_seconds=min_refetch, leeway_seconds=0)
+    return TokenValidator(
+        ISSUER,
+        AUDIENCE,
+        ["RS256"],
+        http=http,
+        cache_seconds=300,
+        min_refetch_seconds=min_refetch,
+        leeway_seconds=0,
+    )
 
 
 async def _rejects(validator: TokenValidator, token: str, reason: str) -> InvalidToken:
@@ -55,25 +62,34 @@ async def test_audience_may_be_a_list_or_only_azp(key: KeyPair) -> None:
 
 async def test_expired_token_is_refused(key: KeyPair) -> None:
     now = int(time.time())
-    error = await _rejects(_validator(FakeProvider([key])),
-                           key.sign({"exp": now - 60, "iat": now - 120, "nbf": now - 120}),
-                           "expired")
+    error = await _rejects(
+        _validator(FakeProvider([key])),
+        key.sign({"exp": now - 60, "iat": now - 120, "nbf": now - 120}),
+        "expired",
+    )
     assert "expired" in error.description
 
 
 async def test_token_not_valid_yet_is_refused(key: KeyPair) -> None:
-    await _rejects(_validator(FakeProvider([key])),
-                   key.sign({"nbf": int(time.time()) + 600}), "not_yet_valid")
+    await _rejects(
+        _validator(FakeProvider([key])), key.sign({"nbf": int(time.time()) + 600}), "not_yet_valid"
+    )
 
 
 async def test_wrong_issuer_is_refused(key: KeyPair) -> None:
-    await _rejects(_validator(FakeProvider([key])),
-                   key.sign({"iss": "http://evil.test/realms/ecommerce"}), "issuer")
+    await _rejects(
+        _validator(FakeProvider([key])),
+        key.sign({"iss": "http://evil.test/realms/ecommerce"}),
+        "issuer",
+    )
 
 
 async def test_wrong_audience_is_refused(key: KeyPair) -> None:
-    await _rejects(_validator(FakeProvider([key])),
-                   key.sign({"aud": "other-app", "azp": "other-app"}), "audience")
+    await _rejects(
+        _validator(FakeProvider([key])),
+        key.sign({"aud": "other-app", "azp": "other-app"}),
+        "audience",
+    )
 
 
 async def test_missing_exp_is_refused(key: KeyPair) -> None:
@@ -100,8 +116,7 @@ async def test_tampered_signature_is_refused(key: KeyPair) -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["realm_access"] = {"roles": ["admin"]}
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    await _rejects(_validator(FakeProvider([key])), f"{header}.{forged}.{signature}",
-                   "signature")
+    await _rejects(_validator(FakeProvider([key])), f"{header}.{forged}.{signature}", "signature")
 
 
 async def test_token_signed_by_another_key_with_a_known_kid_is_refused(

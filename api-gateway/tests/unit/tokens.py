@@ -22,27 +22,38 @@ class KeyPair:
         self.kid = kid
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_pem = self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def jwk(self) -> dict[str, Any]:
         entry = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
         return {**entry, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
-    def sign(self, claims: dict[str, Any] | None = None, *, kid: str | None = None,
-             drop: tuple[str, ...] = ()) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any] | None = None,
+        *,
+        kid: str | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> str:
         body = claims_for(**(claims or {}))
         for name in drop:
             body.pop(name, None)
-        return jwt.encode(body, self.private, algorithm="RS256",
-                          headers={"kid": kid or self.kid})
+        return jwt.encode(body, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
 
 
 def claims_for(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "azp": AUDIENCE, "sub": "user-1",
-        "iat": now, "nbf": now - 5, "exp": now + 300,
-        "email": "customer@example.com", "preferred_username": "customer",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "azp": AUDIENCE,
+        "sub": "user-1",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 300,
+        "email": "customer@example.com",
+        "preferred_username": "customer",
         "realm_access": {"roles": ["customer"]},
     }
     claims.update(overrides)
@@ -62,8 +73,9 @@ class FakeProvider:
             if self.down:
                 raise httpx.ConnectError("provider down", request=request)
             if request.url.path.endswith("/.well-known/openid-configuration"):
-                return httpx.Response(200, json={"issuer": ISSUER,
-                                                 "jwks_uri": f"{ISSUER}/protocol/certs"})
+                return httpx.Response(
+                    200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/protocol/certs"}
+                )
             if request.url.path.endswith("/protocol/certs"):
                 self.jwks_fetches += 1
                 return httpx.Response(200, json={"keys": [k.jwk() for k in self.keys]})

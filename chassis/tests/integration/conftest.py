@@ -70,9 +70,7 @@ def create_topics(kafka_bootstrap: str) -> Callable[..., Awaitable[list[str]]]:
     return create
 
 
-async def read_records(
-    bootstrap: str, topic: str, count: int, within: float = 20.0
-) -> list:
+async def read_records(bootstrap: str, topic: str, count: int, within: float = 20.0) -> list:
     """Up to ``count`` records of ``topic`` from the beginning, within ``within`` seconds."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
@@ -119,9 +117,18 @@ class PrivateBroker:
         if not binary.exists():
             binary = Path(shutil.which("noida-db") or "noida-db")
         self.process = await asyncio.create_subprocess_exec(
-            str(binary), "start", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
-            "--only", "kafka", "--kafka-port", str(self.port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            str(binary),
+            "start",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--only",
+            "kafka",
+            "--kafka-port",
+            str(self.port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
             # The noida-db script runs the server as a child: signal the whole group.
             start_new_session=True,
         )

@@ -105,8 +105,14 @@ async def test_poison_message_lands_in_the_dlq_with_error_headers_and_the_partit
         handled.append(event.id)
 
     consumer = EventConsumer(
-        kafka_bootstrap, group, [topic], handler, producer_for_dlq=producer,
-        max_attempts=3, backoff_initial=0.01, backoff_max=0.05,
+        kafka_bootstrap,
+        group,
+        [topic],
+        handler,
+        producer_for_dlq=producer,
+        max_attempts=3,
+        backoff_initial=0.01,
+        backoff_max=0.05,
     )
     await consumer.start()
     try:
@@ -152,7 +158,11 @@ async def test_redelivered_event_id_is_skipped_by_the_idempotency_store(
 
     store = MemoryIdempotency()
     consumer = EventConsumer(
-        kafka_bootstrap, f"g-{topic}", [topic], handler, producer_for_dlq=producer,
+        kafka_bootstrap,
+        f"g-{topic}",
+        [topic],
+        handler,
+        producer_for_dlq=producer,
         idempotency=store,
     )
     await consumer.start()

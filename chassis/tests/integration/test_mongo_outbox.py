@@ -176,8 +176,14 @@ async def test_events_wait_while_the_broker_is_down_and_are_published_when_it_re
     [topic] = await create_topics("mongo-outbox-outage", bootstrap=private_broker.bootstrap)
     producer = EventProducer(private_broker.bootstrap, request_timeout_ms=2000)
     relay = MongoOutboxRelay(
-        outbox, producer, poll_interval=0.2, backoff_initial=0.1, backoff_max=0.5,
-        publish_timeout=3, lease=10, isolation_lock=TX_LOCK,
+        outbox,
+        producer,
+        poll_interval=0.2,
+        backoff_initial=0.1,
+        backoff_max=0.5,
+        publish_timeout=3,
+        lease=10,
+        isolation_lock=TX_LOCK,
     )
     await relay.start()
     try:

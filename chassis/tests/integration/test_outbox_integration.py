@@ -126,7 +126,12 @@ async def test_rows_stay_unsent_while_the_broker_is_down_and_are_published_when_
     [topic] = await create_topics("outbox-outage", bootstrap=private_broker.bootstrap)
     producer = EventProducer(private_broker.bootstrap, request_timeout_ms=2000)
     relay = OutboxRelay(
-        engine, outbox, producer, poll_interval=0.2, backoff_initial=0.1, backoff_max=0.5,
+        engine,
+        outbox,
+        producer,
+        poll_interval=0.2,
+        backoff_initial=0.1,
+        backoff_max=0.5,
         publish_timeout=3,
     )
     await relay.start()

@@ -74,8 +74,15 @@ async def test_postgres_outbox_relay_recovers_by_itself_after_the_broker_lost_wr
         await conn.run_sync(metadata.create_all)
     [topic] = await create_topics("outbox-recovery", bootstrap=private_broker.bootstrap)
     producer = EventProducer(private_broker.bootstrap, request_timeout_ms=3000)
-    relay = OutboxRelay(engine, table, producer, poll_interval=0.2, backoff_initial=0.1,
-                        backoff_max=0.5, publish_timeout=4)
+    relay = OutboxRelay(
+        engine,
+        table,
+        producer,
+        poll_interval=0.2,
+        backoff_initial=0.1,
+        backoff_max=0.5,
+        publish_timeout=4,
+    )
     await relay.start()
     try:
         await enqueue_committed(engine, table, topic, 5)
@@ -102,16 +109,22 @@ async def test_mongo_outbox_relay_recovers_by_itself_after_the_broker_lost_write
     await ensure_outbox_indexes(outbox)
     [topic] = await create_topics("mongo-recovery", bootstrap=private_broker.bootstrap)
     producer = EventProducer(private_broker.bootstrap, request_timeout_ms=3000)
-    relay = MongoOutboxRelay(outbox, producer, poll_interval=0.1, backoff_initial=0.1,
-                             backoff_max=0.5, publish_timeout=4, lease=10)
+    relay = MongoOutboxRelay(
+        outbox,
+        producer,
+        poll_interval=0.1,
+        backoff_initial=0.1,
+        backoff_max=0.5,
+        publish_timeout=4,
+        lease=10,
+    )
     lock = asyncio.Lock()
 
     async def write(count: int) -> list[str]:
         ids = []
         for i in range(count):
             event = new_event(topic, "test", f"agg-{i % 3}", {"n": i})
-            async with lock, client.start_session() as session, \
-                    await session.start_transaction():
+            async with lock, client.start_session() as session, await session.start_transaction():
                 await mongo_enqueue(session, outbox, topic, event)
             relay.notify()
             ids.append(event.id)
@@ -127,7 +140,8 @@ async def test_mongo_outbox_relay_recovers_by_itself_after_the_broker_lost_write
         deadline = asyncio.get_running_loop().time() + 30
         while await unsent():
             assert asyncio.get_running_loop().time() < deadline, (
-                f"{await unsent()} outbox documents still unsent after 30 s")
+                f"{await unsent()} outbox documents still unsent after 30 s"
+            )
             await asyncio.sleep(0.1)
     finally:
         await relay.stop()

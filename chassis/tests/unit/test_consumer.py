@@ -105,8 +105,13 @@ def make_consumer(handler, fake, dlq=None, **kwargs):
     kwargs.setdefault("backoff_initial", 0.001)
     kwargs.setdefault("backoff_max", 0.002)
     consumer = EventConsumer(
-        "unused:9092", "g", [TOPIC], handler,
-        producer_for_dlq=dlq or FakeDlqProducer(), consumer_factory=lambda: fake, **kwargs,
+        "unused:9092",
+        "g",
+        [TOPIC],
+        handler,
+        producer_for_dlq=dlq or FakeDlqProducer(),
+        consumer_factory=lambda: fake,
+        **kwargs,
     )
     consumer._consumer = fake
     return consumer
@@ -274,8 +279,14 @@ async def test_loop_survives_broker_errors_and_keeps_consuming():
     _, record = event_record(0)
     fake = FakeConsumer(batches=[{TP: [record]}], fail_getmany=2)
     consumer = EventConsumer(
-        "unused:9092", "g", [TOPIC], handler, producer_for_dlq=FakeDlqProducer(),
-        consumer_factory=lambda: fake, backoff_max=0.05, poll_timeout_ms=10,
+        "unused:9092",
+        "g",
+        [TOPIC],
+        handler,
+        producer_for_dlq=FakeDlqProducer(),
+        consumer_factory=lambda: fake,
+        backoff_max=0.05,
+        poll_timeout_ms=10,
     )
     await consumer.start()
     try:
@@ -370,11 +381,16 @@ def _driver_outages():
     from redis.exceptions import ConnectionError as RedisConnectionError
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    invalidated = DBAPIError("SELECT 1", {}, Exception("terminating connection"),
-                             connection_invalidated=True)
-    return [OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")), invalidated,
-            AutoReconnect("mongo gone"), RedisConnectionError("redis gone"),
-            EsConnectionError("es gone")]
+    invalidated = DBAPIError(
+        "SELECT 1", {}, Exception("terminating connection"), connection_invalidated=True
+    )
+    return [
+        OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")),
+        invalidated,
+        AutoReconnect("mongo gone"),
+        RedisConnectionError("redis gone"),
+        EsConnectionError("es gone"),
+    ]
 
 
 @pytest.mark.parametrize("outage", _driver_outages(), ids=lambda e: type(e).__name__)

@@ -64,7 +64,11 @@ def test_non_finite_decimal_is_refused():
 
 def test_time_is_rfc3339_utc():
     event = CloudEvent(
-        id="1", type="t", source="s", subject="x", data={},
+        id="1",
+        type="t",
+        source="s",
+        subject="x",
+        data={},
         time=datetime(2025, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
     )
     document = json.loads(encode_event(event))
@@ -112,9 +116,15 @@ def test_http_replies_keep_money_digits_like_events():
 
     from chassis.exact_json import ExactJSONResponse
 
-    body = ExactJSONResponse({
-        "total": Decimal("1999.98"), "unit": Decimal("10.00"), "id": _uuid.UUID(int=1),
-        "at": datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
-    }).body
-    assert body == (b'{"total":1999.98,"unit":10.00,"id":"00000000-0000-0000-0000-000000000001",'
-                    b'"at":"2026-11-25T12:00:00.000000Z"}')
+    body = ExactJSONResponse(
+        {
+            "total": Decimal("1999.98"),
+            "unit": Decimal("10.00"),
+            "id": _uuid.UUID(int=1),
+            "at": datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        }
+    ).body
+    assert body == (
+        b'{"total":1999.98,"unit":10.00,"id":"00000000-0000-0000-0000-000000000001",'
+        b'"at":"2026-11-25T12:00:00.000000Z"}'
+    )

@@ -1,7 +1,6 @@
 """Hostile request bodies, 405s and dependency outages, as every service built on create_app
 answers them (issue 10, defects 6, 9 and 10)."""
 
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
@@ -123,7 +122,8 @@ def test_a_405_names_every_method_of_the_path() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["refused", "timeout", "sqlalchemy", "pymongo", "redis", "elasticsearch", "wrapped"])
+    "kind", ["refused", "timeout", "sqlalchemy", "pymongo", "redis", "elasticsearch", "wrapped"]
+)
 def test_a_dependency_outage_is_a_503_with_a_sentence(kind: str) -> None:
     reply = _app().get(f"/down/{kind}")
     assert reply.status_code == 503, reply.text
@@ -146,8 +146,7 @@ def test_the_registry_names_each_driver_once() -> None:
 
     types = dependency_error_types()
     assert len(types) == len(set(types))
-    for kind in (OperationalError, ConnectionFailure, RedisConnectionError, OSError,
-                 TimeoutError):
+    for kind in (OperationalError, ConnectionFailure, RedisConnectionError, OSError, TimeoutError):
         assert issubclass(kind, types)
     assert describe_outage(TimeoutError()) is not None
     assert describe_outage(ValueError("x")) is None

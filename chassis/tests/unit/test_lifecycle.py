@@ -49,8 +49,9 @@ async def test_a_failed_start_stops_what_is_live_and_is_raised() -> None:
     components = Components()
     components.add("pool", stop=rec.step("pool.stop"))
     components.add("first", start=rec.step("first.start"), stop=rec.step("first.stop"))
-    components.add("second", start=rec.step("second.start", fail=True),
-                   stop=rec.step("second.stop"))
+    components.add(
+        "second", start=rec.step("second.start", fail=True), stop=rec.step("second.stop")
+    )
     components.add("third", start=rec.step("third.start"), stop=rec.step("third.stop"))
     with pytest.raises(RuntimeError, match=r"second\.start failed"):
         await components.start()

@@ -111,8 +111,11 @@ async def test_notify_wakes_the_relay_long_before_its_poll_interval(monkeypatch)
 
 async def test_relay_keeps_running_and_backs_off_when_publishing_fails(monkeypatch) -> None:
     relay = MongoOutboxRelay(
-        FakeCollection(), FakeProducer(), poll_interval=0.01,  # type: ignore[arg-type]
-        backoff_initial=0.01, backoff_max=0.02,
+        FakeCollection(),
+        FakeProducer(),
+        poll_interval=0.01,  # type: ignore[arg-type]
+        backoff_initial=0.01,
+        backoff_max=0.02,
     )
     calls = 0
 

@@ -36,7 +36,8 @@ def test_statuses_of_the_chassis_and_the_gateway_are_declared() -> None:
     assert {"201", "400", "413", "422", "429", "502", "503", "504"} <= set(create)
     assert "404" not in create
     assert create["503"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"}
+        "$ref": "#/components/schemas/Error"
+    }
     # Operations outside /api are not behind the gateway's rate limit.
     assert "429" not in paths["/health"]["get"]["responses"]
     assert "503" in paths["/ready"]["get"]["responses"]

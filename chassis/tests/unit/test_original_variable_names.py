@@ -26,8 +26,15 @@ class GatewayLike(BaseServiceSettings):
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "TOPIC_ORDER_PLACED", "CONSUMER_GROUP",
-                 "OIDC_ISSUER_URL", "OIDC_AUDIENCE", "MAIL_FROM"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "TOPIC_ORDER_PLACED",
+        "CONSUMER_GROUP",
+        "OIDC_ISSUER_URL",
+        "OIDC_AUDIENCE",
+        "MAIL_FROM",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -42,15 +49,18 @@ def test_postgres_parts_redis_topic_and_group_are_read(monkeypatch: pytest.Monke
     monkeypatch.setenv("KAFKA_GROUP_ID", "legacy-group")
     settings = OrderLike()
     assert settings.database_url == (
-        "postgresql+asyncpg://shop:p%40ss%2Fword@db.internal:5432/orders")
+        "postgresql+asyncpg://shop:p%40ss%2Fword@db.internal:5432/orders"
+    )
     assert settings.redis_url == "redis://cache:6380/0"
     assert settings.topic_order_placed == "orders.placed"
     assert settings.consumer_group == "legacy-group"
     warnings = "\n".join(settings.legacy_warnings)
-    for old, new in (("POSTGRES_DB, POSTGRES_HOST, POSTGRES_PASSWORD, POSTGRES_USER",
-                      "DATABASE_URL"), ("REDIS_HOST, REDIS_PORT", "REDIS_URL"),
-                     ("KAFKA_ORDER_PLACED_TOPIC", "TOPIC_ORDER_PLACED"),
-                     ("KAFKA_GROUP_ID", "CONSUMER_GROUP")):
+    for old, new in (
+        ("POSTGRES_DB, POSTGRES_HOST, POSTGRES_PASSWORD, POSTGRES_USER", "DATABASE_URL"),
+        ("REDIS_HOST, REDIS_PORT", "REDIS_URL"),
+        ("KAFKA_ORDER_PLACED_TOPIC", "TOPIC_ORDER_PLACED"),
+        ("KAFKA_GROUP_ID", "CONSUMER_GROUP"),
+    ):
         assert f"{old} read as {new}" in warnings
 
 
@@ -59,10 +69,8 @@ def test_our_name_wins_over_the_original_one(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@new-host:5432/x")
     settings = OrderLike()
     assert settings.database_url == "postgresql+asyncpg://u@new-host:5432/x"
-    assert any("POSTGRES_HOST ignored: DATABASE_URL is set" in w
-               for w in settings.legacy_warnings)
-    assert OrderLike(database_url="postgresql+asyncpg://u@kw:1/y").database_url.endswith(
-        "@kw:1/y")
+    assert any("POSTGRES_HOST ignored: DATABASE_URL is set" in w for w in settings.legacy_warnings)
+    assert OrderLike(database_url="postgresql+asyncpg://u@kw:1/y").database_url.endswith("@kw:1/y")
 
 
 def test_keycloak_smtp_and_mongo_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,14 +105,16 @@ def test_url_parts_keep_what_is_not_given() -> None:
 
 
 def test_create_app_logs_each_original_name_as_a_warning(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("KAFKA_GROUP_ID", "legacy-group")
     settings = OrderLike()
     capsys.readouterr()
     create_app(settings, title="t")
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     warned = [e for e in lines if e["event"] == "config.original_variable_name"]
     assert warned
     assert warned[0]["level"] == "warning"

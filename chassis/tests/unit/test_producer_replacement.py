@@ -36,13 +36,15 @@ def factory(errors: list[BaseException | None], made: list[ScriptedProducer]):
         producer = ScriptedProducer(errors.pop(0) if errors else None)
         made.append(producer)
         return producer
+
     return make
 
 
 async def test_a_fatal_sequence_error_retires_the_instance_at_once() -> None:
     made: list[ScriptedProducer] = []
-    producer = EventProducer("x:1", producer_factory=factory(
-        [OutOfOrderSequenceNumber(), None], made))
+    producer = EventProducer(
+        "x:1", producer_factory=factory([OutOfOrderSequenceNumber(), None], made)
+    )
     with pytest.raises(OutOfOrderSequenceNumber):
         await producer.publish_raw("t", b"v", b"k")
     assert await producer.publish_raw("t", b"v", b"k") == ("ok", "t")

@@ -24,8 +24,9 @@ async def test_page_is_read_with_page_and_page_size() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url)
-        return httpx.Response(200, json={"products": [{"id": "x"}], "total": 1, "page": 2,
-                                         "page_size": 50})
+        return httpx.Response(
+            200, json={"products": [{"id": "x"}], "total": 1, "page": 2, "page_size": 50}
+        )
 
     client = _client(handler)
     page = await client.list_page(2, 50)
@@ -101,8 +102,13 @@ async def test_an_open_breaker_refuses_at_once_and_retries_stop() -> None:
         return httpx.Response(502)
 
     client = ProductCatalogReader(
-        "http://products", timeout_seconds=1, attempts=4, backoff_initial=0.001,
-        backoff_max=0.002, breaker_failure_threshold=2, breaker_reset_seconds=60,
+        "http://products",
+        timeout_seconds=1,
+        attempts=4,
+        backoff_initial=0.001,
+        backoff_max=0.002,
+        breaker_failure_threshold=2,
+        breaker_reset_seconds=60,
         transport=httpx.MockTransport(handler),
     )
     with pytest.raises(CatalogUnavailable, match="circuit breaker is open"):
@@ -119,8 +125,10 @@ async def test_fetch_all_reads_pages_until_the_total() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         page, size = int(request.url.params["page"]), int(request.url.params["page_size"])
-        return httpx.Response(200, json={"products": products[(page - 1) * size: page * size],
-                                         "total": len(products)})
+        return httpx.Response(
+            200,
+            json={"products": products[(page - 1) * size : page * size], "total": len(products)},
+        )
 
     client = _client(handler)
     assert await client.fetch_all(2) == products

@@ -131,9 +131,15 @@ async def test_order_shipped_commits_reservation(client, product_id, inventory_s
     try:
         topic = inventory_settings.topic_order_status_changed
         shipped = new_event(
-            topic, "order-service", rid,
-            {**ORDER_STATUS_CHANGED.examples[0], "order_id": rid, "from": "CONFIRMED",
-             "to": "SHIPPED"},
+            topic,
+            "order-service",
+            rid,
+            {
+                **ORDER_STATUS_CHANGED.examples[0],
+                "order_id": rid,
+                "from": "CONFIRMED",
+                "to": "SHIPPED",
+            },
         )
         await producer.publish(topic, shipped)
         await producer.publish(topic, shipped)
@@ -184,8 +190,12 @@ async def test_a_product_deleted_in_the_catalog_retires_its_stock_row(
     await producer.start()
     try:
         for product_id in (free, held):
-            deleted = new_event(topic, "product-service", product_id,
-                                {"op": "delete", "product_id": product_id, "version": 2})
+            deleted = new_event(
+                topic,
+                "product-service",
+                product_id,
+                {"op": "delete", "product_id": product_id, "version": 2},
+            )
             await producer.publish(topic, deleted)
             await producer.publish(topic, deleted)  # redelivered: applied once
 
@@ -201,7 +211,6 @@ async def test_a_product_deleted_in_the_catalog_retires_its_stock_row(
         await _wait_for(held_emptied)
         item = (await client.get(f"/api/inventory/{held}")).json()
         assert item["reserved_qty"] == 4  # the order in flight keeps its units
-        assert (await client.get(f"/api/inventory/reservations/{rid}")).json()[
-            "status"] == "HELD"
+        assert (await client.get(f"/api/inventory/reservations/{rid}")).json()["status"] == "HELD"
     finally:
         await producer.stop()

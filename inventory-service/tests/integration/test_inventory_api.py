@@ -109,8 +109,11 @@ async def test_put_changes_only_given_fields(client, product_id) -> None:
         reply = await client.put(f"/api/inventory/{product_id}", json=body)
         assert (reply.status_code, reply.json()) == (400, {"detail": "No fields to update"})
     assert (await client.put(f"/api/inventory/{product_id}")).status_code == 400
-    item = (await client.put(f"/api/inventory/{product_id}",
-                             json={"quantity": 41, "product_name": None, "x": 1})).json()
+    item = (
+        await client.put(
+            f"/api/inventory/{product_id}", json={"quantity": 41, "product_name": None, "x": 1}
+        )
+    ).json()
     assert (item["product_name"], item["quantity"]) == ("iPhone 16", 41)
 
 

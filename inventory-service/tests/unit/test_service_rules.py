@@ -78,11 +78,12 @@ def test_order_events_are_read_with_their_contract() -> None:
     settings = Settings()
     oid = uuid.uuid4()
     data = {**ORDER_CANCELLED.examples[0], "order_id": str(oid)}
-    assert order_action(new_event("order-cancelled", "t", "x", data), settings) == (
-        oid, "release")
+    assert order_action(new_event("order-cancelled", "t", "x", data), settings) == (oid, "release")
     shipped = {**ORDER_STATUS_CHANGED.examples[0], "order_id": str(oid), "to": "SHIPPED"}
     assert order_action(new_event("order-status-changed", "t", None, shipped), settings) == (
-        oid, "ship")
+        oid,
+        "ship",
+    )
     delivered = {**shipped, "from": "SHIPPED", "to": "DELIVERED"}
     assert order_action(new_event("order-status-changed", "t", None, delivered), settings) is None
     # Data that breaks the contract raises (the consumer dead-letters it after its retries).
@@ -96,8 +97,7 @@ def test_order_events_are_read_with_their_contract() -> None:
 def test_consumer_accepts_every_example_of_the_contract(contract: Any) -> None:
     """Contract test (consumer side): every example the contract publishes is accepted."""
     for example in contract.examples:
-        event = decode_event(encode_event(new_event(contract.name, "order-service", None,
-                                                     example)))
+        event = decode_event(encode_event(new_event(contract.name, "order-service", None, example)))
         assert order_action(event, Settings()) is not None
 
 
@@ -105,13 +105,13 @@ def test_product_deletions_are_read_with_their_contract() -> None:
     """Contract test (consumer side): every product-updated example is accepted; only a
     delete retires a stock row; data that breaks the contract raises."""
     for example in PRODUCT_UPDATED.examples:
-        event = decode_event(encode_event(new_event(PRODUCT_UPDATED.name, "product-service",
-                                                     None, example)))
+        event = decode_event(
+            encode_event(new_event(PRODUCT_UPDATED.name, "product-service", None, example))
+        )
         expected = example["product_id"] if example["op"] == "delete" else None
         assert retired_product(event) == expected
     with pytest.raises(ValidationError):
-        retired_product(new_event(PRODUCT_UPDATED.name, "product-service", None,
-                                  {"op": "delete"}))
+        retired_product(new_event(PRODUCT_UPDATED.name, "product-service", None, {"op": "delete"}))
 
 
 async def test_inventory_low_follows_its_contract(enqueued: list[Any]) -> None:

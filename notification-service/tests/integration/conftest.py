@@ -29,8 +29,12 @@ class Topics:
 @pytest.fixture(scope="session")
 def topics(local_kafka: str) -> Topics:
     suffix = uuid.uuid4().hex[:8]
-    names = Topics(f"order-placed-{suffix}", f"order-cancelled-{suffix}",
-                   f"inventory-low-{suffix}", f"ai-notification-ready-{suffix}")
+    names = Topics(
+        f"order-placed-{suffix}",
+        f"order-cancelled-{suffix}",
+        f"inventory-low-{suffix}",
+        f"ai-notification-ready-{suffix}",
+    )
     partitions = {name: 3 for name in vars(names).values()}
     partitions.update({f"{name}.dlq": 1 for name in list(partitions)})
     run_sync(create_topics(local_kafka, partitions))
@@ -38,8 +42,9 @@ def topics(local_kafka: str) -> Topics:
 
 
 @pytest.fixture(scope="session")
-def notification_settings(local_redis: str, local_kafka: str, local_smtp, topics: Topics
-                          ) -> Settings:
+def notification_settings(
+    local_redis: str, local_kafka: str, local_smtp, topics: Topics
+) -> Settings:
     return Settings(
         redis_url=local_redis,
         redis_key_prefix=f"notification-it-{uuid.uuid4().hex[:8]}",

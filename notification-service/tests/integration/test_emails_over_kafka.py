@@ -16,10 +16,19 @@ from .conftest import Topics, wait_for
 
 def _order_data(email: str, number: str) -> dict[str, object]:
     return {
-        "order_id": str(uuid.uuid4()), "order_number": number, "customer_name": "Yash Vyas",
-        "customer_email": email, "total_amount": Decimal("1999.98"),
-        "items": [{"product_id": "p1", "product_name": "iPhone 15 Pro", "quantity": 2,
-                   "unit_price": Decimal("999.99")}],
+        "order_id": str(uuid.uuid4()),
+        "order_number": number,
+        "customer_name": "Yash Vyas",
+        "customer_email": email,
+        "total_amount": Decimal("1999.98"),
+        "items": [
+            {
+                "product_id": "p1",
+                "product_name": "iPhone 15 Pro",
+                "quantity": 2,
+                "unit_price": Decimal("999.99"),
+            }
+        ],
     }
 
 
@@ -28,7 +37,10 @@ def _email() -> str:
 
 
 async def test_order_placed_delivered_three_times_sends_one_confirmation(
-    notification_app: FastAPI, producer: EventProducer, topics: Topics, local_smtp,
+    notification_app: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    local_smtp,
     client: httpx.AsyncClient,
 ) -> None:
     email = _email()
@@ -58,21 +70,42 @@ async def test_order_placed_delivered_three_times_sends_one_confirmation(
 
 
 async def test_cancellation_low_stock_and_ai_follow_up_each_send_their_email(
-    notification_app: FastAPI, producer: EventProducer, topics: Topics, local_smtp,
+    notification_app: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    local_smtp,
     notification_settings: Settings,
 ) -> None:
     email = _email()
     data = _order_data(email, "ORD-20261125-BBBB0002")
-    await producer.publish(topics.cancelled,
-                           new_event(topics.cancelled, "order-service", "o", data))
-    await producer.publish(topics.low, new_event(topics.low, "inventory-service", "p9", {
-        "product_id": "p9", "product_name": "Desk Lamp", "available_qty": 3, "threshold": 10}))
-    await producer.publish(topics.ai_ready, new_event(topics.ai_ready, "ai-service", "ORD-2", {
-        "order_number": "ORD-20261125-BBBB0002", "customer_email": email,
-        "subject": "Accessories for your iPhone",
-        "body_html": '<p>Hi <strong>Yash</strong></p><script>alert(1)</script>'
-                     '<img src="https://t.example/x.gif">',
-        "body_text": "Hi Yash"}))
+    await producer.publish(
+        topics.cancelled, new_event(topics.cancelled, "order-service", "o", data)
+    )
+    await producer.publish(
+        topics.low,
+        new_event(
+            topics.low,
+            "inventory-service",
+            "p9",
+            {"product_id": "p9", "product_name": "Desk Lamp", "available_qty": 3, "threshold": 10},
+        ),
+    )
+    await producer.publish(
+        topics.ai_ready,
+        new_event(
+            topics.ai_ready,
+            "ai-service",
+            "ORD-2",
+            {
+                "order_number": "ORD-20261125-BBBB0002",
+                "customer_email": email,
+                "subject": "Accessories for your iPhone",
+                "body_html": "<p>Hi <strong>Yash</strong></p><script>alert(1)</script>"
+                '<img src="https://t.example/x.gif">',
+                "body_text": "Hi Yash",
+            },
+        ),
+    )
     admin = notification_settings.admin_email
 
     async def arrived() -> bool:
@@ -80,8 +113,10 @@ async def test_cancellation_low_stock_and_ai_follow_up_each_send_their_email(
 
     await wait_for(arrived)
     by_subject = {m.subject: m for m in local_smtp.messages(to=email)}
-    assert set(by_subject) == {"Order cancelled: ORD-20261125-BBBB0002",
-                               "Accessories for your iPhone"}
+    assert set(by_subject) == {
+        "Order cancelled: ORD-20261125-BBBB0002",
+        "Accessories for your iPhone",
+    }
     follow_up = by_subject["Accessories for your iPhone"].body("html")
     assert "<strong>Yash</strong>" in follow_up
     assert "<script" not in follow_up
@@ -91,8 +126,11 @@ async def test_cancellation_low_stock_and_ai_follow_up_each_send_their_email(
 
 
 async def test_a_crash_between_claim_and_send_does_not_lose_the_email(
-    notification_app: FastAPI, notification_fastapi: FastAPI, producer: EventProducer,
-    topics: Topics, local_smtp,
+    notification_app: FastAPI,
+    notification_fastapi: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    local_smtp,
 ) -> None:
     email = _email()
     data = _order_data(email, "ORD-20261125-CCCC0003")
@@ -114,7 +152,10 @@ async def test_a_crash_between_claim_and_send_does_not_lose_the_email(
 
 
 async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_sends_nothing(
-    notification_app: FastAPI, producer: EventProducer, topics: Topics, local_smtp,
+    notification_app: FastAPI,
+    producer: EventProducer,
+    topics: Topics,
+    local_smtp,
     local_kafka: str,
 ) -> None:
     from aiokafka import AIOKafkaConsumer
@@ -122,9 +163,13 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_sends_nothing
     from chassis.events import decode_event
 
     event = new_event(topics.placed, "order-service", "bad", {"order_id": "bad"})
-    probe = AIOKafkaConsumer(f"{topics.placed}.dlq", bootstrap_servers=local_kafka,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=f"probe-{uuid.uuid4().hex[:8]}")
+    probe = AIOKafkaConsumer(
+        f"{topics.placed}.dlq",
+        bootstrap_servers=local_kafka,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"probe-{uuid.uuid4().hex[:8]}",
+    )
     await probe.start()
     try:
         await producer.publish(topics.placed, event)
@@ -132,8 +177,7 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_sends_nothing
         deadline = asyncio.get_running_loop().time() + 30
         while not found and asyncio.get_running_loop().time() < deadline:
             batch = await probe.getmany(timeout_ms=200)
-            found = [r for rs in batch.values() for r in rs
-                     if decode_event(r.value).id == event.id]
+            found = [r for rs in batch.values() for r in rs if decode_event(r.value).id == event.id]
         assert found, "the malformed event never reached the DLQ"
         headers = dict(found[0].headers)
         assert headers["x-error-type"] == b"ValidationError"

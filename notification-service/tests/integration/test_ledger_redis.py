@@ -17,8 +17,7 @@ from notification_service.schemas import Notification
 async def ledger(local_redis: str) -> AsyncIterator[DeliveryLedger]:
     redis = Redis.from_url(local_redis, decode_responses=True, socket_timeout=2)
     prefix = f"ledger-it-{uuid.uuid4().hex[:8]}"
-    yield DeliveryLedger(redis, prefix=prefix, lease_seconds=0.3, sent_ttl_seconds=60,
-                         log_size=3)
+    yield DeliveryLedger(redis, prefix=prefix, lease_seconds=0.3, sent_ttl_seconds=60, log_size=3)
     keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
     if keys:
         await redis.delete(*keys)
@@ -26,8 +25,13 @@ async def ledger(local_redis: str) -> AsyncIterator[DeliveryLedger]:
 
 
 def _note(to: str, n: int) -> Notification:
-    return Notification(event_id=f"e{n}", kind="order-confirmation", to=to, subject=f"s{n}",
-                        sent_at=datetime.now(UTC))
+    return Notification(
+        event_id=f"e{n}",
+        kind="order-confirmation",
+        to=to,
+        subject=f"s{n}",
+        sent_at=datetime.now(UTC),
+    )
 
 
 async def test_only_one_claim_wins_and_it_lapses_after_the_lease(
@@ -74,8 +78,9 @@ async def test_a_restarted_replica_takes_over_the_claims_its_dead_run_left(
     prefix = f"ledger-takeover-{uuid.uuid4().hex[:8]}"
 
     def run_of(owner: str) -> DeliveryLedger:
-        return DeliveryLedger(redis, prefix=prefix, lease_seconds=60, sent_ttl_seconds=60,
-                              log_size=3, owner=owner)
+        return DeliveryLedger(
+            redis, prefix=prefix, lease_seconds=60, sent_ttl_seconds=60, log_size=3, owner=owner
+        )
 
     try:
         dead = run_of("notification-service-8004")

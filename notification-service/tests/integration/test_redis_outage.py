@@ -31,9 +31,18 @@ class PrivateRedis:
         server = shutil.which("redis-server")
         assert server, "redis-server is not installed"
         self.process = await asyncio.create_subprocess_exec(
-            server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
+            server,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         from devstack import probes
 
         async def answers() -> bool:
@@ -63,17 +72,26 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
 
 
 async def test_redis_outage_pauses_delivery_and_resumes_with_one_email(
-    private_redis: PrivateRedis, local_kafka: str, local_smtp,
+    private_redis: PrivateRedis,
+    local_kafka: str,
+    local_smtp,
 ) -> None:
     topic = f"order-placed-outage-{uuid.uuid4().hex[:8]}"
     run_sync(create_topics(local_kafka, {topic: 1, f"{topic}.dlq": 1}))
     settings = Settings(
-        redis_url=f"redis://127.0.0.1:{private_redis.port}/0", redis_timeout_seconds=0.5,
-        kafka_bootstrap_servers=local_kafka, smtp_host=local_smtp.host,
-        smtp_port=local_smtp.port, smtp_timeout_seconds=2, delivery_lease_seconds=3,
-        consumer_group=f"outage-{uuid.uuid4().hex[:8]}", topic_order_placed=topic,
-        topic_order_cancelled=f"{topic}-c", topic_inventory_low=f"{topic}-l",
-        topic_ai_notification_ready=f"{topic}-a", log_level="CRITICAL",
+        redis_url=f"redis://127.0.0.1:{private_redis.port}/0",
+        redis_timeout_seconds=0.5,
+        kafka_bootstrap_servers=local_kafka,
+        smtp_host=local_smtp.host,
+        smtp_port=local_smtp.port,
+        smtp_timeout_seconds=2,
+        delivery_lease_seconds=3,
+        consumer_group=f"outage-{uuid.uuid4().hex[:8]}",
+        topic_order_placed=topic,
+        topic_order_cancelled=f"{topic}-c",
+        topic_inventory_low=f"{topic}-l",
+        topic_ai_notification_ready=f"{topic}-a",
+        log_level="CRITICAL",
     )
     email = _email()
     data = _order_data(email, "ORD-20261125-OUTAGE01")
@@ -98,9 +116,13 @@ async def test_redis_outage_pauses_delivery_and_resumes_with_one_email(
         await asyncio.sleep(1.0)
         assert len(local_smtp.messages(to=email)) == 1
 
-    probe = AIOKafkaConsumer(f"{topic}.dlq", bootstrap_servers=local_kafka,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=f"probe-{uuid.uuid4().hex[:8]}")
+    probe = AIOKafkaConsumer(
+        f"{topic}.dlq",
+        bootstrap_servers=local_kafka,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"probe-{uuid.uuid4().hex[:8]}",
+    )
     await probe.start()
     try:
         batch = await probe.getmany(timeout_ms=1000)

@@ -71,13 +71,26 @@ def parts() -> tuple[NotificationService, MemoryLedger, RecordingMailer]:
 
 
 def _placed() -> object:
-    return new_event("order-placed", "order-service", "o-1", {
-        "order_id": "5b0f8a51-1d1c-4a55-9a4f-0f3c1d2e3a4b", "order_number": "ORD-20261125-00000001",
-        "customer_name": "Ann",
-        "customer_email": "ann@example.com", "total_amount": Decimal("10.00"),
-        "items": [{"product_id": "p", "product_name": "Pen", "quantity": 1,
-                   "unit_price": Decimal("10.00")}],
-    })
+    return new_event(
+        "order-placed",
+        "order-service",
+        "o-1",
+        {
+            "order_id": "5b0f8a51-1d1c-4a55-9a4f-0f3c1d2e3a4b",
+            "order_number": "ORD-20261125-00000001",
+            "customer_name": "Ann",
+            "customer_email": "ann@example.com",
+            "total_amount": Decimal("10.00"),
+            "items": [
+                {
+                    "product_id": "p",
+                    "product_name": "Pen",
+                    "quantity": 1,
+                    "unit_price": Decimal("10.00"),
+                }
+            ],
+        },
+    )
 
 
 async def test_a_redelivered_event_sends_one_email(parts) -> None:
@@ -132,12 +145,25 @@ async def test_redis_down_means_no_email_and_an_error_the_consumer_retries(parts
 
 async def test_every_consumed_topic_has_an_email_and_others_are_refused(parts) -> None:
     service, _, _ = parts
-    low = new_event("inventory-low", "inventory-service", "p1", {
-        "product_id": "p1", "product_name": "Lamp", "available_qty": 2, "threshold": 5})
+    low = new_event(
+        "inventory-low",
+        "inventory-service",
+        "p1",
+        {"product_id": "p1", "product_name": "Lamp", "available_qty": 2, "threshold": 5},
+    )
     assert service.compose(low).to == Settings().admin_email
-    ai = new_event("ai-notification-ready", "ai-service", "ORD-1", {
-        "order_number": "ORD-1", "customer_email": "a@example.com", "subject": "Hi",
-        "body_html": "<p>x</p>", "body_text": "x"})
+    ai = new_event(
+        "ai-notification-ready",
+        "ai-service",
+        "ORD-1",
+        {
+            "order_number": "ORD-1",
+            "customer_email": "a@example.com",
+            "subject": "Hi",
+            "body_html": "<p>x</p>",
+            "body_text": "x",
+        },
+    )
     assert service.compose(ai).kind == "ai-follow-up"
     with pytest.raises(UnknownEventType):
         service.compose(new_event("order-status-changed", "order-service", "o", {}))
@@ -168,9 +194,14 @@ def test_binary_mode_cloud_events_are_read_like_structured_ones(parts) -> None:
     """A producer outside the fleet may send CloudEvents in binary mode (ce_* headers)."""
     service, _, _ = parts
     example = INVENTORY_LOW.examples[0]
-    headers = [("ce_specversion", b"1.0"), ("ce_id", b"e-1"), ("ce_type", b"inventory-low"),
-               ("ce_source", b"erp"), ("ce_time", b"2026-11-26T10:00:00Z"),
-               ("content-type", b"application/json")]
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e-1"),
+        ("ce_type", b"inventory-low"),
+        ("ce_source", b"erp"),
+        ("ce_time", b"2026-11-26T10:00:00Z"),
+        ("content-type", b"application/json"),
+    ]
     event = decode_event(dumps_exact(example).encode(), headers)
     assert event.subject is None
     assert service.compose(event).kind == "inventory-low"
@@ -185,9 +216,11 @@ async def test_email_enabled_false_logs_instead_of_sending(monkeypatch) -> None:
     settings = Settings()
     assert settings.email_enabled is False  # the original name is ours too
     # Port 9 on a reserved address: any connection attempt would fail the test.
-    mailer = SmtpMailer("192.0.2.1", 9, sender="a@example.com", timeout_seconds=0.5,
-                        enabled=settings.email_enabled)
-    email = EmailRenderer().inventory_low(INVENTORY_LOW.parse(INVENTORY_LOW.examples[0]),
-                                          "admin@example.com")
+    mailer = SmtpMailer(
+        "192.0.2.1", 9, sender="a@example.com", timeout_seconds=0.5, enabled=settings.email_enabled
+    )
+    email = EmailRenderer().inventory_low(
+        INVENTORY_LOW.parse(INVENTORY_LOW.examples[0]), "admin@example.com"
+    )
     await mailer.send(email, "<m-1@test>")
     await mailer.ping()

@@ -6,8 +6,9 @@ from notification_service import mailer as mailer_module
 from notification_service.mailer import SmtpMailer
 from notification_service.rendering import Email
 
-EMAIL = Email("order-confirmation", "ann@example.com", "Order confirmed: ORD-1",
-              "<p>Hi</p>", "Hi", "ORD-1")
+EMAIL = Email(
+    "order-confirmation", "ann@example.com", "Order confirmed: ORD-1", "<p>Hi</p>", "Hi", "ORD-1"
+)
 
 
 def test_message_is_multipart_alternative_with_a_derived_message_id() -> None:
@@ -30,8 +31,22 @@ async def test_starttls_auth_and_timeout_reach_the_smtp_client(
         seen.update(options)
 
     monkeypatch.setattr(mailer_module.aiosmtplib, "send", fake_send)
-    smtp = SmtpMailer("smtp.example.com", 587, sender="s@example.com", timeout_seconds=7,
-                      username="user", password="secret", starttls=True)
+    smtp = SmtpMailer(
+        "smtp.example.com",
+        587,
+        sender="s@example.com",
+        timeout_seconds=7,
+        username="user",
+        password="secret",
+        starttls=True,
+    )
     await smtp.send(EMAIL, "<e-2@notification-service>")
-    assert seen == {"hostname": "smtp.example.com", "port": 587, "username": "user",
-                    "password": "secret", "start_tls": True, "use_tls": False, "timeout": 7}
+    assert seen == {
+        "hostname": "smtp.example.com",
+        "port": 587,
+        "username": "user",
+        "password": "secret",
+        "start_tls": True,
+        "use_tls": False,
+        "timeout": 7,
+    }

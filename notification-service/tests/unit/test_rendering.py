@@ -16,10 +16,18 @@ def _order(**overrides: object) -> OrderEvent:
         "customer_email": "yash@example.com",
         "total_amount": Decimal("2049.97"),
         "items": [
-            {"product_id": "p1", "product_name": "iPhone 15 Pro", "quantity": 2,
-             "unit_price": Decimal("999.99")},
-            {"product_id": "p2", "product_name": "USB-C Cable", "quantity": 1,
-             "unit_price": Decimal("49.99")},
+            {
+                "product_id": "p1",
+                "product_name": "iPhone 15 Pro",
+                "quantity": 2,
+                "unit_price": Decimal("999.99"),
+            },
+            {
+                "product_id": "p2",
+                "product_name": "USB-C Cable",
+                "quantity": 1,
+                "unit_price": Decimal("49.99"),
+            },
         ],
     }
     data.update(overrides)
@@ -48,9 +56,12 @@ def test_confirmation_has_an_item_table_with_subtotals_and_the_total() -> None:
 
 def test_html_autoescapes_what_customers_typed() -> None:
     email = EmailRenderer().order_confirmation(
-        _order(customer_name="<script>alert(1)</script>",
-               items=[{"product_id": "p", "product_name": "<b>Lamp</b>", "quantity": 1,
-                       "unit_price": "5"}])
+        _order(
+            customer_name="<script>alert(1)</script>",
+            items=[
+                {"product_id": "p", "product_name": "<b>Lamp</b>", "quantity": 1, "unit_price": "5"}
+            ],
+        )
     )
     assert "<script>" not in email.html
     assert "&lt;script&gt;" in email.html
@@ -92,7 +103,8 @@ def test_ai_html_is_sanitised_to_the_allow_list() -> None:
 
 def test_ai_follow_up_keeps_clean_tags_and_folds_a_wrapped_subject() -> None:
     note = AiNotificationReady(
-        order_number="ORD-1", customer_email="y@example.com",
+        order_number="ORD-1",
+        customer_email="y@example.com",
         subject="You might also like\r\n Bcc: victim@example.com",
         body_html="<p>Enjoy your <em>new phone</em>!</p><script>x()</script>",
         body_text="Enjoy your new phone!",

@@ -177,7 +177,10 @@ class InventoryClient:
             headers = {"traceparent": traceparent} if traceparent else None
             try:
                 async with self._session().request(
-                    method, self.base_url + path, json=body, headers=headers,
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    headers=headers,
                     allow_redirects=False,
                 ) as response:
                     reply = Reply(response.status, await response.read())

@@ -52,14 +52,20 @@ async def test_placing_and_cancelling_publish_the_designed_events(
 
     # Ask for one more than expected: the wait runs out with exactly three.
     found = await _events_for(
-        local_kafka, [topics.placed, topics.cancelled, topics.status_changed], order["id"], 4,
+        local_kafka,
+        [topics.placed, topics.cancelled, topics.status_changed],
+        order["id"],
+        4,
         wait=5,
     )
     by_type = {event.type: (key, event) for key, event in found}
     assert len(found) == 3
     # Every event follows its contract (the consumers parse with the same models).
-    for contract, topic in ((ORDER_PLACED, topics.placed), (ORDER_CANCELLED, topics.cancelled),
-                            (ORDER_STATUS_CHANGED, topics.status_changed)):
+    for contract, topic in (
+        (ORDER_PLACED, topics.placed),
+        (ORDER_CANCELLED, topics.cancelled),
+        (ORDER_STATUS_CHANGED, topics.status_changed),
+    ):
         event = by_type[topic][1]
         assert event.dataschema == contract.dataschema
         contract.parse(event.data)

@@ -29,6 +29,7 @@ async def test_placed_order_is_confirmed_with_exact_money_and_stock_reserved(
 
     item = await _item(inventory, product_id)
     assert (item["available_qty"], item["reserved_qty"]) == (8, 2)
+
     # Step 3 (confirm) runs after the reply.
     async def confirmed() -> bool:
         reply = await inventory.get(f"/api/inventory/reservations/{order['id']}")

@@ -22,8 +22,7 @@ ClientFactory = Callable[..., Awaitable[InventoryClient]]
 async def client_for() -> AsyncIterator[ClientFactory]:
     servers: list[TestServer] = []
 
-    async def make(handler: Handler, *, threshold: int = 3, reset: float = 30.0
-                   ) -> InventoryClient:
+    async def make(handler: Handler, *, threshold: int = 3, reset: float = 30.0) -> InventoryClient:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handler)
         server = TestServer(app, host="127.0.0.1")

@@ -63,8 +63,17 @@ def test_many_small_prices_add_up_exactly() -> None:
                 for n in range(MAX_ITEMS_PER_ORDER + 1)
             ]
         },
-        {"items": [{"product_id": f"p{n}", "product_name": "x", "quantity": 1_000_000,
-                    "unit_price": 1_000_000} for n in range(100)]},
+        {
+            "items": [
+                {
+                    "product_id": f"p{n}",
+                    "product_name": "x",
+                    "quantity": 1_000_000,
+                    "unit_price": 1_000_000,
+                }
+                for n in range(100)
+            ]
+        },
     ],
 )
 def test_invalid_orders_are_rejected(changes: dict[str, Any]) -> None:
@@ -94,9 +103,19 @@ def test_same_order_spelled_differently_has_the_same_fingerprint() -> None:
 def test_unknown_fields_are_ignored_and_large_plausible_quantities_pass() -> None:
     """As in the original design: extra fields are ignored; a quantity far above any stock
     is for inventory's stock rule (400 Insufficient stock), not a 422 here."""
-    order = OrderCreate.model_validate(_order(
-        extra="field",
-        items=[{"product_id": "prod-001", "product_name": "Phone", "quantity": 50_000,
-                "unit_price": 999.99, "note": "gift"}]))
+    order = OrderCreate.model_validate(
+        _order(
+            extra="field",
+            items=[
+                {
+                    "product_id": "prod-001",
+                    "product_name": "Phone",
+                    "quantity": 50_000,
+                    "unit_price": 999.99,
+                    "note": "gift",
+                }
+            ],
+        )
+    )
     assert order.items[0].quantity == 50_000
     assert "extra" not in order.model_dump()

@@ -131,12 +131,18 @@ def test_every_order_event_the_producer_writes_follows_its_contract() -> None:
         (ORDER_STATUS_CHANGED, status_changed_data(cancelled, OrderStatus.CONFIRMED)),
     ]
     for contract, data in produced:
-        event = decode_event(encode_event(contract.event(data, source="order-service",
-                                                         subject=order.id)))
+        event = decode_event(
+            encode_event(contract.event(data, source="order-service", subject=order.id))
+        )
         assert event.type == contract.name
         assert event.dataschema == contract.dataschema
         assert contract.parse(event.data) == data
-    changed = decode_event(encode_event(ORDER_STATUS_CHANGED.event(
-        status_changed_data(cancelled, OrderStatus.CONFIRMED), source="order-service")))
+    changed = decode_event(
+        encode_event(
+            ORDER_STATUS_CHANGED.event(
+                status_changed_data(cancelled, OrderStatus.CONFIRMED), source="order-service"
+            )
+        )
+    )
     assert changed.data["from"] == "CONFIRMED"
     assert changed.data["to"] == "CANCELLED"

@@ -11,10 +11,13 @@ def test_quantity_refuses_booleans(value: str) -> None:
     with pytest.raises(ValidationError):
         OrderItemCreate.model_validate_json(
             '{"product_id": "p-1", "product_name": "Pen", "unit_price": 1.5, "quantity": '
-            + value + "}")
+            + value
+            + "}"
+        )
 
 
 def test_an_integer_quantity_passes() -> None:
     item = OrderItemCreate.model_validate_json(
-        '{"product_id": "p-1", "product_name": "Pen", "unit_price": 1.5, "quantity": 2}')
+        '{"product_id": "p-1", "product_name": "Pen", "unit_price": 1.5, "quantity": 2}'
+    )
     assert item.quantity == 2

@@ -145,9 +145,18 @@ class PrivateBroker:
         if not binary.exists():
             binary = Path(shutil.which("noida-db") or "noida-db")
         self.process = await asyncio.create_subprocess_exec(
-            str(binary), "start", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
-            "--only", "kafka", "--kafka-port", str(self.port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            str(binary),
+            "start",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--only",
+            "kafka",
+            "--kafka-port",
+            str(self.port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # the script runs the server as a child: signal the group
         )
         for _ in range(100):

@@ -32,8 +32,12 @@ async def test_every_change_emits_one_event_with_version_and_full_product(
         assert event.type == product_settings.topic_product_updated
         assert event.source == "product-service"
         assert event.subject == pid
-    assert upsert1.data == {"op": "upsert", "product_id": pid, "version": 1, "product": {
-        **created, "price": Decimal("1999.98")}}
+    assert upsert1.data == {
+        "op": "upsert",
+        "product_id": pid,
+        "version": 1,
+        "product": {**created, "price": Decimal("1999.98")},
+    }
     assert upsert2.data["version"] == 2
     assert upsert2.data["product"] == {**updated, "price": Decimal("10.00")}
     assert deletion.data == {"op": "delete", "product_id": pid, "version": 3}
@@ -50,8 +54,10 @@ async def test_event_reaches_the_broker_within_milliseconds_of_the_reply(
         [(_event, _key)] = await events.for_product(pid, 1, within=5)
         latencies.append(time.perf_counter() - started)
     median = statistics.median(latencies)
-    print(f"create -> event on broker: median {median * 1000:.1f} ms, max "
-          f"{max(latencies) * 1000:.1f} ms")
+    print(
+        f"create -> event on broker: median {median * 1000:.1f} ms, max "
+        f"{max(latencies) * 1000:.1f} ms"
+    )
     assert median < 0.1
 
 
@@ -77,8 +83,9 @@ async def test_change_committed_while_kafka_is_down_is_published_when_it_returns
                 created = await client.post("/api/products", json=product_body())
                 assert created.status_code == 201
                 pid = created.json()["id"]
-                assert (await client.put(f"/api/products/{pid}", json={"stock_quantity": 1})
-                        ).status_code == 200
+                assert (
+                    await client.put(f"/api/products/{pid}", json={"stock_quantity": 1})
+                ).status_code == 200
                 assert (await client.get("/ready")).status_code == 200
                 await asyncio.sleep(1.0)
                 assert await outbox.count_documents({"sent_at": {"$eq": None}}) == 2
@@ -91,8 +98,10 @@ async def test_change_committed_while_kafka_is_down_is_published_when_it_returns
         from aiokafka import AIOKafkaConsumer
 
         consumer = AIOKafkaConsumer(
-            "product-updated", bootstrap_servers=absent_broker.bootstrap,
-            group_id=None, auto_offset_reset="earliest",
+            "product-updated",
+            bootstrap_servers=absent_broker.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:

@@ -18,8 +18,17 @@ async def _create(client: httpx.AsyncClient, body: dict) -> dict:
 async def test_create_returns_the_full_product_at_version_1(client, product_body) -> None:
     product = await _create(client, product_body())
     assert set(product) == {
-        "id", "name", "description", "price", "category", "tags", "stock_quantity",
-        "image_url", "created_at", "updated_at", "version",
+        "id",
+        "name",
+        "description",
+        "price",
+        "category",
+        "tags",
+        "stock_quantity",
+        "image_url",
+        "created_at",
+        "updated_at",
+        "version",
     }
     assert len(product["id"]) == 24
     assert product["name"] == "iPhone 15 Pro"
@@ -33,8 +42,14 @@ async def test_create_returns_the_full_product_at_version_1(client, product_body
 
 
 async def test_prices_are_exact_json_numbers_with_two_decimals(client, product_body) -> None:
-    for sent, expected in [(999.99, "999.99"), ("0.10", "0.10"), (19.9, "19.90"),
-                           (1000, "1000.00"), ("9999999.99", "9999999.99"), (0.01, "0.01")]:
+    for sent, expected in [
+        (999.99, "999.99"),
+        ("0.10", "0.10"),
+        (19.9, "19.90"),
+        (1000, "1000.00"),
+        ("9999999.99", "9999999.99"),
+        (0.01, "0.01"),
+    ]:
         created = await client.post("/api/products", json=product_body(price=sent))
         assert created.status_code == 201, created.text
         product_id = created.json()["id"]
@@ -145,8 +160,7 @@ async def test_put_with_nothing_to_change_is_400_and_nulls_are_ignored(
     assert (await client.get(url)).json()["version"] == 1
     # A null beside a real change is ignored: the name stays, the price moves.
     changed = (await client.put(url, json={"name": None, "price": 12, "colour": "red"})).json()
-    assert (changed["name"], changed["price"], changed["version"]) == (
-        created["name"], 12.0, 2)
+    assert (changed["name"], changed["price"], changed["version"]) == (created["name"], 12.0, 2)
     assert "colour" not in changed
 
 
@@ -188,9 +202,7 @@ async def test_list_is_paginated_in_creation_order(client, product_body) -> None
         assert (await client.get("/api/products", params=params)).status_code == 422
 
 
-async def test_search_is_case_insensitive_over_name_category_and_tags(
-    client, product_body
-) -> None:
+async def test_search_is_case_insensitive_over_name_category_and_tags(client, product_body) -> None:
     marker = uuid.uuid4().hex[:8]
     by_name = await _create(client, product_body(name=f"Zephyr{marker} Lamp", tags=[]))
     by_category = await _create(
@@ -241,8 +253,11 @@ async def test_search_results_are_bounded_and_query_is_validated(client, product
     assert isinstance(first.json(), list)
     assert (len(first.json()), first.headers["x-total-count"]) == (2, "3")
     assert 'rel="next"' in first.headers["link"]
-    next_url = next(part.split(";")[0].strip()[1:-1] for part in first.headers["link"].split(",")
-                    if 'rel="next"' in part)
+    next_url = next(
+        part.split(";")[0].strip()[1:-1]
+        for part in first.headers["link"].split(",")
+        if 'rel="next"' in part
+    )
     assert next_url.startswith("/api/products/search?")  # relative: never a service address
     rest = await client.get(next_url)
     assert len(rest.json()) == 1

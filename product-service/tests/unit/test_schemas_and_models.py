@@ -62,14 +62,16 @@ def test_text_is_trimmed_tags_deduplicated_and_description_keeps_line_breaks() -
 def test_unknown_fields_are_ignored_as_in_the_original_design() -> None:
     assert "extra" not in _create(extra=1).model_dump()
     assert ProductUpdate.model_validate({"price": 5, "colour": "red"}).changes() == {
-        "price": Decimal("5.00")}
+        "price": Decimal("5.00")
+    }
 
 
 def test_update_ignores_null_fields_and_may_be_empty_for_the_service_to_refuse() -> None:
     assert ProductUpdate().changes() == {}
     assert ProductUpdate.model_validate({"price": None, "name": None}).changes() == {}
     assert ProductUpdate.model_validate({"description": None, "name": "x"}).changes() == {
-        "name": "x"}
+        "name": "x"
+    }
     assert ProductUpdate.model_validate({"description": ""}).changes() == {"description": ""}
     assert ProductUpdate.model_validate({"stock_quantity": 0}).changes() == {"stock_quantity": 0}
 

@@ -61,7 +61,9 @@ def test_malformed_ids_are_a_clear_400() -> None:
 async def test_versions_rise_and_each_change_emits_its_event(emitted) -> None:
     commits: list[int] = []
     service = ProductService(
-        FakeRepository(), Settings(), on_commit=lambda: commits.append(1)  # type: ignore[arg-type]
+        FakeRepository(),
+        Settings(),
+        on_commit=lambda: commits.append(1),  # type: ignore[arg-type]
     )
     created = await service.create(
         ProductCreate(name="Lamp", price=Decimal("19.99"), category="Home")

@@ -29,8 +29,12 @@ def product_event(
 ) -> CloudEvent:
     data: dict[str, Any] = {"op": op, "product_id": product_id, "version": version}
     if product is not None:
-        data["product"] = {**product, "id": product_id, "version": version,
-                           "price": Decimal(str(product["price"]))}
+        data["product"] = {
+            **product,
+            "id": product_id,
+            "version": version,
+            "price": Decimal(str(product["price"])),
+        }
     return new_event(settings.topic_product_updated, "product-service", product_id, data)
 
 
@@ -86,10 +90,12 @@ async def test_older_version_never_overwrites_a_newer_one(
     publish_and_wait_handled, make_product, search_settings, service
 ) -> None:
     pid = uuid.uuid4().hex[:24]
-    newer = product_event(search_settings, "upsert", pid, 2,
-                          make_product("Lamp version two", price=20))
-    older = product_event(search_settings, "upsert", pid, 1,
-                          make_product("Lamp version one", price=10))
+    newer = product_event(
+        search_settings, "upsert", pid, 2, make_product("Lamp version two", price=20)
+    )
+    older = product_event(
+        search_settings, "upsert", pid, 1, make_product("Lamp version one", price=10)
+    )
     # Out of order: v2 is delivered first, v1 arrives late.
     await publish_and_wait_handled(search_settings, [newer, older])
     document = await stored(service, pid)
@@ -145,8 +151,12 @@ async def test_event_with_bad_data_goes_to_the_dlq(producer, search_settings) ->
     await dlq.start()
     try:
         # An upsert without its product can never be applied.
-        poison = new_event(search_settings.topic_product_updated, "product-service", pid,
-                           {"op": "upsert", "product_id": pid, "version": 1})
+        poison = new_event(
+            search_settings.topic_product_updated,
+            "product-service",
+            pid,
+            {"op": "upsert", "product_id": pid, "version": 1},
+        )
         await producer.publish(search_settings.topic_product_updated, poison)
         found = None
         deadline = asyncio.get_running_loop().time() + 20

@@ -22,10 +22,16 @@ async def _until(condition: Callable[[], Awaitable[bool]], within: float = 15.0)
 
 
 async def _apply(service: SearchService, product: dict[str, Any]) -> None:
-    await service.apply(ProductUpdated.model_validate(
-        {"op": "upsert", "product_id": product["id"], "version": product["version"],
-         "product": {**product, "price": Decimal(str(product["price"]))}}
-    ))
+    await service.apply(
+        ProductUpdated.model_validate(
+            {
+                "op": "upsert",
+                "product_id": product["id"],
+                "version": product["version"],
+                "product": {**product, "price": Decimal(str(product["price"]))},
+            }
+        )
+    )
     await service.index.es.indices.refresh(index=service.index.alias)
 
 
@@ -53,6 +59,7 @@ async def test_reindex_swaps_the_alias_while_searches_keep_answering(
     rebuild = asyncio.create_task(client.post("/api/search/reindex", timeout=60))
     sentinel_seen = 0
     try:
+
         async def rebuilding() -> bool:
             return bool(await service.index.indices_of(service.index.rebuild_alias))
 
@@ -63,15 +70,24 @@ async def test_reindex_swaps_the_alias_while_searches_keep_answering(
         # version of one it will.
         late_id = uuid.uuid4().hex[:24]
         late = make_product(f"{word} Latecomer", id=late_id, price=Decimal("7.5"))
-        updated = {**catalog[0], "name": f"{word} Renamed", "version": 2,
-                   "price": Decimal("0.99")}
+        updated = {**catalog[0], "name": f"{word} Renamed", "version": 2, "price": Decimal("0.99")}
         handled = handled_count()
         for product in (late, updated):
-            await producer.publish(search_settings.topic_product_updated, new_event(
-                search_settings.topic_product_updated, "product-service", product["id"],
-                {"op": "upsert", "product_id": product["id"], "version": product["version"],
-                 "product": product},
-            ))
+            await producer.publish(
+                search_settings.topic_product_updated,
+                new_event(
+                    search_settings.topic_product_updated,
+                    "product-service",
+                    product["id"],
+                    {
+                        "op": "upsert",
+                        "product_id": product["id"],
+                        "version": product["version"],
+                        "product": product,
+                    },
+                ),
+            )
+
         async def both_handled() -> bool:
             return handled_count() >= handled + 2
 

@@ -22,8 +22,12 @@ def index_products(
             product = make_product(**fields)
             await service.apply(
                 ProductUpdated.model_validate(
-                    {"op": "upsert", "product_id": product["id"], "version": product["version"],
-                     "product": {**product, "price": Decimal(str(product["price"]))}}
+                    {
+                        "op": "upsert",
+                        "product_id": product["id"],
+                        "version": product["version"],
+                        "product": {**product, "price": Decimal(str(product["price"]))},
+                    }
                 )
             )
             ids.append(product["id"])
@@ -115,10 +119,13 @@ async def test_autocomplete_suggests_names_from_one_character(client, index_prod
     assert {s["id"] for s in reply["suggestions"]} == set(ids[:2])
     one_char = (await client.get("/api/search/autocomplete", params={"q": "z"})).json()
     assert 0 < len(one_char["suggestions"]) <= 10
-    assert all(s["name"].lower().split()[0].startswith("z") or " z" in s["name"].lower()
-               for s in one_char["suggestions"])
-    second_word = (await client.get("/api/search/autocomplete",
-                                    params={"q": f"{word}ington bo"})).json()
+    assert all(
+        s["name"].lower().split()[0].startswith("z") or " z" in s["name"].lower()
+        for s in one_char["suggestions"]
+    )
+    second_word = (
+        await client.get("/api/search/autocomplete", params={"q": f"{word}ington bo"})
+    ).json()
     assert [s["name"] for s in second_word["suggestions"]] == [f"{word}ington Boots"]
 
 
@@ -149,18 +156,25 @@ async def test_filter_by_category_price_and_tags_with_facets(client, index_produ
     ranges = {f["key"]: f["count"] for f in body["facets"]["price_ranges"]}
     assert (ranges["0-25"], ranges["25-50"], ranges["250-500"], ranges["1000+"]) == (1, 1, 1, 0)
 
-    narrowed = (await client.get(
-        "/api/search/filter",
-        params={"tags": tag, "category": "office", "minPrice": "4.5", "maxPrice": "45"},
-    )).json()
+    narrowed = (
+        await client.get(
+            "/api/search/filter",
+            params={"tags": tag, "category": "office", "minPrice": "4.5", "maxPrice": "45"},
+        )
+    ).json()
     assert {hit["id"] for hit in narrowed["hits"]} == {cheap, mid}
-    assert narrowed["filters"] == {"category": "office", "min_price": 4.5, "max_price": 45.0,
-                                   "tags": [tag]}
+    assert narrowed["filters"] == {
+        "category": "office",
+        "min_price": 4.5,
+        "max_price": 45.0,
+        "tags": [tag],
+    }
 
     both_tags = (await client.get("/api/search/filter", params={"tags": f"{tag},PENS"})).json()
     assert [hit["id"] for hit in both_tags["hits"]] == [cheap]
-    repeated = (await client.get("/api/search/filter",
-                                 params=[("tags", tag), ("tags", "pens")])).json()
+    repeated = (
+        await client.get("/api/search/filter", params=[("tags", tag), ("tags", "pens")])
+    ).json()
     assert [hit["id"] for hit in repeated["hits"]] == [cheap]
     assert other_tag not in {hit["id"] for hit in both_tags["hits"]}
 

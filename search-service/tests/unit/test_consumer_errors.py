@@ -18,25 +18,39 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
 
-    async def publish_raw(self, topic: str, value: bytes, key: bytes | None,
-                          headers: Any = ()) -> None:
+    async def publish_raw(
+        self, topic: str, value: bytes, key: bytes | None, headers: Any = ()
+    ) -> None:
         self.sent.append((topic, value, list(headers)))
 
 
 def _record(data: dict[str, Any]) -> ConsumerRecord:  # type: ignore[type-arg]
     event = new_event("product-updated", "product-service", "65a1f0c2e4b0a1b2c3d4e5f6", data)
     return ConsumerRecord(
-        topic="product-updated", partition=0, offset=7, timestamp=0, timestamp_type=0,
-        key=b"65a1f0c2e4b0a1b2c3d4e5f6", value=encode_event(event), checksum=None,
-        serialized_key_size=0, serialized_value_size=0, headers=[],
+        topic="product-updated",
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"65a1f0c2e4b0a1b2c3d4e5f6",
+        value=encode_event(event),
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=[],
     )
 
 
 def _consumer(handler: Any, producer: FakeProducer) -> EventConsumer:
     return EventConsumer(
-        "unused:9092", "search-test", ["product-updated"], handler,
+        "unused:9092",
+        "search-test",
+        ["product-updated"],
+        handler,
         producer_for_dlq=producer,  # type: ignore[arg-type]
-        max_attempts=2, backoff_initial=0.001, backoff_max=0.002,
+        max_attempts=2,
+        backoff_initial=0.001,
+        backoff_max=0.002,
     )
 
 
@@ -44,8 +58,9 @@ async def test_event_with_bad_data_is_dead_lettered() -> None:
     service = SearchService(index=None, catalog=None, settings=Settings())  # type: ignore[arg-type]
     producer = FakeProducer()
     consumer = _consumer(service.handle_product_event, producer)
-    await consumer.process_record(_record({"op": "upsert", "product_id": "65a1f0c2e4b0a1b2c3d4e5f6",
-                                           "version": 1}))
+    await consumer.process_record(
+        _record({"op": "upsert", "product_id": "65a1f0c2e4b0a1b2c3d4e5f6", "version": 1})
+    )
     assert len(producer.sent) == 1
     topic, _, headers = producer.sent[0]
     assert topic == "product-updated.dlq"
@@ -64,7 +79,7 @@ async def test_elasticsearch_down_is_transient_not_poison(error: Exception) -> N
     producer = FakeProducer()
     consumer = _consumer(handler, producer)
     with pytest.raises(type(error)):
-        await consumer.process_record(_record({"op": "delete",
-                                               "product_id": "65a1f0c2e4b0a1b2c3d4e5f6",
-                                               "version": 1}))
+        await consumer.process_record(
+            _record({"op": "delete", "product_id": "65a1f0c2e4b0a1b2c3d4e5f6", "version": 1})
+        )
     assert producer.sent == []

@@ -48,8 +48,12 @@ def test_delete_needs_no_product() -> None:
     "data",
     [
         {"op": "upsert", "product_id": PID, "version": 1},
-        {"op": "upsert", "product_id": PID, "version": 1,
-         "product": _product(id="75a1f0c2e4b0a1b2c3d4e5f6")},
+        {
+            "op": "upsert",
+            "product_id": PID,
+            "version": 1,
+            "product": _product(id="75a1f0c2e4b0a1b2c3d4e5f6"),
+        },
         {"op": "rename", "product_id": PID, "version": 1},
         {"op": "delete", "product_id": "prod-1", "version": 1},
         {"op": "delete", "product_id": PID, "version": -1},
@@ -58,8 +62,17 @@ def test_delete_needs_no_product() -> None:
         {"op": "upsert", "product_id": PID, "version": 1, "product": _product(price=-1)},
         {"op": "upsert", "product_id": PID, "version": 1, "product": _product(name="  ")},
     ],
-    ids=["upsert-without-product", "id-mismatch", "unknown-op", "not-an-objectid",
-         "negative-version", "no-version", "price-not-a-number", "negative-price", "blank-name"],
+    ids=[
+        "upsert-without-product",
+        "id-mismatch",
+        "unknown-op",
+        "not-an-objectid",
+        "negative-version",
+        "no-version",
+        "price-not-a-number",
+        "negative-price",
+        "blank-name",
+    ],
 )
 def test_bad_event_data_is_rejected(data: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
@@ -88,8 +101,11 @@ def test_delete_becomes_a_tombstone_with_its_version() -> None:
 def test_every_example_of_the_contract_is_accepted(example: dict[str, object]) -> None:
     """Contract test (consumer side): search-service reads every example product-updated the
     contract publishes, through the envelope as it travels."""
-    wire = decode_event(encode_event(new_event(PRODUCT_UPDATED.name, "product-service",
-                                               str(example["product_id"]), example)))
+    wire = decode_event(
+        encode_event(
+            new_event(PRODUCT_UPDATED.name, "product-service", str(example["product_id"]), example)
+        )
+    )
     update = ProductUpdated.model_validate(wire.data)
     assert update.op == example["op"]
     assert isinstance(update, ProductUpdatedContract)

@@ -43,8 +43,9 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=chromium_executable(),
-                                         args=list(LAUNCH_ARGS), headless=True)
+    browser = playwright.chromium.launch(
+        executable_path=chromium_executable(), args=list(LAUNCH_ARGS), headless=True
+    )
     yield browser
     browser.close()
 
@@ -116,13 +117,23 @@ def shop_catalog(shop_url: str, ai_url: str) -> dict[str, ShopProduct]:
     products: dict[str, ShopProduct] = {}
     with httpx.Client(base_url=shop_url, timeout=15) as api:
         for name, price, category, tags, stock in CATALOG:
-            created = api.post("/api/products", json={
-                "name": name, "description": f"{name}: a storefront test product.",
-                "price": price, "category": category, "tags": tags, "stock_quantity": stock})
+            created = api.post(
+                "/api/products",
+                json={
+                    "name": name,
+                    "description": f"{name}: a storefront test product.",
+                    "price": price,
+                    "category": category,
+                    "tags": tags,
+                    "stock_quantity": stock,
+                },
+            )
             assert created.status_code == 201, created.text
             product = ShopProduct(created.json()["id"], name, price, category)
-            stocked = api.post("/api/inventory", json={
-                "product_id": product.id, "product_name": name, "quantity": stock})
+            stocked = api.post(
+                "/api/inventory",
+                json={"product_id": product.id, "product_name": name, "quantity": stock},
+            )
             assert stocked.status_code == 201, stocked.text
             products[name] = product
 
@@ -135,8 +146,9 @@ def shop_catalog(shop_url: str, ai_url: str) -> dict[str, ShopProduct]:
         eventually(indexed, "the shop's products reaching search")
 
         def recommended() -> bool:
-            reply = api.get("/api/ai/recommendations",
-                            params={"product_name": "Nimbus Wireless Headphones"})
+            reply = api.get(
+                "/api/ai/recommendations", params={"product_name": "Nimbus Wireless Headphones"}
+            )
             names = {r["name"] for r in reply.json().get("recommendations", [])}
             return reply.status_code == 200 and "Quasar Mechanical Keyboard" in names
 

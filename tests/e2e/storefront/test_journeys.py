@@ -18,8 +18,9 @@ def test_a_shopper_browses_filters_searches_with_a_typo_and_uses_autocomplete(
     for name in ("Nimbus Wireless Headphones", "Trailblazer Hiking Boots"):
         expect(card(page, name)).to_be_visible()
     # Availability from inventory-service on the card.
-    expect(card(page, "Trailblazer Hiking Boots").get_by_test_id("availability")) \
-        .to_have_text("Only 2 left")
+    expect(card(page, "Trailblazer Hiking Boots").get_by_test_id("availability")).to_have_text(
+        "Only 2 left"
+    )
 
     # Category facet with its count (search-service /filter), then a price range.
     facets = page.get_by_test_id("category-facets")
@@ -41,7 +42,8 @@ def test_a_shopper_browses_filters_searches_with_a_typo_and_uses_autocomplete(
     search = page.get_by_role("searchbox", name="Search products")
     search.press_sequentially("nimb", delay=60)
     suggestion = page.get_by_role("listbox", name="Suggestions").get_by_role(
-        "link", name="Nimbus Wireless Headphones")
+        "link", name="Nimbus Wireless Headphones"
+    )
     suggestion.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Nimbus Wireless Headphones")
     expect(page.get_by_test_id("availability")).to_have_text("In stock")
@@ -63,7 +65,8 @@ def test_the_assistant_proposes_products_as_cards_and_says_who_wrote_the_answer(
     page.get_by_role("button", name="Send").click()
     log = page.get_by_test_id("chat-log")
     expect(log.get_by_test_id("provenance")).to_have_text(
-        "Not written by a language model: these are catalog matches for your words.")
+        "Not written by a language model: these are catalog matches for your words."
+    )
     log.get_by_role("link", name=re.compile("Nimbus Wireless Headphones")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Nimbus Wireless Headphones")
 
@@ -101,7 +104,9 @@ def _orders_with(gateway: str, issuer: str, email: str, product_id: str) -> list
 
 
 def test_a_signed_in_customer_checks_out_once_sees_the_emails_and_cancels(
-    secured_shop_url: str, local_oidc: str, shop_catalog: dict[str, ShopProduct],
+    secured_shop_url: str,
+    local_oidc: str,
+    shop_catalog: dict[str, ShopProduct],
     open_page: OpenPage,
 ) -> None:
     mug = shop_catalog["Orbit Travel Mug"]
@@ -156,12 +161,15 @@ def test_buying_more_than_is_in_stock_is_refused_in_a_sentence(
     page.get_by_label("Email").fill("grace@example.com")
     page.get_by_role("button", name="Place order").click()
     expect(page.get_by_test_id("checkout-error")).to_have_text(
-        "Only 2 left of Trailblazer Hiking Boots.")
+        "Only 2 left of Trailblazer Hiking Boots."
+    )
     expect(page).to_have_url(re.compile(r"/cart$"))
 
 
 def test_an_admin_restocks_and_the_shopper_sees_the_new_availability(
-    shop_url: str, secured_shop_url: str, shop_catalog: dict[str, ShopProduct],
+    shop_url: str,
+    secured_shop_url: str,
+    shop_catalog: dict[str, ShopProduct],
     open_page: OpenPage,
 ) -> None:
     poles = shop_catalog["Summit Trekking Poles"]

@@ -13,14 +13,17 @@ from .conftest import OpenPage, ShopProduct, card, order_id_from
 
 
 @pytest.fixture
-def shop_without_ai(local_redis, local_kafka, fleet_topics, otlp, product_url, fleet_upstreams,
-                    shop_catalog) -> Iterator[str]:
+def shop_without_ai(
+    local_redis, local_kafka, fleet_topics, otlp, product_url, fleet_upstreams, shop_catalog
+) -> Iterator[str]:
     """A gateway whose ai-service ran and was then stopped (its own copy: the session's stays)."""
-    with start_service("ai-service", env=ai_env(local_kafka, fleet_topics, otlp, product_url),
-                       profile="test") as ai_url:
+    with start_service(
+        "ai-service", env=ai_env(local_kafka, fleet_topics, otlp, product_url), profile="test"
+    ) as ai_url:
         upstreams = {**fleet_upstreams, "AI_SERVICE_URL": ai_url}
-    with start_service("api-gateway", env=shop_gateway_env(local_redis, otlp, upstreams),
-                       profile="test") as url:
+    with start_service(
+        "api-gateway", env=shop_gateway_env(local_redis, otlp, upstreams), profile="test"
+    ) as url:
         yield url
 
 
@@ -34,7 +37,8 @@ def test_with_the_assistant_stopped_the_shop_browses_checks_out_and_says_it_is_a
     page.get_by_label("Message to the assistant").fill("a yoga mat")
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_test_id("chat-log")).to_contain_text(
-        "The shopping assistant is away right now.")
+        "The shopping assistant is away right now."
+    )
 
     card(page, "Comet Yoga Mat").get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Comet Yoga Mat")
