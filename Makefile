@@ -21,7 +21,7 @@ help:
 	@echo "make dev      install, start the local stack and the seven services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
 	@echo "make stop     stop everything make dev started     make status   what runs"
-	@echo "make lint     ruff + mypy                          make bench    run bench/*.py"
+	@echo "make lint     ruff format --check, ruff, mypy         make bench    run bench/*.py"
 	@echo "make load     Locust journeys against make dev (RATE_LIMIT_ENABLED=false make dev first)"
 	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
@@ -67,12 +67,14 @@ dev: install storefront
 
 # The test profile's servers are started once here and reused by every suite's fixtures;
 # whatever happens, they are stopped again.
-test: install compose-check image-check k8s-check storefront storefront-test
+test: install lint compose-check image-check k8s-check storefront storefront-test
 	@$(BIN)/devstack infra --profile test || { $(BIN)/devstack stop --profile test; exit 1; }
 	@status=0; $(BIN)/pytest $(TEST_PATHS) || status=$$?; \
 	 $(BIN)/devstack stop --profile test; exit $$status
 
+# Formatting drift fails like a lint error: `ruff format .` fixes it.
 lint: install
+	@$(BIN)/ruff format --check .
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy $(PACKAGES)
 
