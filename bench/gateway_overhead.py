@@ -18,22 +18,19 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from benchtools import ensure, log, uvicorn
 
 from devstack import get_profile, local_stack, start_service
-from devstack.progress import Progress
 from devstack.services import free_port
-from devstack.system_packages import apt_install
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway_overhead.json"
@@ -61,70 +58,13 @@ async def app(scope, receive, send):
 """
 
 
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        log("wrk not found; installing the Debian package")
-        apt_install("wrk", "wrk", Progress())
-        found = shutil.which("wrk")
-    if found is None:
-        raise SystemExit("wrk is required (apt-get install -y wrk)")
-    return found
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
-
-
 @contextmanager
 def uvicorn_process(
     app: str, port: int, *, app_dir: Path, env: Mapping[str, str], probe: str
 ) -> Iterator[str]:
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--app-dir",
-        str(app_dir),
-    ]
-    child = subprocess.Popen(
-        command,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_http(url + probe)
-        yield url
-    finally:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
+    """`app` under uvicorn; yields its base URL once `probe` answers (within 30 s)."""
+    with uvicorn(app, port, probe, env, app_dir, timeout=30.0):
+        yield f"http://127.0.0.1:{port}"
 
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -262,7 +202,7 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="per 64-connection run")
     args = parser.parse_args()
-    wrk = ensure_wrk()
+    wrk = ensure("wrk", "wrk")
     redis_url = get_profile("bench").redis_url
     with tempfile.TemporaryDirectory() as tmp:
         backend_dir = Path(tmp)

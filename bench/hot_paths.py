@@ -37,27 +37,25 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import asyncpg
 import httpx
+from benchtools import ensure, log, process, uvicorn
 
 from devstack import local_stack, start_service
 from devstack.paths import find_repo_root
 from devstack.pidfile import running_pid
 from devstack.profiles import get_profile
-from devstack.progress import Progress
 from devstack.services import free_port, get_service, service_paths
-from devstack.system_packages import apt_install
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = ROOT / "bench" / "floor"
@@ -82,21 +80,6 @@ AIMS = {
     "fleet_idle_cpu_pct": ("<=", 5),
     "fleet_rss_mb": ("<=", 800),
 }
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def ensure(program: str, package: str) -> str:
-    found = shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        log(f"{program} not found; installing the Debian package {package}")
-        apt_install(program, package, Progress())
-        found = shutil.which(program) or shutil.which(program, path="/usr/sbin")
-    if found is None:
-        raise SystemExit(f"{program} is required (apt-get install -y {package})")
-    return found
 
 
 # -- /proc ---------------------------------------------------------------------------------
@@ -132,66 +115,6 @@ def service_pid(name: str, url: str) -> int:
 # -- processes -------------------------------------------------------------------------------
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
-
-
-@contextmanager
-def process(
-    command: list[str], probe: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    child = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_http(probe)
-        yield child
-    finally:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
-
-
-def uvicorn(
-    app: str, port: int, probe: str, env: Mapping[str, str], app_dir: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    return process(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--app-dir",
-            str(app_dir),
-        ],
-        f"http://127.0.0.1:{port}{probe}",
-        env,
-    )
-
-
 NGINX_CONF = """
 daemon off;
 master_process off;
@@ -214,7 +137,7 @@ http {{
 
 def nginx(
     binary: str, folder: Path, port: int, body: str, backend: int = 0
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
     conf = folder / f"nginx-{port}.conf"
     conf.write_text(NGINX_CONF.format(dir=folder, port=port, body=body, backend=backend or port))
     return process(
