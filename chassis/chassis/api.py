@@ -25,7 +25,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, TypeAdapter, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, TypeAdapter, WithJsonSchema
 
 from chassis.errors import BadRequest
 from chassis.exact_json import ExactJSONResponse
@@ -97,6 +97,18 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
+def _plain(value: Any) -> Any:
+    """Models as their fields, so validation checks every one (pydantic takes an instance of
+    the right class as it is)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python")
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 def exact_reply(
     model: Any,
     value: Any,
@@ -108,7 +120,7 @@ def exact_reply(
     e.g. ``list[Order]``) and written with its money exact. A value that does not fit its
     model is a bug: pydantic's ValidationError, answered 500 by the chassis."""
     adapter = _adapter(model)
-    checked = adapter.validate_python(adapter.dump_python(value, mode="python"))
+    checked = adapter.validate_python(_plain(value))
     return ExactJSONResponse(
         adapter.dump_python(checked, mode="python"),
         status_code=status_code,
