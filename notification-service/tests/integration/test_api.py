@@ -41,10 +41,10 @@ async def test_the_list_takes_page_and_page_size_and_says_the_total(
 
 
 async def test_pages_of_a_recipients_notifications_newest_first(
-    client: httpx.AsyncClient, notification_app: FastAPI
+    client: httpx.AsyncClient, notification_fastapi: FastAPI
 ) -> None:
     email = f"paged-{uuid.uuid4().hex[:8]}@example.com"
-    ledger = notification_app.state.notifications.ledger
+    ledger = notification_fastapi.state.notifications.ledger
     for n in range(3):
         await ledger.record_sent(
             f"evt-{uuid.uuid4().hex}",
