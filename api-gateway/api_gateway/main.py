@@ -29,7 +29,6 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         routes = upstreams(settings)
         # One pooled client for the whole process, shared by every upstream.
         client = upstream_client or make_client(
-            settings.upstream_client,
             max_connections=settings.upstream_max_connections,
             connect_timeout=settings.upstream_connect_timeout_seconds,
             read_timeout=settings.upstream_timeout_seconds,
