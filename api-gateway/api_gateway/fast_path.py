@@ -5,7 +5,8 @@
 exactly as for any other route, once. A request it recognises as proxied (a method the
 `/api/{path:path}` route accepts, a path that route's pattern matches) goes straight to
 `Gateway.handle`, with what the router would have set (`scope["route"]`, so the metrics label
-stays `/api/{path:path}`) and the app's exception handlers around it, as for a routed endpoint.
+stays `/api/{path:path}`) and the app's exception handlers for what it raises, as Starlette
+gives a routed endpoint.
 Everything else (the gateway's own endpoints, the storefront, docs, other methods) goes on to
 FastAPI unchanged.
 
@@ -16,7 +17,9 @@ middlewares between them were about a third of the gateway's CPU per proxied req
 from collections.abc import Collection
 from typing import Any
 
-from starlette._exception_handler import wrap_app_handling_exceptions
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -65,12 +68,31 @@ class ProxyRoutes:
         scope["route"] = self.route
         scope["endpoint"] = self.route.endpoint
         scope["path_params"] = {"path": scope["path"][len(PREFIX) :]}
-        scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
-        gateway = app.state.gateway
+        try:
+            response = await app.state.gateway.handle(request)
+        except Exception as exc:
+            # As Starlette does around a routed endpoint (the response has not started: the
+            # gateway answers only once it returns): the app's handler for it, if any.
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            if is_async_callable(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            # Reused exception instances accumulate tracebacks across requests.
+            exc.__traceback__ = None
+            if response is None:
+                return
+        await response(scope, receive, send)
 
-        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await gateway.handle(request)
-            await response(scope, receive, send)
-
-        await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
+    def _handler_for(self, exc: Exception) -> Any:
+        assert self._handlers is not None
+        by_type, by_status = self._handlers
+        if isinstance(exc, HTTPException) and exc.status_code in by_status:
+            return by_status[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in by_type:
+                return by_type[cls]
+        return None
