@@ -2,7 +2,7 @@
 bench/gateway_overhead.py: see the README), behind one small interface (`UpstreamClient`) so
 tests can put another in its place."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +46,9 @@ class UpstreamReply:
     body: AsyncIterator[bytes]
     # Gives the connection back to the pool; called once the body was sent on.
     close: "CloseHook"
+    # True once the whole body has arrived and been handed out (the chunk in hand is the
+    # last: it goes to the client in the final message, one send fewer).
+    at_eof: Callable[[], bool] = lambda: False
 
 
 class CloseHook(Protocol):
@@ -142,6 +145,7 @@ class AiohttpUpstreamClient:
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
             body=chunks(),
             close=close,
+            at_eof=response.content.at_eof,
         )
 
     def _mapped(self, exc: Exception) -> Exception:
