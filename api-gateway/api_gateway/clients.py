@@ -109,12 +109,20 @@ class AiohttpUpstreamClient:
     ) -> UpstreamReply:
         session = self._open()
         timeout = self._timeout(read_timeout)
+        sent_headers = list(headers)
+        data: AsyncIterator[bytes] | bytes | None = body
+        if isinstance(body, bytes) and not body:
+            # No body: no payload object to build and write. The upstream still gets the
+            # `Content-Length: 0` that an empty payload would have given it.
+            data = None
+            if not any(name.lower() == "content-length" for name, _ in sent_headers):
+                sent_headers.append(("Content-Length", "0"))
         try:
             response = await session.request(
                 method,
                 url,
-                headers=list(headers),
-                data=body,
+                headers=sent_headers,
+                data=data,
                 timeout=timeout,
                 allow_redirects=False,
             )
