@@ -30,6 +30,10 @@ Keys (bench/results/hot_paths.json; the targets are in issue 11):
   fleet_rss_mb           the seven services' RSS summed, idle             (aim <= 800)
 
     .venv/bin/python bench/hot_paths.py [--seconds 4] [--rounds 3] [--idle 30]
+                                        [--gateway-rounds 6] [--gateway-seconds 5]
+
+The gateway section (nginx, gateway, gateway with rate limits, on a backend that costs nothing)
+is the most sensitive to a neighbour's burst: it gets its own, longer alternation.
 """
 
 import argparse
@@ -320,6 +324,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--order-seconds", type=float, default=10.0)
+    parser.add_argument("--gateway-rounds", type=int, default=6, help="gateway section only")
+    parser.add_argument("--gateway-seconds", type=float, default=5.0, help="gateway section only")
     args = parser.parse_args()
     wrk = ensure("wrk", "wrk")
     nginx_bin = ensure("nginx", "nginx")
@@ -572,18 +578,20 @@ def main() -> int:
                 "gateway": (f"http://127.0.0.1:{plain_port}{path}", [plain.pid]),
                 "gateway_limited": (f"http://127.0.0.1:{limited_port}{path}", [limited.pid]),
             },
-            args.rounds,
-            args.seconds,
+            args.gateway_rounds,
+            args.gateway_seconds,
         )
-        direct = run_wrk(wrk, backend + path, CONNECTIONS, args.seconds)
+        direct = run_wrk(wrk, backend + path, CONNECTIONS, args.gateway_seconds)
         result["gateway"] = gw
         result["trivial_backend_direct_rps"] = direct["rps"]
         result["gateway_vs_nginx"] = median_ratio(gw, "gateway", "nginx")
         result["nginx_vs_direct"] = round(median_of(gw["nginx"], "rps") / direct["rps"], 3)
         result["gateway_cpu_ms"] = median_of(gw["gateway"], "cpu_ms")
         result["ratelimit_cost"] = round(1 - median_ratio(gw, "gateway_limited", "gateway"), 3)
+        result["gateway_rounds"] = args.gateway_rounds
+        result["gateway_seconds_per_run"] = args.gateway_seconds
         one_direct, one_gateway = [], []
-        for _ in range(args.rounds):
+        for _ in range(args.gateway_rounds):
             one_direct.append(run_wrk(wrk, backend + path, 1, 2)["p50_ms"])
             one_gateway.append(run_wrk(wrk, f"http://127.0.0.1:{plain_port}{path}", 1, 2)["p50_ms"])
         result["gateway_p50_1_ms"] = round(statistics.median(one_gateway), 3)

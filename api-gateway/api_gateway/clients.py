@@ -1,13 +1,12 @@
-"""The pooled HTTP client the gateway proxies with, behind one small interface so the
-benchmark (bench/gateway_overhead.py) can compare candidates on equal terms: httpx, httpx2
-(same API) and aiohttp. The default is chosen by those numbers (README)."""
+"""The pooled HTTP client the gateway proxies with (aiohttp, chosen over httpx and httpx2 by
+bench/gateway_overhead.py: see the README), behind one small interface (`UpstreamClient`) so
+tests can put another in its place."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
+import aiohttp
 
 Headers = Sequence[tuple[str, str]]
 
@@ -47,6 +46,9 @@ class UpstreamReply:
     body: AsyncIterator[bytes]
     # Gives the connection back to the pool; called once the body was sent on.
     close: "CloseHook"
+    # True once the whole body has arrived and been handed out (the chunk in hand is the
+    # last: it goes to the client in the final message, one send fewer).
+    at_eof: Callable[[], bool] = lambda: False
 
 
 class CloseHook(Protocol):
@@ -66,99 +68,18 @@ class UpstreamClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-class HttpxUpstreamClient:
-    """httpx, or httpx2 (same API) when `library` is that module."""
-
-    def __init__(
-        self,
-        *,
-        max_connections: int,
-        connect_timeout: float,
-        read_timeout: float,
-        transport: httpx.AsyncBaseTransport | None = None,
-        library: ModuleType = httpx,
-    ) -> None:
-        self.x: Any = library
-        self.connect_timeout = connect_timeout
-        self.http = self.x.AsyncClient(
-            timeout=self.x.Timeout(read_timeout, connect=connect_timeout),
-            limits=self.x.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            # Redirects are the client's business, cookies likewise.
-            follow_redirects=False,
-            transport=transport,
-        )
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Headers,
-        body: AsyncIterator[bytes] | bytes,
-        read_timeout: float,
-    ) -> UpstreamReply:
-        x = self.x
-        timeout = x.Timeout(read_timeout, connect=self.connect_timeout, pool=self.connect_timeout)
-        request = self.http.build_request(
-            method, url, headers=list(headers), content=body, timeout=timeout
-        )
-        try:
-            response = await self.http.send(request, stream=True)
-        except BodyTooLarge:
-            raise
-        except Exception as exc:
-            if _body_too_large(exc):
-                raise BodyTooLarge from exc
-            mapped = self._mapped(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        return UpstreamReply(
-            status=response.status_code,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
-            body=self._body(response),
-            close=response.aclose,
-        )
-
-    def _mapped(self, exc: Exception) -> Exception:
-        x = self.x
-        if isinstance(exc, x.ConnectError | x.ConnectTimeout | x.PoolTimeout):
-            return UpstreamRefused(type(exc).__name__)
-        if isinstance(exc, x.TimeoutException):
-            return UpstreamTimeout(type(exc).__name__)
-        if isinstance(exc, x.TransportError):
-            return UpstreamBroken(type(exc).__name__)
-        return exc
-
-    async def _body(self, response: Any) -> AsyncIterator[bytes]:
-        # Raw bytes: a gzip body stays gzip, Content-Length stays true.
-        try:
-            async for chunk in response.aiter_raw():
-                yield chunk
-        except self.x.TimeoutException as exc:
-            raise UpstreamTimeout(type(exc).__name__) from exc
-        except self.x.TransportError as exc:
-            raise UpstreamBroken(type(exc).__name__) from exc
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
 class AiohttpUpstreamClient:
     def __init__(
         self, *, max_connections: int, connect_timeout: float, read_timeout: float
     ) -> None:
-        import aiohttp
-
-        self._aiohttp = aiohttp
         self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
         self._max_connections = max_connections
         self._read_timeout = read_timeout
+        # One ClientTimeout per read timeout in use (two: the AI upstream's and the others').
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
-    def _open(self) -> "object":
-        aiohttp = self._aiohttp
+    def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             # Created lazily: a ClientSession must be made inside the running loop.
             self._session = aiohttp.ClientSession(
@@ -169,6 +90,15 @@ class AiohttpUpstreamClient:
             )
         return self._session
 
+    def _timeout(self, read_timeout: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(read_timeout)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                sock_connect=self.connect_timeout, sock_read=read_timeout
+            )
+            self._timeouts[read_timeout] = timeout
+        return timeout
+
     async def send(
         self,
         method: str,
@@ -177,16 +107,22 @@ class AiohttpUpstreamClient:
         body: AsyncIterator[bytes] | bytes,
         read_timeout: float,
     ) -> UpstreamReply:
-        aiohttp = self._aiohttp
         session = self._open()
-        assert isinstance(session, aiohttp.ClientSession)
-        timeout = aiohttp.ClientTimeout(sock_connect=self.connect_timeout, sock_read=read_timeout)
+        timeout = self._timeout(read_timeout)
+        sent_headers = list(headers)
+        data: AsyncIterator[bytes] | bytes | None = body
+        if isinstance(body, bytes) and not body:
+            # No body: no payload object to build and write. The upstream still gets the
+            # `Content-Length: 0` that an empty payload would have given it.
+            data = None
+            if not any(name.lower() == "content-length" for name, _ in sent_headers):
+                sent_headers.append(("Content-Length", "0"))
         try:
             response = await session.request(
                 method,
                 url,
-                headers=list(headers),
-                data=body,
+                headers=sent_headers,
+                data=data,
                 timeout=timeout,
                 allow_redirects=False,
             )
@@ -217,10 +153,10 @@ class AiohttpUpstreamClient:
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
             body=chunks(),
             close=close,
+            at_eof=response.content.at_eof,
         )
 
     def _mapped(self, exc: Exception) -> Exception:
-        aiohttp = self._aiohttp
         if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
             return UpstreamRefused(type(exc).__name__)
         if isinstance(exc, TimeoutError):
@@ -234,32 +170,11 @@ class AiohttpUpstreamClient:
             await self._session.close()
 
 
-CLIENTS = ("httpx", "httpx2", "aiohttp")
-
-
 def make_client(
-    kind: str, *, max_connections: int, connect_timeout: float, read_timeout: float
+    *, max_connections: int, connect_timeout: float, read_timeout: float
 ) -> UpstreamClient:
-    if kind == "httpx":
-        return HttpxUpstreamClient(
-            max_connections=max_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-    if kind == "httpx2":
-        # Optional: installed with the workspace's dev group (the benchmark compares it).
-        import httpx2
-
-        return HttpxUpstreamClient(
-            max_connections=max_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            library=httpx2,
-        )
-    if kind == "aiohttp":
-        return AiohttpUpstreamClient(
-            max_connections=max_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-    raise ValueError(f"unknown upstream client {kind!r}; choose one of {', '.join(CLIENTS)}")
+    return AiohttpUpstreamClient(
+        max_connections=max_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )

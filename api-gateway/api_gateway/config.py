@@ -27,9 +27,6 @@ class Settings(BaseServiceSettings):
     upstream_max_connections: int = Field(default=512, ge=1, le=100_000)
     # Requests with a bigger body are refused with 413 before reaching an upstream.
     max_request_body_bytes: int = Field(default=1_048_576, ge=0, le=1_073_741_824)
-    # aiohttp (default), httpx or httpx2: the pooled client used to proxy. aiohttp was chosen by
-    # bench/gateway_overhead.py (README); the others stay selectable for re-measuring.
-    upstream_client: str = "aiohttp"
     # Consecutive failures (refused, timed out, broken connection) that open an upstream's
     # breaker, and how long it stays open.
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)

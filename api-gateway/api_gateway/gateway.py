@@ -80,7 +80,7 @@ class Gateway:
         )
 
     async def handle(self, request: Request) -> Response:
-        path = request.url.path
+        path = url_path(request)
         segment = segment_of(path)
         if segment is None:
             return problem(404, f"No route for {path}.")
@@ -130,10 +130,10 @@ class Gateway:
         self, request: Request, upstream: Upstream, segment: str, identity: Identity | None
     ) -> Response:
         method = request.method
-        path = request.url.path
+        path = url_path(request)
         query: str | None = None
         if identity is not None:
-            decision = decide(identity, method, path, segment, request.url.query)
+            decision = decide(identity, method, path, segment, url_query(request))
             match decision:
                 case Deny(detail):
                     return problem(403, detail)
@@ -149,7 +149,7 @@ class Gateway:
         return await self.forward(
             request,
             upstream,
-            path if path != request.url.path else raw_path(request),
+            path if path != url_path(request) else raw_path(request),
             identity,
             query=query,
         )
@@ -209,7 +209,7 @@ class Gateway:
         return upstream_request_headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             client_ip=client_ip(request),
-            scheme=request.url.scheme,
+            scheme=request.scope["scheme"],
             host=request.headers.get("host", ""),
             request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
             identity=identity_headers(identity),
@@ -254,7 +254,7 @@ class Gateway:
         body: AsyncIterator[bytes] | bytes,
         query: str | None = None,
     ) -> Response:
-        query = request.url.query if query is None else query
+        query = url_query(request) if query is None else query
         target = f"{path}?{query}" if query else path
         timeout = (
             self.settings.ai_upstream_timeout_seconds
@@ -269,11 +269,34 @@ class Gateway:
         return UpstreamResponse(reply, client_response_headers(reply.headers, self.origins))
 
 
+# What urlsplit would strip or cut at while building `request.url`; rare, so left to it.
+_URL_UNSAFE = ("\t", "\r", "\n")
+
+
+def url_path(request: Request) -> str:
+    """`request.url.path`, read from the scope (building the whole URL costs per request)."""
+    path: str = request.scope["path"]
+    if any(char in path for char in _URL_UNSAFE):
+        return request.url.path
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def url_query(request: Request) -> str:
+    """`request.url.query`, read from the scope."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if not raw:
+        return ""
+    query = raw.decode()
+    if "#" in query or any(char in query for char in _URL_UNSAFE):
+        return request.url.query
+    return query
+
+
 def raw_path(request: Request) -> str:
     """The path as the client encoded it (an id holding %2F stays one segment upstream)."""
     raw = request.scope.get("raw_path")
     # Some ASGI servers (and httpx's ASGITransport) include the query string in raw_path.
-    return raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+    return raw.decode("latin-1").split("?", 1)[0] if raw else url_path(request)
 
 
 def client_ip(request: Request) -> str:

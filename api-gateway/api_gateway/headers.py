@@ -3,7 +3,6 @@ from clients never pass, tracing and forwarding headers are set."""
 
 import os
 import re
-import secrets
 from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
@@ -25,6 +24,9 @@ HOP_BY_HOP = frozenset(
 IDENTITY_PREFIX = "x-user-"
 # The client's own forwarding claims are replaced, never trusted.
 FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+# Never sent upstream: hop-by-hop, forwarding claims, Host (the upstream's own is set).
+_REQUEST_DROP = HOP_BY_HOP | FORWARDED | {"host"}
+_REQUEST_DROP_WITHOUT_AUTHORIZATION = _REQUEST_DROP | {"authorization"}
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 Headers = list[tuple[str, str]]
@@ -40,7 +42,9 @@ def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def new_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{os.urandom(8).hex()}-01"
+    # Trace id (16 bytes) and span id (8) from one getrandom call.
+    ids = os.urandom(24).hex()
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 def upstream_request_headers(
@@ -57,9 +61,10 @@ def upstream_request_headers(
     left to the HTTP client (the upstream's own); the original is in X-Forwarded-Host."""
     client_headers = list(client_headers)
     # Content-Length passes: the body is streamed on unchanged (bounded by the gateway).
-    drop = HOP_BY_HOP | _connection_tokens(client_headers) | FORWARDED | {"host"}
-    if drop_authorization:
-        drop = drop | {"authorization"}
+    drop = _REQUEST_DROP_WITHOUT_AUTHORIZATION if drop_authorization else _REQUEST_DROP
+    tokens = _connection_tokens(client_headers)
+    if tokens:
+        drop = drop | tokens
     out: Headers = []
     traceparent = ""
     prior_for = ""
@@ -82,6 +87,9 @@ def upstream_request_headers(
     out.extend(identity)
     return out
 
+
+# The gateway's server stamps its own Date and Server, and echoes its own request id.
+_RESPONSE_DROP = HOP_BY_HOP | {"x-request-id", "date", "server"}
 
 # Headers that may carry a URL the upstream built from its own address.
 URL_HEADERS = frozenset({"location", "content-location"})
@@ -131,9 +139,10 @@ def client_response_headers(
     upstream_headers: Iterable[tuple[str, str]], origins: Collection[str] = ()
 ) -> Headers:
     upstream_headers = list(upstream_headers)
-    drop = HOP_BY_HOP | _connection_tokens(upstream_headers)
-    # The gateway's server stamps its own Date and Server, and echoes its own request id.
-    drop = drop | {"x-request-id", "date", "server"}
+    drop = _RESPONSE_DROP
+    tokens = _connection_tokens(upstream_headers)
+    if tokens:
+        drop = drop | tokens
     return [
         (n, hide_upstream(v, origins) if n.lower() in URL_HEADERS else v)
         for n, v in upstream_headers

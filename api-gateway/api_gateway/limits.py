@@ -8,7 +8,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
-    return sum(len(name) + len(value) + 4 for name, value in headers)
+    total = 4 * len(headers)
+    for name, value in headers:
+        total += len(name) + len(value)
+    return total
 
 
 class HeaderLimitMiddleware:

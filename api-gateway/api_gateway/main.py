@@ -5,11 +5,14 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from api_gateway.clients import UpstreamClient, make_client
 from api_gateway.config import Settings
+from api_gateway.fast_path import ProxyRoutes
 from api_gateway.gateway import Gateway
 from api_gateway.identity import TokenValidator
 from api_gateway.limits import HeaderLimitMiddleware
@@ -20,6 +23,7 @@ from api_gateway.storefront import mount_storefront
 from chassis import create_app
 from chassis.app import ReadinessCheck
 
+PROXY_PATH = "/api/{path:path}"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -29,7 +33,6 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         routes = upstreams(settings)
         # One pooled client for the whole process, shared by every upstream.
         client = upstream_client or make_client(
-            settings.upstream_client,
             max_connections=settings.upstream_max_connections,
             connect_timeout=settings.upstream_connect_timeout_seconds,
             read_timeout=settings.upstream_timeout_seconds,
@@ -100,8 +103,13 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
         gateway: Gateway = request.app.state.gateway
         return await gateway.handle(request)
 
-    app.router.add_route(
-        "/api/{path:path}", proxy_endpoint, methods=METHODS, include_in_schema=False
+    app.router.add_route(PROXY_PATH, proxy_endpoint, methods=METHODS, include_in_schema=False)
+    # Innermost: what the route above would serve is answered without routing (fast_path).
+    proxy_route = next(
+        r for r in app.router.routes if isinstance(r, Route) and r.path == PROXY_PATH
+    )
+    app.user_middleware.append(
+        Middleware(ProxyRoutes, route=proxy_route, methods=proxy_route.methods or ())
     )
     # Last: the shop's catch-all answers only paths nothing above claims.
     mount_storefront(app, settings)

@@ -71,11 +71,19 @@ class UpstreamResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
+            ended = False
             if scope["method"] != "HEAD":
+                at_eof = self.reply.at_eof
                 async for chunk in self.reply.body:
-                    if chunk:
+                    if at_eof():
+                        # The whole body is in: this chunk ends the response (a small reply
+                        # is one body message, not two); the loop then ends by itself.
+                        await send({"type": "http.response.body", "body": chunk})
+                        ended = True
+                    elif chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self.reply.close()
 

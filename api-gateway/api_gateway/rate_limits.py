@@ -1,8 +1,10 @@
 """Per-client request budgets in Redis, shared by every gateway replica.
 
-One request costs one Redis round trip: a Lua script (EVALSHA) prunes, counts, admits and
-reports the window's reset time atomically on the server, using the server's clock, so
-concurrent requests (any number, any replica) can never be admitted past the budget.
+One request costs one Lua script run (EVALSHA) that prunes, counts, admits and reports the
+window's reset time atomically on the server, using the server's clock, so concurrent requests
+(any number, any replica) can never be admitted past the budget. The checks made in one turn of
+the event loop share a round trip: one connection, one write, the replies read in order (a
+burst costs a few round trips, not one per request; each script still runs on its own).
 
 Connections are bounded and reused: one pool of `RATE_LIMIT_REDIS_MAX_CONNECTIONS`, and at most
 that many checks in flight; a request waits up to `RATE_LIMIT_QUEUE_TIMEOUT_SECONDS` for its
@@ -21,6 +23,7 @@ turn. What happens when the limiter cannot decide is explicit and counted
 
 import asyncio
 import hashlib
+import itertools
 import math
 import time
 import uuid
@@ -33,7 +36,7 @@ from prometheus_client import Counter
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = structlog.get_logger(__name__)
@@ -121,6 +124,10 @@ class _RedisDown(Exception):
     pass
 
 
+# key, limit, window (microseconds), sorted-set member, where the reply goes
+_Check = tuple[str, int, int, str, "asyncio.Future[list[Any]]"]
+
+
 class RateLimits:
     def __init__(
         self,
@@ -154,6 +161,14 @@ class RateLimits:
         self.client = Redis(connection_pool=self.pool)
         # At most one check per pooled connection in flight: the pool itself never runs dry.
         self._slots = asyncio.Semaphore(max_connections)
+        # Checks waiting for the next batch (see _run), and the batches under way.
+        self._pending: list[_Check] = []
+        self._batch_due = False
+        self._batches: set[asyncio.Task[None]] = set()
+        # Members of the moving window's sorted set: unique across processes (a random
+        # prefix) and requests (a counter), without a uuid4 (a getrandom call) per request.
+        prefix = uuid.uuid4().hex
+        self._members = (f"{prefix}{n}" for n in itertools.count())
         self.script = STRATEGIES[strategy]
         self.sha = hashlib.sha1(self.script.encode()).hexdigest()  # Redis names scripts by SHA-1
         self.items: dict[str, RateLimitItem] = {"default": parse(default), "ai": parse(ai)}
@@ -172,8 +187,11 @@ class RateLimits:
         window_us = item.get_expiry() * 1_000_000
         key = f"{self.key_prefix}:{bucket}:{client_key}"
         try:
-            async with asyncio.timeout(self.queue_timeout_seconds):
-                await self._slots.acquire()
+            if self._slots.locked():
+                async with asyncio.timeout(self.queue_timeout_seconds):
+                    await self._slots.acquire()
+            else:
+                await self._slots.acquire()  # a free slot: taken without waiting
         except TimeoutError:
             DEGRADED.labels("local_queue_full", "refused").inc()
             log.warning("gateway.rate_limit_queue_full", waited=self.queue_timeout_seconds)
@@ -208,13 +226,50 @@ class RateLimits:
         return Unavailable("The rate limiter is unavailable (Redis); retry shortly.", 5)
 
     async def _run(self, key: str, limit: int, window_us: int) -> list[Any]:
+        """The script's reply for one check. Checks made in the same turn of the event loop
+        go to Redis together: one connection, one write, their replies read in order (each
+        script still runs atomically on its own, so the budget holds exactly as with one call
+        per check). A burst of N requests then costs a few round trips instead of N."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, limit, window_us, next(self._members), future))
+        if not self._batch_due:
+            self._batch_due = True
+            # Its own task: a caller that goes away never strands the others' replies.
+            task = asyncio.get_running_loop().create_task(self._send_batch())
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+        return await future
+
+    async def _send_batch(self) -> None:
+        # Whatever else this loop turn adds joins the batch before it is sent.
+        await asyncio.sleep(0)
+        batch, self._pending = self._pending, []
+        self._batch_due = False
+        try:
+            replies = await self._call_batch(batch)
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (*_, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _call_batch(self, batch: list[_Check]) -> list[list[Any] | Exception]:
         try:
             # Connecting happens here: a failure to reach Redis is an outage.
             connection: AbstractConnection = await self.pool.get_connection()
         except RedisConnectionError as exc:
             if "No connection available" in str(exc):
                 # The pool's own wait ran out: local exhaustion, never an outage (the
-                # semaphore above should make this unreachable).
+                # semaphore in check() should make this unreachable).
                 raise TimeoutError("no free Redis connection") from exc
             # Refused, reset, unreachable: Redis is down.
             raise _RedisDown() from exc
@@ -225,16 +280,16 @@ class RateLimits:
         except OSError as exc:
             raise _RedisDown() from exc
         try:
-            member = uuid.uuid4().hex
-            try:
-                return await self._call(
-                    connection, "EVALSHA", self.sha, key, limit, window_us, member
-                )
-            except NoScriptError:
+            replies = await self._pipeline(connection, "EVALSHA", self.sha, batch)
+            unknown = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if unknown:
                 # First use on this server (or after a restart / SCRIPT FLUSH): load it.
-                return await self._call(
-                    connection, "EVAL", self.script, key, limit, window_us, member
+                again = await self._pipeline(
+                    connection, "EVAL", self.script, [batch[i] for i in unknown]
                 )
+                for i, reply in zip(unknown, again, strict=True):
+                    replies[i] = reply
+            return replies
         except (RedisError, OSError, asyncio.CancelledError):
             # A half-read reply must never be read by the next request on this connection.
             await connection.disconnect()
@@ -243,20 +298,30 @@ class RateLimits:
             await self.pool.release(connection)
 
     @staticmethod
-    async def _call(
-        connection: AbstractConnection,
-        command: str,
-        script: str,
-        key: str,
-        limit: int,
-        window_us: int,
-        member: str,
-    ) -> list[Any]:
-        await connection.send_command(command, script, 1, key, limit, window_us, member)
-        reply = await connection.read_response()
-        if not isinstance(reply, list) or len(reply) != 4:
-            raise RedisError(f"unexpected rate-limit script reply {reply!r}")
-        return reply
+    async def _pipeline(
+        connection: AbstractConnection, command: str, script: str, batch: list[_Check]
+    ) -> list[list[Any] | Exception]:
+        """One write for the whole batch, then its replies in order; an error reply (a
+        ResponseError, read whole) belongs to its check alone."""
+        packed = connection.pack_commands(
+            [
+                (command, script, 1, key, limit, window_us, member)
+                for key, limit, window_us, member, _ in batch
+            ]
+        )
+        await connection.send_packed_command(packed)
+        replies: list[list[Any] | Exception] = []
+        for _ in batch:
+            try:
+                reply = await connection.read_response()
+            except ResponseError as exc:
+                replies.append(exc)
+                continue
+            if not isinstance(reply, list) or len(reply) != 4:
+                replies.append(RedisError(f"unexpected rate-limit script reply {reply!r}"))
+            else:
+                replies.append(reply)
+        return replies
 
     async def ping(self) -> None:
         """For /ready: raises unless Redis answers."""

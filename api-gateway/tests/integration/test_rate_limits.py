@@ -138,3 +138,29 @@ async def test_the_limiter_reuses_a_bounded_set_of_connections(local_redis: str)
     assert all(isinstance(v, Verdict) and v.allowed for v in verdicts)
     assert 1 <= opened <= 4
     assert sorted(v.remaining for v in verdicts if isinstance(v, Verdict)) == list(range(800, 1000))
+
+
+async def test_a_burst_is_checked_in_batches_that_load_the_script_when_redis_lacks_it(
+    local_redis: str,
+) -> None:
+    # Checks made in one loop turn share a write; a server that does not know the script
+    # (restart, SCRIPT FLUSH; here a SHA nobody loaded) answers each EVALSHA with NOSCRIPT,
+    # and those checks are sent again with the script itself.
+    limiter = RateLimits(
+        local_redis,
+        default="50/minute",
+        ai="10/minute",
+        strategy="moving-window",
+        key_prefix=f"gw-batch-{uuid.uuid4().hex[:8]}",
+        timeout_seconds=2.0,
+        max_connections=8,
+    )
+    limiter.sha = "0" * 40
+    try:
+        verdicts = await asyncio.gather(*(limiter.check("ip:batch", "default") for _ in range(80)))
+    finally:
+        await limiter.close()
+    assert all(isinstance(v, Verdict) for v in verdicts)
+    allowed = [v for v in verdicts if isinstance(v, Verdict) and v.allowed]
+    assert len(allowed) == 50
+    assert sorted(v.remaining for v in allowed) == list(range(50))
