@@ -28,6 +28,7 @@ from api_gateway.identity import Identity, InvalidToken, ProviderUnavailable, To
 from api_gateway.proxy import Proxy, UpstreamResponse, bounded, problem
 from api_gateway.rate_limits import RateLimits, Unavailable, Verdict
 from api_gateway.routing import Upstream, segment_of
+from chassis import deadlines
 from chassis.validation import HostileJSON
 
 log = structlog.get_logger(__name__)
@@ -163,7 +164,7 @@ class Gateway:
             orders,
             "GET",
             f"/api/orders/{order_id}",
-            self._headers(request, identity),
+            self._headers(request, identity, self.settings.upstream_timeout_seconds),
             b"",
             self.settings.upstream_timeout_seconds,
         )
@@ -205,7 +206,9 @@ class Gateway:
             return problem(403, "A customer places orders only under its own email.")
         return await self.forward(request, upstream, raw_path(request), identity, body=body)
 
-    def _headers(self, request: Request, identity: Identity | None) -> list[tuple[str, str]]:
+    def _headers(
+        self, request: Request, identity: Identity | None, timeout: float
+    ) -> list[tuple[str, str]]:
         return upstream_request_headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             client_ip=client_ip(request),
@@ -215,6 +218,9 @@ class Gateway:
             identity=identity_headers(identity),
             # Downstream trusts the X-User-* headers; the token itself stays at the door.
             drop_authorization=self.validator is not None,
+            # How long we wait for the answer (less, when the client's own budget is shorter):
+            # the service stops retrying its dependencies when that is spent.
+            budget_seconds=deadlines.cap(timeout),
         )
 
     async def forward(
@@ -262,7 +268,12 @@ class Gateway:
             else self.settings.upstream_timeout_seconds
         )
         reply = await self.proxy.forward(
-            upstream, request.method, target, self._headers(request, identity), body, timeout
+            upstream,
+            request.method,
+            target,
+            self._headers(request, identity, timeout),
+            body,
+            timeout,
         )
         if isinstance(reply, Response):
             return reply

@@ -6,6 +6,8 @@ import re
 from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
+from chassis.deadlines import DEADLINE_HEADER
+
 # RFC 9110 7.6.1 plus the ones proxies conventionally treat the same way.
 HOP_BY_HOP = frozenset(
     {
@@ -25,7 +27,9 @@ IDENTITY_PREFIX = "x-user-"
 # The client's own forwarding claims are replaced, never trusted.
 FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
 # Never sent upstream: hop-by-hop, forwarding claims, Host (the upstream's own is set).
-_REQUEST_DROP = HOP_BY_HOP | FORWARDED | {"host"}
+# The client's budget reaches the service only through the gateway's (never longer than it).
+DEADLINE_HEADER_LOWER = DEADLINE_HEADER.lower()
+_REQUEST_DROP = HOP_BY_HOP | FORWARDED | {"host", DEADLINE_HEADER_LOWER}
 _REQUEST_DROP_WITHOUT_AUTHORIZATION = _REQUEST_DROP | {"authorization"}
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -56,9 +60,12 @@ def upstream_request_headers(
     request_id: str,
     identity: Iterable[tuple[str, str]] = (),
     drop_authorization: bool = False,
+    budget_seconds: float | None = None,
 ) -> Headers:
     """The headers sent upstream. `request_id` is the one this request is logged with. Host is
-    left to the HTTP client (the upstream's own); the original is in X-Forwarded-Host."""
+    left to the HTTP client (the upstream's own); the original is in X-Forwarded-Host.
+    `budget_seconds` is how long the gateway will wait for the answer: the upstream gets it as
+    X-Request-Timeout-Ms (chassis.deadlines), in place of whatever the client sent."""
     client_headers = list(client_headers)
     # Content-Length passes: the body is streamed on unchanged (bounded by the gateway).
     drop = _REQUEST_DROP_WITHOUT_AUTHORIZATION if drop_authorization else _REQUEST_DROP
@@ -85,6 +92,8 @@ def upstream_request_headers(
     out.append(("x-forwarded-proto", scheme))
     out.append(("x-forwarded-host", host))
     out.extend(identity)
+    if budget_seconds is not None:
+        out.append((DEADLINE_HEADER_LOWER, str(max(1, int(budget_seconds * 1000)))))
     return out
 
 

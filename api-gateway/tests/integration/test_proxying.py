@@ -106,6 +106,28 @@ async def test_an_upstream_that_is_down_answers_503(gateway: GatewayFactory) -> 
     assert reply.json() == {"detail": "product-service is unavailable"}
 
 
+async def test_the_service_is_told_how_long_the_gateway_waits_never_the_clients_longer_wish(
+    gateway: GatewayFactory,
+) -> None:
+    """X-Request-Timeout-Ms (chassis.deadlines): the service's retries stop before the gateway
+    gives up on it. A client may ask for less time, never for more."""
+    async with gateway(upstream_timeout_seconds=2.0, ai_upstream_timeout_seconds=7) as client:
+        plain = await client.get("/api/products/p-1")
+        greedy = await client.get("/api/products/p-1", headers={"X-Request-Timeout-Ms": "90000"})
+        hurried = await client.get("/api/products/p-1", headers={"X-Request-Timeout-Ms": "500"})
+        ai = await client.get("/api/ai/p-1")
+
+    def budget(reply: httpx.Response) -> int:
+        values = [v for k, v in reply.json()["headers"] if k == "x-request-timeout-ms"]
+        assert len(values) == 1
+        return int(values[0])
+
+    assert 1900 <= budget(plain) <= 2000
+    assert 1900 <= budget(greedy) <= 2000
+    assert 400 <= budget(hurried) <= 500
+    assert 6900 <= budget(ai) <= 7000
+
+
 async def test_a_slow_upstream_answers_504(gateway: GatewayFactory) -> None:
     async with gateway(upstream_timeout_seconds=0.3) as client:
         reply = await client.get("/api/products/slow?seconds=2")

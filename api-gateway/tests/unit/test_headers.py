@@ -116,3 +116,9 @@ def test_a_location_naming_an_upstream_becomes_relative() -> None:
         [("Location", "http://127.0.0.1:8001/api/products"), ("Link", "</a>; rel=next")], origins
     )
     assert headers == [("Location", "/api/products"), ("Link", "</a>; rel=next")]
+
+
+def test_the_gateways_budget_replaces_the_clients() -> None:
+    out = _upstream([("X-Request-Timeout-Ms", "999999")], budget_seconds=2.5)
+    assert out["x-request-timeout-ms"] == ["2500"]
+    assert "x-request-timeout-ms" not in _upstream([("X-Request-Timeout-Ms", "10")])
