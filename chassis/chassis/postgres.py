@@ -4,7 +4,7 @@ repository shape (`Database` and its `UnitOfWork`) that keeps sessions, transact
 errors out of the services' business rules."""
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
@@ -22,7 +22,7 @@ from sqlalchemy.util import greenlet_spawn
 from chassis.errors import DependencyUnavailable
 from chassis.events import CloudEvent
 from chassis.inbox import claim_event
-from chassis.outbox import enqueue
+from chassis.outbox import enqueue, enqueue_on_driver
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import instrument_engine
 
@@ -92,12 +92,14 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-def constraint_name(error: sa_exc.IntegrityError) -> str | None:
+def constraint_name(error: BaseException) -> str | None:
     """The constraint an INSERT or UPDATE broke (e.g. `uq_orders_order_number`), as asyncpg
-    reports it; None when the driver does not say. For a repository turning a constraint into
-    its service's domain exception."""
-    cause: BaseException | None = error.orig
+    reports it, from SQLAlchemy's IntegrityError or asyncpg's own error; None when the driver
+    does not say. For a repository turning a constraint into its service's domain exception."""
+    cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, sa_exc.DBAPIError) and isinstance(cause.orig, BaseException):
+            cause = cause.orig
         name = getattr(cause, "constraint_name", None)
         if isinstance(name, str):
             return name
@@ -128,7 +130,27 @@ class UnitOfWork:
         return await claim_event(self.session, consumer, event_id)
 
 
+class DriverUnitOfWork:
+    """One transaction on a pooled connection's own asyncpg connection
+    (`Database.driver_transaction`), for a hot write path: no session, no statement
+    compilation, each SQL text prepared once per connection. Subclasses spell their statements
+    in SQL (`INSERT ... RETURNING` instead of reading back) and name their outbox table;
+    `enqueue` writes it in the same transaction. Driver errors arrive as asyncpg's own."""
+
+    outbox: ClassVar[Table | None] = None
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    async def enqueue(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        """`event` leaves through the outbox once (and only if) this transaction commits."""
+        if self.outbox is None:
+            raise TypeError(f"{type(self).__name__} names no outbox table")
+        await enqueue_on_driver(self.connection, self.outbox, topic, event, key=key)
+
+
 U = TypeVar("U", bound=UnitOfWork)
+D = TypeVar("D", bound=DriverUnitOfWork)
 
 
 class Database(Generic[U]):
@@ -153,9 +175,16 @@ class Database(Generic[U]):
         async with self._sessions() as session:
             yield self._unit_of_work(session)
 
-    def driver_connection(self) -> Any:
+    def driver_connection(self) -> AbstractAsyncContextManager[Any]:
         """`driver_connection(engine)` on this pool: for the repository's hot reads."""
         return driver_connection(self.engine)
+
+    @asynccontextmanager
+    async def driver_transaction(self, unit_of_work: Callable[[Any], D]) -> AsyncIterator[D]:
+        """One transaction on the pooled asyncpg connection: committed when the block ends,
+        rolled back when it raises; a connection found dead answers 503 (driver_connection)."""
+        async with driver_connection(self.engine) as connection, connection.transaction():
+            yield unit_of_work(connection)
 
     async def ping(self) -> None:
         await ping(self.engine)

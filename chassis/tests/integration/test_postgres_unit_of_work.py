@@ -2,14 +2,17 @@
 change, its outbox row and its inbox mark together or not at all; a broken constraint is
 named, so a repository can turn it into its service's domain exception."""
 
+import uuid
+
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from chassis.events import new_event
+from chassis.events import encode_event, new_event
 from chassis.inbox import processed_events_table
 from chassis.outbox import outbox_table
-from chassis.postgres import Database, UnitOfWork, constraint_name
+from chassis.postgres import Database, DriverUnitOfWork, UnitOfWork, constraint_name
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,17 @@ class ThingsUnitOfWork(UnitOfWork):
 
     async def outbox_topics(self) -> list[str]:
         return list((await self.session.execute(sa.select(outbox.c.topic))).scalars())
+
+
+class ThingsOnDriver(DriverUnitOfWork):
+    outbox = outbox
+
+    async def add(self, thing_id: int, name: str) -> str:
+        return str(
+            await self.connection.fetchval(
+                "INSERT INTO things (id, name) VALUES ($1, $2) RETURNING name", thing_id, name
+            )
+        )
 
 
 @pytest.fixture
@@ -109,3 +123,38 @@ async def test_a_unit_of_work_without_an_outbox_says_so(engine) -> None:
     async with database.session() as uow:
         with pytest.raises(TypeError, match="names no outbox table"):
             await uow.enqueue("t", new_event("t", "tests", None, {}))
+
+
+async def test_a_driver_transaction_commits_the_change_and_the_same_outbox_row(
+    database: Database[ThingsUnitOfWork],
+) -> None:
+    event = new_event("thing-added", "tests", "7", {"id": 7})
+    async with database.driver_transaction(ThingsOnDriver) as uow:
+        assert await uow.add(7, "lamp") == "lamp"
+        await uow.enqueue("thing-added", event, key="7")
+    async with database.session() as uow:
+        assert await uow.names() == ["lamp"]
+        row = (await uow.session.execute(sa.select(outbox))).mappings().one()
+    assert (row["id"], row["topic"], row["key"]) == (uuid.UUID(event.id), "thing-added", "7")
+    assert row["payload"] == encode_event(event).decode()
+    assert row["sent_at"] is None
+    assert isinstance(row["headers"], dict)
+
+
+async def test_a_failed_driver_transaction_leaves_nothing_and_names_the_constraint(
+    database: Database[ThingsUnitOfWork],
+) -> None:
+    async with database.driver_transaction(ThingsOnDriver) as uow:
+        await uow.add(8, "chair")
+
+    async def clash() -> None:
+        async with database.driver_transaction(ThingsOnDriver) as uow:
+            await uow.enqueue("thing-added", new_event("thing-added", "tests", "9", {"id": 9}))
+            await uow.add(9, "chair")
+
+    with pytest.raises(asyncpg.UniqueViolationError) as caught:
+        await clash()
+    assert constraint_name(caught.value) == "uq_things_name"
+    async with database.session() as uow:
+        assert await uow.names() == ["chair"]
+        assert await uow.outbox_topics() == []
