@@ -1,22 +1,25 @@
-"""Every query order-service runs, and the only module of it that speaks SQLAlchemy.
+"""Every query order-service runs, and the only module of it that speaks SQLAlchemy or asyncpg.
 
 `OrderRepository` owns the pool and hands out `OrderUnitOfWork`s (one session each, one
-transaction in `transaction()`); their methods return domain objects (`Order`,
-`IdempotencyRecord`) and turn the driver's errors into the domain's (`OrderNumberTaken`)."""
+transaction in `transaction()`) and, for the hottest write (placing an order), an
+`OrderPlacement` (one transaction on the pooled asyncpg connection: no session, no statement
+compilation, `INSERT ... RETURNING` instead of reading back). Their methods return domain
+objects (`Order`, `IdempotencyRecord`) and turn the driver's errors into the domain's
+(`OrderNumberTaken`)."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import RowMapping
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chassis.postgres import Database, UnitOfWork, constraint_name
+from chassis.postgres import Database, DriverUnitOfWork, UnitOfWork, constraint_name
 from order_service.models import OrderStatus, idempotency_keys, order_items, orders, outbox
 from order_service.schemas import Order, OrderItem
 
@@ -36,7 +39,7 @@ class IdempotencyRecord:
     order_id: uuid.UUID
 
 
-def _order(row: RowMapping, items: Sequence[RowMapping]) -> Order:
+def _order(row: Mapping[Any, Any], items: Sequence[Mapping[Any, Any]]) -> Order:
     return Order(
         id=row["id"],
         order_number=row["order_number"],
@@ -64,47 +67,6 @@ class OrderUnitOfWork(UnitOfWork):
     """order-service's queries in one session; `enqueue` (chassis) writes its outbox."""
 
     outbox = outbox
-
-    async def insert_order(
-        self,
-        *,
-        order_id: uuid.UUID,
-        order_number: str,
-        customer_name: str,
-        customer_email: str,
-        total_amount: Decimal,
-        status: OrderStatus,
-        lines: Sequence[dict[str, Any]],
-    ) -> Order:
-        """The order and its lines, as stored. Raises OrderNumberTaken on a taken number."""
-        try:
-            row = (
-                (
-                    await self.session.execute(
-                        sa.insert(orders)
-                        .values(
-                            id=order_id,
-                            order_number=order_number,
-                            customer_name=customer_name,
-                            customer_email=customer_email,
-                            total_amount=total_amount,
-                            status=status.value,
-                        )
-                        .returning(orders)
-                    )
-                )
-                .mappings()
-                .one()
-            )
-        except IntegrityError as exc:
-            if constraint_name(exc) == ORDER_NUMBER_CONSTRAINT:
-                raise OrderNumberTaken(order_number) from exc
-            raise
-        await self.session.execute(
-            sa.insert(order_items),
-            [{"order_id": order_id, "line_no": n, **line} for n, line in enumerate(lines)],
-        )
-        return _order(row, (await self._items([order_id]))[order_id])
 
     async def get_order(self, order_id: uuid.UUID) -> Order | None:
         stmt = sa.select(orders).where(orders.c.id == order_id)
@@ -152,17 +114,6 @@ class OrderUnitOfWork(UnitOfWork):
         row = (await self.session.execute(stmt)).mappings().one()
         return _order(row, (await self._items([order_id]))[order_id])
 
-    async def claim_idempotency_key(self, key: str, request_hash: str, order_id: uuid.UUID) -> bool:
-        """True when this transaction now owns `key`. A concurrent owner makes this wait for its
-        commit (then False) or rollback (then True)."""
-        stmt = (
-            insert(idempotency_keys)
-            .values(key=key, request_hash=request_hash, order_id=order_id)
-            .on_conflict_do_nothing(index_elements=[idempotency_keys.c.key])
-            .returning(idempotency_keys.c.key)
-        )
-        return (await self.session.execute(stmt)).first() is not None
-
     async def get_idempotency_key(self, key: str) -> IdempotencyRecord | None:
         stmt = sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
             idempotency_keys.c.key == key
@@ -185,8 +136,87 @@ class OrderUnitOfWork(UnitOfWork):
         return found
 
 
+def _columns(table: sa.Table) -> str:
+    return ", ".join(column.name for column in table.c)
+
+
+_CLAIM_KEY_SQL = (
+    f"INSERT INTO {idempotency_keys.name} (key, request_hash, order_id) VALUES ($1, $2, $3) "
+    "ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+_INSERT_ORDER_SQL = (
+    f"INSERT INTO {orders.name} "
+    "(id, order_number, customer_name, customer_email, total_amount, status) "
+    f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_columns(orders)}"
+)
+# Every line in one statement (arrays unnested in line order), each returned as stored.
+_INSERT_ITEMS_SQL = (
+    f"INSERT INTO {order_items.name} "
+    "(order_id, line_no, product_id, product_name, quantity, unit_price, total_price) "
+    "SELECT $1, * FROM unnest($2::smallint[], $3::text[], $4::text[], $5::integer[], "
+    f"$6::numeric[], $7::numeric[]) RETURNING {_columns(order_items)}"
+)
+
+
+class OrderPlacement(DriverUnitOfWork):
+    """The transaction that commits a placed order (`OrderRepository.placement()`): the
+    Idempotency-Key, the order, its lines and (`enqueue`, chassis) its outbox row, on the
+    pooled asyncpg connection."""
+
+    outbox = outbox
+
+    async def claim_idempotency_key(self, key: str, request_hash: str, order_id: uuid.UUID) -> bool:
+        """True when this transaction now owns `key`. A concurrent owner makes this wait for its
+        commit (then False) or rollback (then True)."""
+        return (
+            await self.connection.fetchval(_CLAIM_KEY_SQL, key, request_hash, order_id) is not None
+        )
+
+    async def insert_order(
+        self,
+        *,
+        order_id: uuid.UUID,
+        order_number: str,
+        customer_name: str,
+        customer_email: str,
+        total_amount: Decimal,
+        status: OrderStatus,
+        lines: Sequence[dict[str, Any]],
+    ) -> Order:
+        """The order and its lines, as stored. Raises OrderNumberTaken on a taken number."""
+        try:
+            row = await self.connection.fetchrow(
+                _INSERT_ORDER_SQL,
+                order_id,
+                order_number,
+                customer_name,
+                customer_email,
+                total_amount,
+                status.value,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if constraint_name(exc) == ORDER_NUMBER_CONSTRAINT:
+                raise OrderNumberTaken(order_number) from exc
+            raise
+        items = await self.connection.fetch(
+            _INSERT_ITEMS_SQL,
+            order_id,
+            list(range(len(lines))),
+            [line["product_id"] for line in lines],
+            [line["product_name"] for line in lines],
+            [line["quantity"] for line in lines],
+            [line["unit_price"] for line in lines],
+            [line["total_price"] for line in lines],
+        )
+        return _order(row, sorted(items, key=lambda item: item["line_no"]))
+
+
 class OrderRepository(Database[OrderUnitOfWork]):
-    """order-service's PostgreSQL: `transaction()` and `session()` yield an OrderUnitOfWork."""
+    """order-service's PostgreSQL: `transaction()` and `session()` yield an OrderUnitOfWork,
+    `placement()` the OrderPlacement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, OrderUnitOfWork)
+
+    def placement(self) -> AbstractAsyncContextManager[OrderPlacement]:
+        return self.driver_transaction(OrderPlacement)

@@ -37,7 +37,12 @@ from contracts.events import EventData
 from order_service.clients.inventory import InventoryClient
 from order_service.config import Settings
 from order_service.models import OrderStatus
-from order_service.repository import OrderNumberTaken, OrderRepository, OrderUnitOfWork
+from order_service.repository import (
+    OrderNumberTaken,
+    OrderPlacement,
+    OrderRepository,
+    OrderUnitOfWork,
+)
 from order_service.schemas import CENT, Order, OrderCreate
 
 log = structlog.get_logger(__name__)
@@ -203,7 +208,7 @@ class OrderService:
         ]
         for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
             try:
-                async with self.repository.transaction() as uow:
+                async with self.repository.placement() as uow:
                     if idempotency_key is not None and not await uow.claim_idempotency_key(
                         idempotency_key, fingerprint, order_id
                     ):
@@ -321,7 +326,7 @@ class OrderService:
 
     async def _emit(
         self,
-        uow: OrderUnitOfWork,
+        uow: OrderUnitOfWork | OrderPlacement,
         contract: Topic[Any],
         topic: str,
         order: Order,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from order_service import service as service_module
-from order_service.repository import OrderUnitOfWork
+from order_service.repository import OrderPlacement
 from order_service.service import OrderService
 
 from .conftest import StockFactory, order_body, wait_for
@@ -51,7 +51,7 @@ async def test_failed_order_transaction_releases_the_reservation(
     service = order_service
     product_id = await stock(5)
     ids = _capture_order_ids(monkeypatch, service)
-    monkeypatch.setattr(OrderUnitOfWork, "insert_order", _database_fails)
+    monkeypatch.setattr(OrderPlacement, "insert_order", _database_fails)
     # The database going away is a 503 with a sentence (chassis.dependencies), not a 500.
     reply = await client.post("/api/orders", json=order_body(product_id, 2))
     assert reply.status_code == 503
@@ -71,7 +71,7 @@ async def test_crash_before_commit_is_covered_by_reservation_expiry(
     product_id = await stock(5)
     ids = _capture_order_ids(monkeypatch, service)
     monkeypatch.setattr(service.settings, "order_reservation_ttl_seconds", 1)
-    monkeypatch.setattr(OrderUnitOfWork, "insert_order", _database_fails)
+    monkeypatch.setattr(OrderPlacement, "insert_order", _database_fails)
 
     async def crashed(reservation_id: uuid.UUID) -> None:
         raise ConnectionError("process died")
