@@ -2,8 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
 
 from ai_service.schemas import (
     ChatReply,
@@ -13,23 +12,17 @@ from ai_service.schemas import (
     SuggestRequest,
 )
 from ai_service.service import AssistantService
+from chassis.api import exact_reply, service_dependency
 from chassis.exact_json import ExactJSONResponse
 
 router = APIRouter(prefix="/api/ai", tags=["ai"])
 
-
-def _reply(model: BaseModel) -> ExactJSONResponse:
-    return ExactJSONResponse(model.model_dump(mode="python"))
-
-
-def _assistant(request: Request) -> AssistantService:
-    assistant: AssistantService = request.app.state.assistant
-    return assistant
+Assistant = Annotated[AssistantService, Depends(service_dependency(AssistantService, "assistant"))]
 
 
 @router.post("/chat", response_model=ChatReply, summary="Shopping assistant")
-async def chat(body: ChatRequest, request: Request) -> ExactJSONResponse:
-    return _reply(await _assistant(request).chat_reply(body))
+async def chat(body: ChatRequest, assistant: Assistant) -> ExactJSONResponse:
+    return exact_reply(ChatReply, await assistant.chat_reply(body))
 
 
 @router.get(
@@ -39,20 +32,22 @@ async def chat(body: ChatRequest, request: Request) -> ExactJSONResponse:
     "(by id or name), or the best of a category",
 )
 async def recommendations(
-    request: Request,
+    assistant: Assistant,
     product_id: Annotated[str | None, Query(max_length=100)] = None,
     product_name: Annotated[str | None, Query(max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ExactJSONResponse:
-    return _reply(
-        await _assistant(request).recommendations(product_name, category, product_id=product_id)
+    return exact_reply(
+        RecommendationsReply,
+        await assistant.recommendations(product_name, category, product_id=product_id),
     )
 
 
 @router.post("/suggest", response_model=SuggestReply, summary="Natural-language product search")
-async def suggest(body: SuggestRequest, request: Request) -> ExactJSONResponse:
-    return _reply(
-        await _assistant(request).suggest(
+async def suggest(body: SuggestRequest, assistant: Assistant) -> ExactJSONResponse:
+    return exact_reply(
+        SuggestReply,
+        await assistant.suggest(
             body.query, category=body.category, in_stock_only=body.in_stock_only
-        )
+        ),
     )

@@ -1,13 +1,12 @@
 """Public API models (the contract) and the JSON shapes asked of a model."""
 
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema, computed_field, field_validator
+from pydantic import BaseModel, Field, computed_field, field_validator
 
-# Money leaves as a JSON number with its two decimals (`599.00`, docs/api.md),
-# written by api.ExactJSONResponse, never through a binary float.
-Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [999.99]})]
+# Money leaves as a JSON number with its two decimals (`599.00`, docs/api.md), written by
+# chassis.api.exact_reply, never through a binary float.
+from chassis.api import Money
 
 
 class ChatMessage(BaseModel):

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis import deadlines
 from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
 from chassis.metrics import install_metrics
@@ -33,7 +34,9 @@ READY_CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class RequestIdMiddleware:
-    """Takes X-Request-ID from the caller (or makes one), logs with it and echoes it back."""
+    """Takes X-Request-ID from the caller (or makes one), logs with it and echoes it back;
+    takes the caller's budget (`X-Request-Timeout-Ms`, chassis.deadlines) for the calls the
+    request makes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,9 +46,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = ""
+        budget = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
+            elif name == deadlines.DEADLINE_HEADER_BYTES:
+                budget = deadlines.parse_budget_ms(value)
         request_id = request_id or uuid.uuid4().hex
 
         async def add_header(message: Message) -> None:
@@ -54,7 +60,10 @@ class RequestIdMiddleware:
                 message["headers"].append((b"x-request-id", request_id.encode("latin-1")))
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with (
+            structlog.contextvars.bound_contextvars(request_id=request_id),
+            deadlines.deadline_in(budget),
+        ):
             await self.app(scope, receive, add_header)
 
 

@@ -41,7 +41,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -49,14 +49,10 @@ import structlog
 
 from chassis.events import CloudEvent
 from chassis.kafka import EventProducer
-from chassis.outbox import (
-    OUTBOX_BACKLOG,
-    OUTBOX_OLDEST_AGE,
-    OUTBOX_PUBLISH_FAILURES,
-    OUTBOX_PUBLISHED,
-    record_fields,
-)
-from chassis.relay_loop import RelayLoop
+
+# Not chassis.outbox: that is the PostgreSQL outbox (SQLAlchemy, asyncpg), absent from a
+# MongoDB service's image.
+from chassis.outbox_core import OutboxPublisher, OutboxRecord, record_fields
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -134,6 +130,17 @@ async def enqueue(
 CLAIM_WINDOW_FACTOR = 4
 
 
+def _record(doc: dict[str, Any]) -> OutboxRecord:
+    key = doc.get("key")
+    return OutboxRecord(
+        doc["_id"],
+        doc["topic"],
+        str(key) if key is not None else None,
+        str(doc["payload"]),
+        doc.get("headers") or {},
+    )
+
+
 def heads_of_keys(window: list[dict[str, Any]], now_ms: int, limit: int) -> tuple[list[Any], bool]:
     """Of unsent documents oldest first: the ids to claim (each key's oldest, when no live lease
     holds it; documents without a key are free) and whether a claimed key has more waiting.
@@ -160,11 +167,14 @@ def heads_of_keys(window: list[dict[str, Any]], now_ms: int, limit: int) -> tupl
     return ids, successors
 
 
-class MongoOutboxRelay(RelayLoop):
+class MongoOutboxRelay(OutboxPublisher):
     """Publishes committed outbox documents of ``collection`` and marks them sent.
 
     ``notify()`` wakes it at once (call it after committing a transaction that enqueued);
     otherwise it polls every ``poll_interval`` seconds. Publishing waits for the broker's ack.
+
+    The publish step itself is ``OutboxPublisher.run_once`` (shared with the PostgreSQL
+    outbox); this class is its MongoDB storage adapter (leases, claim tokens).
     """
 
     def __init__(
@@ -189,6 +199,11 @@ class MongoOutboxRelay(RelayLoop):
             # A lease shorter than one publish would let a second relay take a live batch.
             raise ValueError("lease must be longer than publish_timeout")
         super().__init__(
+            label=collection.name,
+            producer=producer,
+            publish_timeout=publish_timeout,
+            failure_not_recorded="mongo_outbox.release_failed",
+            logger=log,
             batch_size=batch_size,
             poll_interval=poll_interval,
             backoff_initial=backoff_initial,
@@ -200,12 +215,9 @@ class MongoOutboxRelay(RelayLoop):
             log_fields={"collection": collection.name},
         )
         self.collection = collection
-        self.producer = producer
         self.lease = lease
-        self.publish_timeout = publish_timeout
         self.retention = retention
         self.relay_id = relay_id or uuid.uuid4().hex[:12]
-        self.label = collection.name
         self._isolation_lock = isolation_lock
 
     # lifecycle
@@ -247,82 +259,26 @@ class MongoOutboxRelay(RelayLoop):
         ).to_list()
         return token, docs
 
-    async def run_once(self) -> int:
-        """Publish at most one batch; returns how many were published.
+    # the storage adapter of the publish step
 
-        Raises after a publish failure (the acknowledged part of the batch is still marked).
-        """
+    @contextlib.asynccontextmanager
+    async def _claim_batch(self) -> AsyncIterator[tuple[str, Sequence[OutboxRecord]]]:
         async with self._isolated():
             token, docs = await self._claim()
-        if not docs:
-            return 0
-        acked, failed, error = await self._publish(docs)
-        if acked:
-            async with self._isolated():
-                await self.collection.update_many(
-                    {"_id": {"$in": acked}, "claimed_by": token},
-                    {"$set": {"sent_at": _now_ms(), "claimed_by": None, "claimed_until": 0}},
-                )
-            self.published += len(acked)
-            OUTBOX_PUBLISHED.labels(self.label).inc(len(acked))
-        if error is not None:
-            OUTBOX_PUBLISH_FAILURES.labels(self.label).inc(len(failed))
-            await self._release_failed(token, failed, error)
-            raise error
-        return len(acked)
+        # Published outside the lock: the lease keeps other relays off the batch meanwhile.
+        yield token, [_record(doc) for doc in docs]
 
-    async def _publish(
-        self, docs: list[dict[str, Any]]
-    ) -> tuple[list[Any], list[Any], BaseException | None]:
-        """Queue every document in order, then await all acks; after a failed send the rest
-        of the batch is not attempted (it stays in order for the retry)."""
-        pending: list[tuple[Any, asyncio.Future[Any]]] = []
-        failed: list[Any] = []
-        error: BaseException | None = None
-        try:
-            async with asyncio.timeout(self.publish_timeout):
-                for index, doc in enumerate(docs):
-                    key = doc.get("key")
-                    try:
-                        future = await self.producer.send_raw(
-                            doc["topic"],
-                            str(doc["payload"]).encode(),
-                            str(key).encode() if key is not None else None,
-                            [(k, str(v).encode()) for k, v in (doc.get("headers") or {}).items()],
-                        )
-                    except Exception as exc:
-                        error = exc
-                        failed.extend(d["_id"] for d in docs[index:])
-                        break
-                    pending.append((doc["_id"], future))
-                results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        except TimeoutError as exc:
-            for _, future in pending:
-                future.cancel()
-            done = [
-                doc_id
-                for doc_id, f in pending
-                if f.done() and not f.cancelled() and f.exception() is None
-            ]
-            return done, [d["_id"] for d in docs if d["_id"] not in set(done)], error or exc
-        acked: list[Any] = []
-        for (doc_id, _), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failed.append(doc_id)
-                error = error or result
-            else:
-                acked.append(doc_id)
-        return acked, failed, error
+    async def _mark_sent(self, claim: str, ids: list[Any]) -> None:
+        async with self._isolated():
+            await self.collection.update_many(
+                {"_id": {"$in": ids}, "claimed_by": claim},
+                {"$set": {"sent_at": _now_ms(), "claimed_by": None, "claimed_until": 0}},
+            )
 
-    async def _release_failed(self, token: str, ids: list[Any], error: BaseException) -> None:
-        if not ids:
-            return
-        try:
-            async with self._isolated():
-                await self._release(token, ids, error)
-        except Exception:
-            # The lease runs out on its own; the documents are retried after it.
-            log.exception("mongo_outbox.release_failed", collection=self.label)
+    async def _record_failure(self, claim: str, ids: list[Any], error: BaseException) -> None:
+        # Should this fail, the lease runs out on its own; the documents are retried after it.
+        async with self._isolated():
+            await self._release(claim, ids, error)
 
     async def _release(self, token: str, ids: list[Any], error: BaseException) -> None:
         await self.collection.update_many(
@@ -339,17 +295,12 @@ class MongoOutboxRelay(RelayLoop):
 
     # housekeeping
 
-    async def cleanup(self) -> int:
-        """Delete documents sent longer ago than the retention period."""
+    async def _delete_sent(self) -> int:
         cutoff = _now_ms() - int(self.retention.total_seconds() * 1000)
         result = await self.collection.delete_many({"sent_at": {"$ne": None, "$lt": cutoff}})
-        deleted = int(result.deleted_count)
-        if deleted:
-            log.info("mongo_outbox.cleaned", collection=self.label, deleted=deleted)
-        return deleted
+        return int(result.deleted_count)
 
-    async def refresh_metrics(self) -> tuple[int, float]:
-        """Set the backlog gauges; returns (unsent documents, age of the oldest in seconds)."""
+    async def _unsent_stats(self) -> tuple[int, float]:
         rows = await (
             await self.collection.aggregate(
                 [
@@ -361,6 +312,4 @@ class MongoOutboxRelay(RelayLoop):
         count = int(rows[0]["n"]) if rows else 0
         oldest_us = rows[0]["oldest"] if rows else None
         age = max(0.0, time.time() - oldest_us / 1e6) if count and oldest_us else 0.0
-        OUTBOX_BACKLOG.labels(self.label).set(count)
-        OUTBOX_OLDEST_AGE.labels(self.label).set(age)
         return count, age

@@ -9,13 +9,13 @@ wakes exactly when the row becomes visible and polling is only a fallback.
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import structlog
-from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     Column,
     DateTime,
@@ -37,23 +37,35 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 
-from chassis.events import CloudEvent, encode_event
+from chassis.events import CloudEvent
 from chassis.kafka import EventProducer
-from chassis.relay_loop import RelayLoop
-from chassis.tracing import current_traceparent
+
+# The metrics and record_fields live in outbox_core (shared with the MongoDB outbox); they are
+# re-exported here, where they were first defined.
+from chassis.outbox_core import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    OutboxPublisher,
+    OutboxRecord,
+    record_fields,
+)
 
 log = structlog.get_logger(__name__)
 
-OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["table"])
-OUTBOX_OLDEST_AGE = Gauge(
-    "outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row", ["table"]
-)
-OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["table"])
-OUTBOX_PUBLISH_FAILURES = Counter(
-    "outbox_publish_failures_total", "Outbox rows whose publish failed", ["table"]
-)
-
-__all__ = ["OutboxRelay", "enqueue", "enqueue_on_driver", "outbox_channel", "outbox_table"]
+__all__ = [
+    "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_AGE",
+    "OUTBOX_PUBLISHED",
+    "OUTBOX_PUBLISH_FAILURES",
+    "OutboxRelay",
+    "enqueue",
+    "enqueue_on_driver",
+    "outbox_channel",
+    "outbox_table",
+    "record_fields",
+]
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -101,27 +113,6 @@ def _row_id(event: CloudEvent) -> uuid.UUID:
         return uuid.UUID(event.id)
     except ValueError:
         return uuid.uuid4()
-
-
-def record_fields(
-    event: CloudEvent,
-    key: str | None,
-    traceparent: str | None,
-    headers: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """What every outbox (PostgreSQL or MongoDB) stores for an event: the record key (the
-    event's subject by default, so one aggregate's events share a partition), the exact
-    payload, and the record headers with the trace context current when the event was written,
-    so consumers continue this trace."""
-    record_headers = dict(headers or {})
-    traceparent = traceparent or current_traceparent()
-    if traceparent:
-        record_headers["traceparent"] = traceparent
-    return {
-        "key": key if key is not None else (event.subject or event.id),
-        "payload": encode_event(event).decode(),
-        "headers": record_headers,
-    }
 
 
 async def enqueue(
@@ -213,7 +204,7 @@ def claim_query(table: Table, batch_size: int) -> Select[Any]:
     )
 
 
-class OutboxRelay(RelayLoop):
+class OutboxRelay(OutboxPublisher):
     """Publishes committed outbox rows, oldest first, and marks them sent.
 
     Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` inside the transaction that later
@@ -227,6 +218,9 @@ class OutboxRelay(RelayLoop):
     published the second.) A key with a backlog advances one event per round; the relay runs
     the next round at once when it claimed a row with a successor waiting. Rows without a key
     carry no order and are claimed freely.
+
+    The publish step itself is ``OutboxPublisher.run_once`` (shared with the MongoDB outbox);
+    this class is its PostgreSQL storage adapter plus the LISTEN connection.
     """
 
     def __init__(
@@ -246,6 +240,11 @@ class OutboxRelay(RelayLoop):
         stop_timeout: float = 10.0,
     ) -> None:
         super().__init__(
+            label=table.name,
+            producer=producer,
+            publish_timeout=publish_timeout,
+            failure_not_recorded="outbox.record_failure_failed",
+            logger=log,
             batch_size=batch_size,
             poll_interval=poll_interval,
             backoff_initial=backoff_initial,
@@ -258,116 +257,59 @@ class OutboxRelay(RelayLoop):
         )
         self.engine = engine
         self.table = table
-        self.producer = producer
         self.retention = retention
-        self.publish_timeout = publish_timeout
         self.channel = outbox_channel(table)
         self._claim = claim_query(table, batch_size)
         self._listener: asyncpg.Connection | None = None
         self._listener_warned = False
 
-    # one batch
+    # the storage adapter of the publish step
 
-    async def run_once(self) -> int:
-        """Publish at most one batch of unsent rows; returns how many were published.
-
-        Raises after a publish failure (the acknowledged part of the batch is still marked).
-        """
-        t = self.table
-        failed: list[uuid.UUID] = []
-        error: BaseException | None = None
+    @asynccontextmanager
+    async def _claim_batch(
+        self,
+    ) -> AsyncIterator[tuple[AsyncConnection, Sequence[OutboxRecord]]]:
+        # One transaction from the claim (row locks) to the sent mark.
         async with self.engine.begin() as conn:
             rows = list((await conn.execute(self._claim)).all())
-            if not rows:
-                return 0
             if any(row.has_successor for row in rows):
                 self._wake.set()
-            acked, failed, error = await self._publish(rows)
-            if acked:
-                await conn.execute(update(t).where(t.c.id.in_(acked)).values(sent_at=func.now()))
-        if acked:
-            self.published += len(acked)
-            OUTBOX_PUBLISHED.labels(t.name).inc(len(acked))
-        if error is not None:
-            OUTBOX_PUBLISH_FAILURES.labels(t.name).inc(len(failed))
-            await self._record_failure(failed, error)
-            raise error
-        return len(acked)
+            yield (
+                conn,
+                [
+                    OutboxRecord(row.id, row.topic, row.key, row.payload, row.headers or {})
+                    for row in rows
+                ],
+            )
 
-    async def _publish(
-        self, rows: list[Any]
-    ) -> tuple[list[uuid.UUID], list[uuid.UUID], BaseException | None]:
-        """Queue every row, then await all acks; rows after a failed send are not attempted."""
-        pending: list[tuple[uuid.UUID, asyncio.Future[Any]]] = []
-        failed: list[uuid.UUID] = []
-        error: BaseException | None = None
-        try:
-            async with asyncio.timeout(self.publish_timeout):
-                for index, row in enumerate(rows):
-                    try:
-                        future = await self.producer.send_raw(
-                            row.topic,
-                            row.payload.encode(),
-                            row.key.encode() if row.key is not None else None,
-                            [(k, str(v).encode()) for k, v in (row.headers or {}).items()],
-                        )
-                    except Exception as exc:
-                        error = exc
-                        failed.extend(r.id for r in rows[index:])
-                        break
-                    pending.append((row.id, future))
-                results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        except TimeoutError as exc:
-            for _, future in pending:
-                future.cancel()
-            done = [
-                rid
-                for rid, f in pending
-                if f.done() and not f.cancelled() and f.exception() is None
-            ]
-            not_done = [r.id for r in rows if r.id not in set(done)]
-            return done, not_done, error or exc
-        acked: list[uuid.UUID] = []
-        for (row_id, _), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failed.append(row_id)
-                error = error or result
-            else:
-                acked.append(row_id)
-        return acked, failed, error
-
-    async def _record_failure(self, ids: list[uuid.UUID], error: BaseException) -> None:
-        if not ids:
-            return
+    async def _mark_sent(self, claim: AsyncConnection, ids: list[uuid.UUID]) -> None:
         t = self.table
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(ids), t.c.sent_at.is_(None))
-                    .values(
-                        attempts=t.c.attempts + 1,
-                        last_error=f"{type(error).__name__}: {error}"[:2000],
-                    )
+        await claim.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=func.now()))
+
+    async def _record_failure(
+        self, claim: AsyncConnection, ids: list[uuid.UUID], error: BaseException
+    ) -> None:
+        # The claim's transaction has ended (its locks are gone): a transaction of its own.
+        t = self.table
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t)
+                .where(t.c.id.in_(ids), t.c.sent_at.is_(None))
+                .values(
+                    attempts=t.c.attempts + 1,
+                    last_error=f"{type(error).__name__}: {error}"[:2000],
                 )
-        except Exception:
-            log.exception("outbox.record_failure_failed", table=t.name)
+            )
 
-    # housekeeping
-
-    async def cleanup(self) -> int:
-        """Delete rows sent longer ago than the retention period."""
+    async def _delete_sent(self) -> int:
         t = self.table
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 delete(t).where(t.c.sent_at.is_not(None), t.c.sent_at < func.now() - self.retention)
             )
-        deleted = result.rowcount or 0
-        if deleted:
-            log.info("outbox.cleaned", table=t.name, deleted=deleted)
-        return deleted
+        return result.rowcount or 0
 
-    async def refresh_metrics(self) -> tuple[int, float]:
+    async def _unsent_stats(self) -> tuple[int, float]:
         t = self.table
         async with self.engine.connect() as conn:
             count, age = (
@@ -380,9 +322,9 @@ class OutboxRelay(RelayLoop):
                     ).where(t.c.sent_at.is_(None))
                 )
             ).one()
-        OUTBOX_BACKLOG.labels(t.name).set(count)
-        OUTBOX_OLDEST_AGE.labels(t.name).set(max(0.0, float(age)))
         return int(count), float(age)
+
+    # housekeeping hooks of the loop
 
     async def _on_metrics_tick(self) -> None:
         await self._check_listener()

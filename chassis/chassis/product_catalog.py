@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import structlog
 
+from chassis.deadlines import outgoing_headers
 from chassis.errors import DependencyUnavailable
-from chassis.resilience import CircuitBreakers, OpenedState, RetryPolicy
+from chassis.resilience import CircuitBreakers, DeadlineExceeded, OpenedState, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ class ProductCatalogReader:
 
     async def _get(self, params: dict[str, int]) -> httpx.Response:
         async with await self._breakers.breaker(CIRCUIT):
-            reply = await self._http.get("/api/products", params=params)
+            reply = await self._http.get("/api/products", params=params, headers=outgoing_headers())
             if reply.status_code == 429 or reply.status_code >= 500:
                 reply.raise_for_status()
             return reply
@@ -98,6 +99,10 @@ class ProductCatalogReader:
                 retry_if=lambda exc: isinstance(exc, httpx.TransportError | httpx.HTTPStatusError),
                 on_failure=failed,
             )
+        except DeadlineExceeded as exc:
+            raise CatalogUnavailable(
+                f"Product service did not answer before the request's time ran out (page {page})"
+            ) from exc
         except OpenedState as exc:
             raise CatalogUnavailable(
                 "Product service is unavailable: the product-service circuit breaker is "

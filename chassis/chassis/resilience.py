@@ -9,9 +9,10 @@ mapping of failures to the chassis's HTTP errors.
   `endpoint` names an instance when a service keeps one breaker per instance of a dependency
   (the gateway, per upstream URL); it is empty otherwise.
 - `RetryPolicy`: exponential backoff with jitter (`backoff_delay`), and only for idempotent
-  calls: a call that is not idempotent gets exactly one attempt.
+  calls: a call that is not idempotent gets exactly one attempt. No attempt outlives the
+  request being served (chassis.deadlines: the one timeout rule).
 - `dependency_error`: "dependency away" (breaker open, refused, 5xx) becomes
-  `DependencyUnavailable` (503), "too slow" becomes `DependencyTimeout` (504).
+  `DependencyUnavailable` (503), "too slow" or "out of time" becomes `DependencyTimeout` (504).
 """
 
 import asyncio
@@ -26,6 +27,8 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
+from chassis import deadlines
+from chassis.deadlines import DeadlineExceeded
 from chassis.errors import DependencyTimeout, DependencyUnavailable
 
 log = structlog.get_logger(__name__)
@@ -43,6 +46,7 @@ __all__ = [
     "BREAKER_STATES",
     "CIRCUIT_BREAKER_STATE",
     "CircuitBreakers",
+    "DeadlineExceeded",
     "OpenedState",
     "RetryPolicy",
     "backoff_delay",
@@ -123,11 +127,15 @@ class CircuitBreakers:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Up to `attempts` attempts of an idempotent call, `backoff_delay` apart."""
+    """Up to `attempts` attempts of an idempotent call, `backoff_delay` apart, within the
+    deadline of the request being served: each attempt is cut off when the budget (less
+    `reserve_seconds`, kept by the caller for itself) runs out (`DeadlineExceeded`), and no
+    retry starts that its backoff would push past it."""
 
     attempts: int
     backoff_initial: float
     backoff_max: float
+    reserve_seconds: float = 0.0
 
     def delay(self, attempt: int) -> float:
         return backoff_delay(attempt, self.backoff_initial, self.backoff_max)
@@ -142,19 +150,43 @@ class RetryPolicy:
     ) -> T:
         """The first answer of `attempt`. An exception for which `retry_if` is true is tried
         again (idempotent calls only, at most `attempts` attempts in all); any other, or the
-        last one, is raised. `on_failure(attempt_number, exc)` sees every failed attempt."""
+        last one, is raised. `on_failure(attempt_number, exc)` sees every failed attempt.
+        Raises `DeadlineExceeded` when the request's budget ends first."""
         tries = max(1, self.attempts) if idempotent else 1
         number = 0
         while True:
             number += 1
             try:
-                return await attempt()
+                return await self._within_deadline(attempt, number)
+            except DeadlineExceeded:
+                raise
             except Exception as exc:
                 if on_failure is not None:
                     on_failure(number, exc)
                 if number >= tries or not retry_if(exc):
                     raise
-            await asyncio.sleep(self.delay(number))
+                pause = self.delay(number)
+                left = deadlines.cap(None, reserve=self.reserve_seconds)
+                if left is not None and left <= pause:
+                    raise  # the next attempt could not start in time: the failure stands
+            await asyncio.sleep(pause)
+
+    async def _within_deadline(self, attempt: Callable[[], Awaitable[T]], number: int) -> T:
+        left = deadlines.cap(None, reserve=self.reserve_seconds)
+        if left is None:
+            return await attempt()
+        if left <= 0:
+            raise DeadlineExceeded(f"no time left for attempt {number}")
+        cutoff = asyncio.timeout(left)
+        try:
+            async with cutoff:
+                return await attempt()
+        except TimeoutError as exc:
+            if cutoff.expired():
+                raise DeadlineExceeded(
+                    f"attempt {number} cut off when the request's time ran out ({left:.2f} s)"
+                ) from exc
+            raise
 
 
 def dependency_error(
@@ -163,10 +195,14 @@ def dependency_error(
     unavailable: str,
     too_slow: str,
     breaker_open: str | None = None,
+    out_of_time: str | None = None,
 ) -> DependencyUnavailable | DependencyTimeout:
     """The chassis error (and so the HTTP status) for a failed call to a dependency: too slow
-    (a `TimeoutError`, or any error with a true `timed_out` attribute) is a 504; an open
-    breaker or any other failure (refused, reset, 5xx) is a 503."""
+    (a `TimeoutError`, or any error with a true `timed_out` attribute) or out of the request's
+    time (`DeadlineExceeded`, sentence `out_of_time`) is a 504; an open breaker or any other
+    failure (refused, reset, 5xx) is a 503."""
+    if isinstance(exc, DeadlineExceeded):
+        return DependencyTimeout(out_of_time or too_slow)
     if isinstance(exc, OpenedState):
         return DependencyUnavailable(breaker_open or unavailable)
     if isinstance(exc, TimeoutError) or getattr(exc, "timed_out", False):

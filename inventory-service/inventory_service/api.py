@@ -3,10 +3,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 
-from chassis import BadRequest
-from chassis.pagination import PAGE_HEADERS_DOC, offset_page_headers
+from chassis.api import service_dependency, uuid_path
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
 from inventory_service.schemas import (
     PRODUCT_ID_PATTERN,
     InventoryCreate,
@@ -23,27 +23,29 @@ from inventory_service.service import InventoryService
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
+MAX_OFFSET = 10_000_000
 
 
-async def get_service(request: Request) -> InventoryService:
-    service: InventoryService = request.app.state.inventory
-    return service
-
-
-Service = Annotated[InventoryService, Depends(get_service)]
+Service = Annotated[InventoryService, Depends(service_dependency(InventoryService, "inventory"))]
 ProductIdPath = Annotated[
     str, Path(pattern=PRODUCT_ID_PATTERN, description="Product id (e.g. a catalog ObjectId)")
 ]
 
-
-def parse_reservation_id(reservation_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(reservation_id)
-    except ValueError:
-        raise BadRequest(f"Invalid reservation id: {reservation_id[:64]!r} is not a UUID") from None
-
-
+parse_reservation_id = uuid_path("reservation_id", "reservation")
 ReservationId = Annotated[uuid.UUID, Depends(parse_reservation_id)]
+# page/page_size; limit/offset (the original names) are accepted too.
+Paging = Annotated[
+    PageRequest,
+    Depends(
+        pagination(
+            default_size=DEFAULT_PAGE_SIZE,
+            max_size=MAX_PAGE_SIZE,
+            max_page=MAX_OFFSET,
+            offsets=True,
+            max_offset=MAX_OFFSET,
+        )
+    ),
+]
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
 
@@ -107,20 +109,13 @@ async def create_item(body: InventoryCreate, service: Service) -> InventoryItem:
     "",
     response_model=list[InventoryItem],
     responses={200: {"headers": PAGE_HEADERS_DOC}},
-    summary="List inventory (a JSON array; page with limit/offset; X-Total-Count, Link)",
+    summary="List inventory (a JSON array; page with page/page_size or limit/offset; "
+    "X-Total-Count, Link)",
 )
-async def list_items(
-    request: Request,
-    response: Response,
-    service: Service,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> list[InventoryItem]:
-    items = await service.list_items(limit, offset)
+async def list_items(response: Response, service: Service, paging: Paging) -> list[InventoryItem]:
+    items = await service.list_items(paging.page_size, paging.offset)
     total = await service.count_items()
-    response.headers.update(
-        offset_page_headers(request.url, total=total, limit=limit, offset=offset)
-    )
+    response.headers.update(paging.headers(total))
     return items
 
 

@@ -1,41 +1,21 @@
 """HTTP routes: parse, call the service layer, shape the reply. No rules live here."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, status
 
 from chassis import BadRequest
+from chassis.api import exact_reply, service_dependency, uuid_path
 from chassis.exact_json import ExactJSONResponse
-from chassis.pagination import PAGE_HEADERS_DOC, offset_page_headers
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
 from order_service.schemas import Order, OrderCreate, StatusUpdate
 from order_service.service import OrderService
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
-
-
-def _reply(
-    payload: Order | list[Order], status_code: int = 200, **headers: str
-) -> ExactJSONResponse:
-    if isinstance(payload, list):
-        content: Any = [order.model_dump(mode="python") for order in payload]
-    else:
-        content = payload.model_dump(mode="python")
-    return ExactJSONResponse(content, status_code=status_code, headers=headers or None)
-
-
-async def get_service(request: Request) -> OrderService:
-    service: OrderService = request.app.state.orders
-    return service
-
-
-def parse_order_id(order_id: Annotated[str, Path(description="Order id (a UUID)")]) -> uuid.UUID:
-    try:
-        return uuid.UUID(order_id)
-    except ValueError:
-        raise BadRequest(f"Invalid order id: {order_id[:64]!r} is not a UUID") from None
+MAX_OFFSET = 10_000_000
 
 
 def parse_email(email: Annotated[str, Path(description="Customer email address")]) -> str:
@@ -45,10 +25,22 @@ def parse_email(email: Annotated[str, Path(description="Customer email address")
         raise BadRequest(f"Invalid email address: {exc}") from None
 
 
-Service = Annotated[OrderService, Depends(get_service)]
+Service = Annotated[OrderService, Depends(service_dependency(OrderService, "orders"))]
+parse_order_id = uuid_path("order_id", "order")
 OrderId = Annotated[uuid.UUID, Depends(parse_order_id)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+# page/page_size; limit/offset (the original names) are accepted too.
+Paging = Annotated[
+    PageRequest,
+    Depends(
+        pagination(
+            default_size=DEFAULT_PAGE_SIZE,
+            max_size=MAX_PAGE_SIZE,
+            max_page=MAX_OFFSET,
+            offsets=True,
+            max_offset=MAX_OFFSET,
+        )
+    ),
+]
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -81,50 +73,44 @@ async def place_order(
 ) -> ExactJSONResponse:
     order, created = await service.place_order(body, idempotency_key)
     headers = {} if created else {"Idempotent-Replayed": "true"}
-    return _reply(order, status.HTTP_201_CREATED, **headers)
+    return exact_reply(Order, order, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 async def _page(
-    request: Request, service: OrderService, limit: int, offset: int, email: str | None = None
+    service: OrderService, paging: PageRequest, email: str | None = None
 ) -> ExactJSONResponse:
     """One page, with X-Total-Count and Link: a capped list never cuts off silently."""
-    found = await service.list_orders(limit, offset, email=email)
+    found = await service.list_orders(paging.page_size, paging.offset, email=email)
     total = await service.count_orders(email)
-    headers = offset_page_headers(request.url, total=total, limit=limit, offset=offset)
-    return _reply(found, 200, **headers)
+    return exact_reply(list[Order], found, headers=paging.headers(total))
 
 
 @router.get(
     "",
     response_model=list[Order],
     responses={200: {"headers": PAGE_HEADERS_DOC}},
-    summary="All orders, newest first (limit/offset; X-Total-Count, Link)",
+    summary="All orders, newest first (page/page_size or limit/offset; X-Total-Count, Link)",
 )
-async def list_orders(
-    request: Request, service: Service, limit: Limit = DEFAULT_PAGE_SIZE, offset: Offset = 0
-) -> ExactJSONResponse:
-    return await _page(request, service, limit, offset)
+async def list_orders(service: Service, paging: Paging) -> ExactJSONResponse:
+    return await _page(service, paging)
 
 
 @router.get(
     "/user/{email}",
     response_model=list[Order],
     responses={200: {"headers": PAGE_HEADERS_DOC}, 400: {"description": "Invalid email"}},
-    summary="A customer's orders, newest first (limit/offset; X-Total-Count, Link)",
+    summary="A customer's orders, newest first (page/page_size or limit/offset; "
+    "X-Total-Count, Link)",
 )
 async def list_customer_orders(
-    request: Request,
-    email: Annotated[str, Depends(parse_email)],
-    service: Service,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    offset: Offset = 0,
+    email: Annotated[str, Depends(parse_email)], service: Service, paging: Paging
 ) -> ExactJSONResponse:
-    return await _page(request, service, limit, offset, email)
+    return await _page(service, paging, email)
 
 
 @router.get("/{order_id}", response_model=Order)
 async def get_order(order_id: OrderId, service: Service) -> ExactJSONResponse:
-    return _reply(await service.get_order(order_id))
+    return exact_reply(Order, await service.get_order(order_id))
 
 
 @router.patch(
@@ -135,7 +121,7 @@ async def get_order(order_id: OrderId, service: Service) -> ExactJSONResponse:
 async def update_status(
     order_id: OrderId, body: StatusUpdate, service: Service
 ) -> ExactJSONResponse:
-    return _reply(await service.change_status(order_id, body.status))
+    return exact_reply(Order, await service.change_status(order_id, body.status))
 
 
 @router.patch(
@@ -144,4 +130,4 @@ async def update_status(
     responses={400: {"description": "Cannot cancel order with status SHIPPED"}},
 )
 async def cancel_order(order_id: OrderId, service: Service) -> ExactJSONResponse:
-    return _reply(await service.cancel(order_id))
+    return exact_reply(Order, await service.cancel(order_id))

@@ -12,10 +12,10 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
-    WithJsonSchema,
     model_validator,
 )
 
+from chassis.api import Money
 from chassis.validation import Integer
 from order_service.models import OrderStatus
 
@@ -55,8 +55,6 @@ UnitPrice = Annotated[
     Field(gt=0, le=MAX_UNIT_PRICE, max_digits=12, decimal_places=2, examples=[999.99]),
     AfterValidator(_cents),
 ]
-# Replies carry money as a JSON number with two decimals (rendered by api.MoneyJSONResponse).
-Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [1999.98]})]
 
 
 class OrderItemCreate(BaseModel):

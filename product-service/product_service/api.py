@@ -2,10 +2,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Query, status
 
+from chassis.api import exact_reply, service_dependency
 from chassis.exact_json import ExactJSONResponse
-from chassis.pagination import PAGE_HEADERS_DOC, numbered_page_headers
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
 from product_service.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE,
@@ -19,29 +20,12 @@ from product_service.schemas import (
 )
 from product_service.service import ProductService
 
-
-def _reply(
-    payload: Product | ProductPage, status_code: int = 200, headers: dict[str, str] | None = None
-) -> ExactJSONResponse:
-    return ExactJSONResponse(
-        payload.model_dump(mode="python"), status_code=status_code, headers=headers
-    )
-
-
-def _page_headers(request: Request, page: ProductPage) -> dict[str, str]:
-    return numbered_page_headers(
-        request.url, total=page.total, page=page.page, page_size=page.page_size
-    )
-
-
-async def get_service(request: Request) -> ProductService:
-    service: ProductService = request.app.state.products
-    return service
-
-
-Service = Annotated[ProductService, Depends(get_service)]
-Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Service = Annotated[ProductService, Depends(service_dependency(ProductService, "products"))]
+# page/page_size; limit and size are accepted for page_size.
+Paging = Annotated[
+    PageRequest,
+    Depends(pagination(default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE, max_page=MAX_PAGE)),
+]
 ProductIdPath = Annotated[
     str, Path(description="A MongoDB ObjectId (24 hex digits); a malformed one is 400")
 ]
@@ -56,7 +40,7 @@ _PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": PAGE_HEADERS_DOC}}
 
 @router.post("", response_model=Product, status_code=status.HTTP_201_CREATED)
 async def create_product(body: ProductCreate, service: Service) -> ExactJSONResponse:
-    return _reply(await service.create(body), status.HTTP_201_CREATED)
+    return exact_reply(Product, await service.create(body), status_code=status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -65,11 +49,9 @@ async def create_product(body: ProductCreate, service: Service) -> ExactJSONResp
     responses=_PAGED,
     summary="List products, one page at a time (10 by default; X-Total-Count, Link)",
 )
-async def list_products(
-    request: Request, service: Service, page: Page = 1, page_size: PageSize = DEFAULT_PAGE_SIZE
-) -> ExactJSONResponse:
-    found = await service.list(page, page_size)
-    return _reply(found, headers=_page_headers(request, found))
+async def list_products(service: Service, paging: Paging) -> ExactJSONResponse:
+    found = await service.list(paging.page, paging.page_size)
+    return exact_reply(ProductPage, found, headers=paging.headers(found.total))
 
 
 # Before /{product_id}, so "search" is never read as an id.
@@ -81,24 +63,17 @@ async def list_products(
     "(one page; the total in X-Total-Count, the next page in Link)",
 )
 async def search_products(
-    request: Request,
     service: Service,
     q: Annotated[SearchText, Query(description="Text to find; matched literally")],
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    limit: Annotated[
-        int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="The original name of page_size")
-    ] = None,
+    paging: Paging,
 ) -> ExactJSONResponse:
-    found = await service.search(q, page, limit or page_size)
-    return ExactJSONResponse(
-        [p.model_dump(mode="python") for p in found.products], headers=_page_headers(request, found)
-    )
+    found = await service.search(q, paging.page, paging.page_size)
+    return exact_reply(list[Product], found.products, headers=paging.headers(found.total))
 
 
 @router.get("/{product_id}", response_model=Product, responses=_BAD_ID)
 async def get_product(product_id: ProductIdPath, service: Service) -> ExactJSONResponse:
-    return _reply(await service.get(product_id))
+    return exact_reply(Product, await service.get(product_id))
 
 
 @router.put(
@@ -113,7 +88,7 @@ async def update_product(
     service: Service,
     body: Annotated[ProductUpdate | None, Body()] = None,
 ) -> ExactJSONResponse:
-    return _reply(await service.update(product_id, body))
+    return exact_reply(Product, await service.update(product_id, body))
 
 
 @router.delete("/{product_id}", response_model=Message, responses=_BAD_ID)

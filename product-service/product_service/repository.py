@@ -1,21 +1,86 @@
-"""Every MongoDB query of product-service lives here."""
+"""Every MongoDB query of product-service lives here.
+
+The service layer speaks in domain terms (product ids as strings, public fields, page
+numbers, `Product`); this module turns them into ObjectIds, query documents and stored
+fields, and stored documents back into `Product`. A malformed id is the domain's
+`BadRequest` before any MongoDB call.
+"""
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from chassis import DependencyUnavailable
-from chassis.mongo_outbox import ensure_outbox_indexes
-from product_service.models import OUTBOX, PRODUCTS, Document
+from chassis import BadRequest, DependencyUnavailable
+from chassis.events import CloudEvent
+from chassis.mongo_outbox import enqueue, ensure_outbox_indexes
+from product_service.models import (
+    OUTBOX,
+    PRODUCTS,
+    Document,
+    cents_to_price,
+    format_time,
+    new_document,
+    parse_time,
+    to_stored_fields,
+)
+from product_service.schemas import Product
 
 T = TypeVar("T")
+# The open transaction, passed back to the write methods; the service layer never looks in.
 Session = AsyncClientSession
+
+
+def parse_product_id(raw: str) -> ObjectId:
+    try:
+        return ObjectId(raw)
+    except (InvalidId, TypeError):
+        raise BadRequest(f"Invalid product id: {raw[:64]}") from None
+
+
+def check_product_id(product_id: str) -> None:
+    """A malformed id is a 400 before anything else is looked at (or a transaction opened)."""
+    parse_product_id(product_id)
+
+
+def to_product(document: Document) -> Product:
+    return Product(
+        id=str(document["_id"]),
+        name=document["name"],
+        description=document.get("description") or "",
+        price=cents_to_price(document["price_cents"]),
+        category=document["category"],
+        tags=list(document.get("tags") or []),
+        stock_quantity=int(document.get("stock_quantity") or 0),
+        image_url=document.get("image_url"),
+        created_at=parse_time(document["created_at"]),
+        updated_at=parse_time(document["updated_at"]),
+        version=int(document.get("version") or 1),
+    )
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    """A product about to be inserted: its id is fixed once, so a retried transaction
+    inserts the same document."""
+
+    product: Product
+    document: Document
+
+
+def new_product(fields: dict[str, Any], now: datetime) -> NewProduct:
+    """`fields` are validated public fields (price as a Decimal)."""
+    document = new_document(fields, now)
+    return NewProduct(to_product(document), document)
 
 
 class ProductRepository:
@@ -60,36 +125,55 @@ class ProductRepository:
                 "MongoDB is unavailable; please retry in a few seconds."
             ) from None
 
-    async def insert(self, session: Session, document: Document) -> None:
-        await self.products.insert_one(document, session=session)
+    async def enqueue(self, session: Session, topic: str, event: CloudEvent, key: str) -> None:
+        """The event into the outbox, in the transaction of the change it announces."""
+        await enqueue(session, self.outbox, topic, event, key=key)
+
+    async def insert(self, session: Session, new: NewProduct) -> None:
+        await self.products.insert_one(new.document, session=session)
 
     async def update(
-        self, session: Session, product_id: ObjectId, changes: dict[str, Any]
-    ) -> Document | None:
-        return await self.products.find_one_and_update(
-            {"_id": product_id},
-            {"$set": changes, "$inc": {"version": 1}},
+        self, session: Session, product_id: str, changes: dict[str, Any], now: datetime
+    ) -> Product | None:
+        """Set the given public fields, move updated_at to `now` and raise the version; the
+        product as it is now, or None when there is none with this id."""
+        stored = to_stored_fields(changes)
+        stored["updated_at"] = format_time(now)
+        document = await self.products.find_one_and_update(
+            {"_id": parse_product_id(product_id)},
+            {"$set": stored, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
             session=session,
         )
+        return None if document is None else to_product(document)
 
-    async def delete(self, session: Session, product_id: ObjectId) -> Document | None:
-        return await self.products.find_one_and_delete({"_id": product_id}, session=session)
+    async def delete(self, session: Session, product_id: str) -> int | None:
+        """Delete the product; the version it had, or None when there is none with this id."""
+        document = await self.products.find_one_and_delete(
+            {"_id": parse_product_id(product_id)}, session=session
+        )
+        return None if document is None else int(document.get("version") or 1)
 
-    async def get(self, product_id: ObjectId) -> Document | None:
-        return await self.products.find_one({"_id": product_id})
+    async def get(self, product_id: str) -> Product | None:
+        document = await self.products.find_one({"_id": parse_product_id(product_id)})
+        return None if document is None else to_product(document)
 
-    async def find_by_name(self, name: str) -> Document | None:
-        return await self.products.find_one({"name": name}, sort=[("_id", ASCENDING)])
+    async def find_by_name(self, name: str) -> Product | None:
+        document = await self.products.find_one({"name": name}, sort=[("_id", ASCENDING)])
+        return None if document is None else to_product(document)
 
     async def page(
-        self, query: dict[str, Any], skip: int, limit: int
-    ) -> tuple[list[Document], int]:
-        """One page in creation order (ObjectIds grow with time) and the total count."""
+        self, page: int, page_size: int, text: str | None = None
+    ) -> tuple[list[Product], int]:
+        """One page (1-based) in creation order (ObjectIds grow with time) and the total count;
+        with `text`, only the products whose name, category or a tag contains it."""
+        # re.escape: the user's text is matched literally, never run as a pattern.
+        query = {} if text is None else literal_search(re.escape(text))
         documents = await self.products.find(
-            query, sort=[("_id", ASCENDING)], skip=skip, limit=limit
+            query, sort=[("_id", ASCENDING)], skip=(page - 1) * page_size, limit=page_size
         ).to_list()
-        return documents, int(await self.products.count_documents(query))
+        total = int(await self.products.count_documents(query))
+        return [to_product(d) for d in documents], total
 
 
 def literal_search(pattern: str) -> dict[str, Any]:

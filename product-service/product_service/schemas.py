@@ -10,9 +10,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    WithJsonSchema,
 )
 
+from chassis.api import Money
 from chassis.validation import Integer
 from product_service.models import CENT
 
@@ -87,8 +87,6 @@ ImageUrl = Annotated[
     StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$"),
     AfterValidator(_no_control_characters),
 ]
-# Replies carry money as a JSON number with two decimals (api.ExactJSONResponse renders it).
-Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [999.99]})]
 # Query text for /search: matched literally (escaped), never as a pattern.
 SearchText = Annotated[
     str,

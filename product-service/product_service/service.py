@@ -1,31 +1,25 @@
 """Use cases and business rules of product-service.
 
 Every change and its ``product-updated`` event are written in one MongoDB transaction (the
-event into the ``outbox`` collection); the relay publishes it after commit.
+event into the ``outbox`` collection); the relay publishes it after commit. No MongoDB types
+here: ids are strings, and ``repository`` turns them into ObjectIds and queries.
 """
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
-from bson import ObjectId
-from bson.errors import InvalidId
 
 from chassis import BadRequest, NotFound
-from chassis.mongo_outbox import enqueue
 from contracts import PRODUCT_UPDATED, ProductSnapshot, ProductUpdated
 from product_service.config import Settings
-from product_service.models import (
-    Document,
-    cents_to_price,
-    format_time,
-    new_document,
-    parse_time,
-    to_stored_fields,
+from product_service.repository import (
+    ProductRepository,
+    Session,
+    check_product_id,
+    new_product,
 )
-from product_service.repository import ProductRepository, Session, literal_search
 from product_service.schemas import Product, ProductCreate, ProductPage, ProductUpdate
 
 log = structlog.get_logger(__name__)
@@ -33,29 +27,6 @@ log = structlog.get_logger(__name__)
 Op = Literal["upsert", "delete"]
 UPSERT: Op = "upsert"
 DELETE: Op = "delete"
-
-
-def parse_product_id(raw: str) -> ObjectId:
-    try:
-        return ObjectId(raw)
-    except (InvalidId, TypeError):
-        raise BadRequest(f"Invalid product id: {raw[:64]}") from None
-
-
-def to_product(document: Document) -> Product:
-    return Product(
-        id=str(document["_id"]),
-        name=document["name"],
-        description=document.get("description") or "",
-        price=cents_to_price(document["price_cents"]),
-        category=document["category"],
-        tags=list(document.get("tags") or []),
-        stock_quantity=int(document.get("stock_quantity") or 0),
-        image_url=document.get("image_url"),
-        created_at=parse_time(document["created_at"]),
-        updated_at=parse_time(document["updated_at"]),
-        version=int(document.get("version") or 1),
-    )
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -87,11 +58,11 @@ class ProductService:
         self.on_commit = on_commit
 
     async def create(self, data: ProductCreate) -> Product:
-        document = new_document(data.model_dump(), datetime.now(UTC))
-        product = to_product(document)
+        new = new_product(data.model_dump(), datetime.now(UTC))
+        product = new.product
 
         async def work(session: Session) -> None:
-            await self.repo.insert(session, document)
+            await self.repo.insert(session, new)
             await self._emit(session, UPSERT, product.id, product.version, product)
 
         await self.repo.in_transaction(work)
@@ -100,31 +71,29 @@ class ProductService:
         return product
 
     async def get(self, product_id: str) -> Product:
-        document = await self.repo.get(parse_product_id(product_id))
-        if document is None:
+        product = await self.repo.get(product_id)
+        if product is None:
             raise _not_found(product_id)
-        return to_product(document)
+        return product
 
     async def list(self, page: int, page_size: int) -> ProductPage:
-        return await self._page({}, page, page_size)
+        return await self._page(None, page, page_size)
 
     async def search(self, text: str, page: int, page_size: int) -> ProductPage:
-        # re.escape: the user's text is matched literally, never run as a pattern.
-        return await self._page(literal_search(re.escape(text)), page, page_size)
+        # The text is matched literally (the repository escapes it), never run as a pattern.
+        return await self._page(text, page, page_size)
 
     async def update(self, product_id: str, data: ProductUpdate | None) -> Product:
-        oid = parse_product_id(product_id)
+        check_product_id(product_id)
         given = data.changes() if data is not None else {}
         if not given:
             raise BadRequest("No fields to update")
-        changes = to_stored_fields(given)
-        changes["updated_at"] = format_time(datetime.now(UTC))
+        now = datetime.now(UTC)
 
         async def work(session: Session) -> Product | None:
-            document = await self.repo.update(session, oid, changes)
-            if document is None:
+            product = await self.repo.update(session, product_id, given, now)
+            if product is None:
                 return None
-            product = to_product(document)
             await self._emit(session, UPSERT, product.id, product.version, product)
             return product
 
@@ -136,13 +105,14 @@ class ProductService:
         return product
 
     async def delete(self, product_id: str) -> str:
-        oid = parse_product_id(product_id)
+        check_product_id(product_id)
 
         async def work(session: Session) -> int | None:
-            document = await self.repo.delete(session, oid)
-            if document is None:
+            last_version = await self.repo.delete(session, product_id)
+            if last_version is None:
                 return None
-            version = int(document.get("version") or 1) + 1
+            # The delete is a change of its own: one version past the product's last.
+            version = last_version + 1
             await self._emit(session, DELETE, product_id, version, None)
             return version
 
@@ -154,13 +124,12 @@ class ProductService:
         return f"Product {product_id} deleted successfully"
 
     async def find_by_name(self, name: str) -> Product | None:
-        document = await self.repo.find_by_name(name)
-        return None if document is None else to_product(document)
+        return await self.repo.find_by_name(name)
 
-    async def _page(self, query: dict[str, Any], page: int, page_size: int) -> ProductPage:
-        documents, total = await self.repo.page(query, (page - 1) * page_size, page_size)
+    async def _page(self, text: str | None, page: int, page_size: int) -> ProductPage:
+        products, total = await self.repo.page(page, page_size, text)
         return ProductPage(
-            products=[to_product(d) for d in documents],
+            products=products,
             total=total,
             page=page,
             page_size=page_size,
@@ -176,4 +145,4 @@ class ProductService:
             subject=product_id,
             event_type=topic,
         )
-        await enqueue(session, self.repo.outbox, topic, event, key=product_id)
+        await self.repo.enqueue(session, topic, event, key=product_id)

@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query, Response
 
+from chassis.api import invalid_query, service_dependency
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
 from search_service.schemas import AutocompleteResults, FilterResults, ReindexReport, SearchResults
 from search_service.service import SearchService
 
@@ -17,33 +18,30 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 100
 
 
-async def get_service(request: Request) -> SearchService:
-    service: SearchService = request.app.state.search
-    return service
-
-
-Service = Annotated[SearchService, Depends(get_service)]
-Page = Annotated[int, Query(ge=1, le=MAX_RESULT_WINDOW, description="1-based page number")]
-Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page (max 100)")]
+Service = Annotated[SearchService, Depends(service_dependency(SearchService, "search"))]
+# page/page_size; size (this service's original name) and limit are accepted for page_size.
+Paging = Annotated[
+    PageRequest,
+    Depends(
+        pagination(
+            default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE, max_page=MAX_RESULT_WINDOW
+        )
+    ),
+]
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "Search is temporarily unavailable (Elasticsearch down)"}
 }
+PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": PAGE_HEADERS_DOC}, **UNAVAILABLE}
 
 
-def invalid(field: str, message: str, value: Any) -> RequestValidationError:
-    """A 422 shaped like FastAPI's own, for rules that span several parameters."""
-    return RequestValidationError(
-        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
-    )
-
-
-def check_window(page: int, size: int) -> None:
+def check_window(paging: PageRequest) -> None:
+    page, size, name = paging.page, paging.page_size, paging.size_name
     if page * size > MAX_RESULT_WINDOW:
-        raise invalid(
+        raise invalid_query(
             "page",
-            f"page * size must be at most {MAX_RESULT_WINDOW} (got page={page}, size={size}); "
-            "narrow the query instead of paging this deep",
+            f"page * {name} must be at most {MAX_RESULT_WINDOW} (got page={page}, "
+            f"{name}={size}); narrow the query instead of paging this deep",
             page,
         )
 
@@ -52,10 +50,10 @@ def parse_tags(values: list[str] | None) -> list[str]:
     """`tags=a,b` and `tags=a&tags=b` both mean: carries tag a and tag b."""
     tags = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
     if len(tags) > MAX_TAGS:
-        raise invalid("tags", f"at most {MAX_TAGS} tags may be given (got {len(tags)})", tags)
+        raise invalid_query("tags", f"at most {MAX_TAGS} tags may be given (got {len(tags)})", tags)
     for tag in tags:
         if len(tag) > MAX_TAG_LENGTH:
-            raise invalid("tags", f"a tag is at most {MAX_TAG_LENGTH} characters long", tag)
+            raise invalid_query("tags", f"a tag is at most {MAX_TAG_LENGTH} characters long", tag)
     return tags
 
 
@@ -66,16 +64,18 @@ router = APIRouter(prefix="/api/search", tags=["search"])
     "",
     response_model=SearchResults,
     summary="Full-text search: fuzzy, name weighs most, then tags, then description",
-    responses=UNAVAILABLE,
+    responses=PAGED,
 )
 async def search(
     service: Service,
+    paging: Paging,
+    response: Response,
     q: Annotated[str, Query(max_length=200, description="Words to find; empty lists all")] = "",
-    page: Page = 1,
-    size: Size = DEFAULT_PAGE_SIZE,
 ) -> SearchResults:
-    check_window(page, size)
-    return await service.search(q, page, size)
+    check_window(paging)
+    found = await service.search(q, paging.page, paging.page_size)
+    response.headers.update(paging.headers(found.total))
+    return found
 
 
 @router.get(
@@ -95,7 +95,7 @@ async def autocomplete(
     "/filter",
     response_model=FilterResults,
     summary="Filter by category, price range and tags; with category and price facets",
-    responses=UNAVAILABLE,
+    responses=PAGED,
 )
 async def filter_products(
     service: Service,
@@ -114,17 +114,22 @@ async def filter_products(
         list[str] | None,
         Query(description="Products carrying every tag given (repeat or comma-separate)"),
     ] = None,
-    page: Page = 1,
-    size: Size = DEFAULT_PAGE_SIZE,
+    *,
+    paging: Paging,
+    response: Response,
 ) -> FilterResults:
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise invalid(
+        raise invalid_query(
             "minPrice",
             f"minPrice ({min_price:g}) must not be greater than maxPrice ({max_price:g})",
             min_price,
         )
-    check_window(page, size)
-    return await service.filter(category, min_price, max_price, parse_tags(tags), page, size)
+    check_window(paging)
+    found = await service.filter(
+        category, min_price, max_price, parse_tags(tags), paging.page, paging.page_size
+    )
+    response.headers.update(paging.headers(found.total))
+    return found
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""Every Elasticsearch request of search-service lives here.
+"""Every Elasticsearch request of search-service lives here, and every reading of its replies:
+queries return hits, totals, suggestions and facet counts, never the raw reply.
 
 Connection failures, timeouts and Elasticsearch's own 429/5xx answers become
 `SearchUnavailable` (503 on the HTTP side, "pause and retry" for the event consumer);
@@ -23,6 +24,7 @@ from elasticsearch import (
 
 from chassis import DependencyUnavailable
 from search_service.models import index_body
+from search_service.schemas import CategoryFacet, SearchHit, Suggestion
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +83,53 @@ class FilterQuery:
     min_price: float | None
     max_price: float | None
     tag_keys: Sequence[str]
+
+
+@dataclass(frozen=True)
+class HitPage:
+    """One page of hits and the number of hits in all."""
+
+    total: int
+    hits: list[SearchHit]
+
+
+@dataclass(frozen=True)
+class FacetedHitPage(HitPage):
+    """A filtered page, with the counts of all filtered hits per category and per price range
+    (`PRICE_RANGES` keys; a range without hits may be missing)."""
+
+    categories: list[CategoryFacet]
+    price_range_counts: dict[str, int]
+
+
+def _hit(raw: dict[str, Any], ranked: bool) -> SearchHit:
+    source = raw.get("_source") or {}
+    highlight = raw.get("highlight") or {}
+    return SearchHit(
+        id=source.get("product_id") or raw["_id"],
+        name=source.get("name", ""),
+        description=source.get("description", ""),
+        price=round(float(source.get("price", 0)), 2),
+        category=source.get("category", ""),
+        tags=list(source.get("tags") or []),
+        stock_quantity=source.get("stock_quantity"),
+        image_url=source.get("image_url"),
+        score=raw.get("_score") if ranked else None,
+        # Fragments come back per field; "tags.text" is reported as "tags".
+        highlight={
+            field.removesuffix(".text"): [str(f) for f in fragments]
+            for field, fragments in highlight.items()
+        },
+    )
+
+
+def _total(reply: dict[str, Any]) -> int:
+    total = reply.get("hits", {}).get("total", 0)
+    return int(total["value"] if isinstance(total, dict) else total)
+
+
+def _hits(reply: dict[str, Any], ranked: bool) -> list[SearchHit]:
+    return [_hit(raw, ranked) for raw in reply["hits"]["hits"]]
 
 
 class ProductIndex:
@@ -232,7 +281,8 @@ class ProductIndex:
 
     # -- queries ---------------------------------------------------------------------------
 
-    async def search(self, text: str, offset: int, size: int) -> dict[str, Any]:
+    async def search(self, text: str, offset: int, size: int) -> HitPage:
+        """Relevance-ranked hits for `text` (scored); without text, every product by name."""
         query: dict[str, Any]
         sort: list[Any] | None = None
         if text:
@@ -266,9 +316,10 @@ class ProductIndex:
             body["sort"] = sort
         with elasticsearch_call():
             reply = await self.es.search(index=self.alias, **body)
-        return dict(reply.body)
+        found = dict(reply.body)
+        return HitPage(total=_total(found), hits=_hits(found, ranked=bool(text)))
 
-    async def autocomplete(self, prefix: str, limit: int) -> dict[str, Any]:
+    async def autocomplete(self, prefix: str, limit: int) -> list[Suggestion]:
         with elasticsearch_call():
             reply = await self.es.search(
                 index=self.alias,
@@ -284,9 +335,16 @@ class ProductIndex:
                 sort=[{"_score": "desc"}, {"name.raw": "asc"}],
                 size=limit,
             )
-        return dict(reply.body)
+        return [
+            Suggestion(
+                id=raw["_source"].get("product_id") or raw["_id"],
+                name=raw["_source"].get("name", ""),
+            )
+            for raw in reply.body["hits"]["hits"]
+        ]
 
-    async def filter(self, filters: FilterQuery, offset: int, size: int) -> dict[str, Any]:
+    async def filter(self, filters: FilterQuery, offset: int, size: int) -> FacetedHitPage:
+        """The products matching every filter, by name, with the facet counts."""
         clauses: list[dict[str, Any]] = []
         if filters.category_key is not None:
             clauses.append({"term": {"category_key": filters.category_key}})
@@ -319,4 +377,17 @@ class ProductIndex:
                     "price_ranges": {"range": {"field": "price", "ranges": ranges}},
                 },
             )
-        return dict(reply.body)
+        found = dict(reply.body)
+        aggs = found.get("aggregations", {})
+        return FacetedHitPage(
+            total=_total(found),
+            hits=_hits(found, ranked=False),
+            categories=[
+                CategoryFacet(category=str(bucket["key"]), count=int(bucket["doc_count"]))
+                for bucket in aggs.get("categories", {}).get("buckets", [])
+            ],
+            price_range_counts={
+                str(bucket.get("key")): int(bucket.get("doc_count", 0))
+                for bucket in aggs.get("price_ranges", {}).get("buckets", [])
+            },
+        )

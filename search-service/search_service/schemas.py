@@ -1,6 +1,6 @@
 """The public contract of search-service: what /api/search* answers."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class SearchHit(BaseModel):
@@ -24,6 +24,12 @@ class SearchResults(BaseModel):
     page: int
     size: int
     hits: list[SearchHit]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def page_size(self) -> int:
+        """The fleet's name for `size` (chassis.pagination); `size` stays for its clients."""
+        return self.size
 
 
 class Suggestion(BaseModel):
@@ -69,6 +75,12 @@ class FilterResults(BaseModel):
     filters: AppliedFilters
     hits: list[SearchHit]
     facets: Facets
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def page_size(self) -> int:
+        """The fleet's name for `size` (chassis.pagination); `size` stays for its clients."""
+        return self.size
 
 
 class ReindexReport(BaseModel):

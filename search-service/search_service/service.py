@@ -1,5 +1,6 @@
 """Use cases of search-service: search, autocomplete, filter, applying product-updated events
-and the full reindex. No FastAPI and no Elasticsearch types here."""
+and the full reindex. No FastAPI and no Elasticsearch types or replies here: the repository
+(`ProductIndex`) builds the queries and returns hits, totals, suggestions and facet counts."""
 
 import asyncio
 import contextlib
@@ -26,14 +27,11 @@ from search_service.repository import (
 from search_service.schemas import (
     AppliedFilters,
     AutocompleteResults,
-    CategoryFacet,
     Facets,
     FilterResults,
     PriceRangeFacet,
     ReindexReport,
-    SearchHit,
     SearchResults,
-    Suggestion,
 )
 
 log = structlog.get_logger(__name__)
@@ -55,32 +53,6 @@ class PoisonEvent(ValueError):
 def clean_text(text: str) -> str:
     """Control characters carry no meaning in a query; whitespace is collapsed."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-
-
-def _hit(raw: dict[str, Any], ranked: bool) -> SearchHit:
-    source = raw.get("_source") or {}
-    highlight = raw.get("highlight") or {}
-    return SearchHit(
-        id=source.get("product_id") or raw["_id"],
-        name=source.get("name", ""),
-        description=source.get("description", ""),
-        price=round(float(source.get("price", 0)), 2),
-        category=source.get("category", ""),
-        tags=list(source.get("tags") or []),
-        stock_quantity=source.get("stock_quantity"),
-        image_url=source.get("image_url"),
-        score=raw.get("_score") if ranked else None,
-        # Fragments come back per field; "tags.text" is reported as "tags".
-        highlight={
-            field.removesuffix(".text"): [str(f) for f in fragments]
-            for field, fragments in highlight.items()
-        },
-    )
-
-
-def _total(reply: dict[str, Any]) -> int:
-    total = reply.get("hits", {}).get("total", 0)
-    return int(total["value"] if isinstance(total, dict) else total)
 
 
 class SearchService:
@@ -111,23 +83,15 @@ class SearchService:
     async def search(self, q: str, page: int, size: int) -> SearchResults:
         text = clean_text(q)
         await self.prepare_index()
-        reply = await self.index.search(text, (page - 1) * size, size)
-        hits = [_hit(raw, ranked=bool(text)) for raw in reply["hits"]["hits"]]
-        return SearchResults(query=text, total=_total(reply), page=page, size=size, hits=hits)
+        found = await self.index.search(text, (page - 1) * size, size)
+        return SearchResults(query=text, total=found.total, page=page, size=size, hits=found.hits)
 
     async def autocomplete(self, q: str) -> AutocompleteResults:
         prefix = clean_text(q)
         if not prefix:
             return AutocompleteResults(query=prefix, suggestions=[])
         await self.prepare_index()
-        reply = await self.index.autocomplete(prefix, AUTOCOMPLETE_LIMIT)
-        suggestions = [
-            Suggestion(
-                id=raw["_source"].get("product_id") or raw["_id"],
-                name=raw["_source"].get("name", ""),
-            )
-            for raw in reply["hits"]["hits"]
-        ]
+        suggestions = await self.index.autocomplete(prefix, AUTOCOMPLETE_LIMIT)
         return AutocompleteResults(query=prefix, suggestions=suggestions)
 
     async def filter(
@@ -148,29 +112,23 @@ class SearchService:
             max_price=max_price,
             tag_keys=sorted({tag.lower() for tag in tags}),
         )
-        reply = await self.index.filter(query, (page - 1) * size, size)
-        aggs = reply.get("aggregations", {})
-        categories = [
-            CategoryFacet(category=str(bucket["key"]), count=int(bucket["doc_count"]))
-            for bucket in aggs.get("categories", {}).get("buckets", [])
-        ]
-        counts = {
-            str(bucket.get("key")): int(bucket.get("doc_count", 0))
-            for bucket in aggs.get("price_ranges", {}).get("buckets", [])
-        }
+        found = await self.index.filter(query, (page - 1) * size, size)
+        # Every price range is shown, in order, with 0 when nothing falls in it.
         price_ranges = [
-            PriceRangeFacet(key=key, min_price=low, max_price=high, count=counts.get(key, 0))
+            PriceRangeFacet(
+                key=key, min_price=low, max_price=high, count=found.price_range_counts.get(key, 0)
+            )
             for key, low, high in PRICE_RANGES
         ]
         return FilterResults(
-            total=_total(reply),
+            total=found.total,
             page=page,
             size=size,
             filters=AppliedFilters(
                 category=category or None, min_price=min_price, max_price=max_price, tags=tags
             ),
-            hits=[_hit(raw, ranked=False) for raw in reply["hits"]["hits"]],
-            facets=Facets(categories=categories, price_ranges=price_ranges),
+            hits=found.hits,
+            facets=Facets(categories=found.categories, price_ranges=price_ranges),
         )
 
     # -- events ----------------------------------------------------------------------------

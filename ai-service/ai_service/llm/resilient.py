@@ -2,7 +2,8 @@
 timeouts, and a circuit breaker whose state is the metric
 `circuit_breaker_state{service="ai-service",dependency="llm:<provider>"}`; retries and breaker
 are the chassis's (`chassis.resilience`). Whatever fails comes out as LLMUnavailable, which the
-service answers with the local fallback."""
+service answers with the local fallback; so that the fallback still reaches the shopper, the
+model gets the request's time (chassis.deadlines) less `FALLBACK_RESERVE_SECONDS`."""
 
 import asyncio
 
@@ -10,11 +11,13 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from ai_service.llm.base import ChatModel, LLMError
-from chassis.resilience import CircuitBreakers, OpenedState, RetryPolicy
+from chassis.resilience import CircuitBreakers, DeadlineExceeded, OpenedState, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
 SERVICE = "ai-service"
+# Kept from the request's time for the local answer when the model runs out of it.
+FALLBACK_RESERVE_SECONDS = 1.0
 LLM_CALLS = Counter("ai_llm_calls_total", "LLM calls by outcome", ["provider", "outcome"])
 LLM_LATENCY = Histogram(
     "ai_llm_request_duration_seconds",
@@ -51,7 +54,9 @@ class ResilientChat:
         self.backoff_max_seconds = backoff_max_seconds
         self.provider = model.label.split(":", 1)[0]
         self.circuit = f"llm:{self.provider}"
-        self.retry = RetryPolicy(attempts, backoff_seconds, backoff_max_seconds)
+        self.retry = RetryPolicy(
+            attempts, backoff_seconds, backoff_max_seconds, FALLBACK_RESERVE_SECONDS
+        )
         self.breakers = CircuitBreakers(
             SERVICE,
             failure_threshold=breaker_failure_threshold,
@@ -76,6 +81,10 @@ class ResilientChat:
         except OpenedState as exc:
             LLM_CALLS.labels(self.provider, "breaker_open").inc()
             raise LLMUnavailable("circuit breaker open") from exc
+        except DeadlineExceeded as exc:
+            LLM_CALLS.labels(self.provider, "out_of_time").inc()
+            log.warning("llm.out_of_time", provider=self.label, error=str(exc))
+            raise LLMUnavailable(f"out of the request's time: {exc}") from exc
         except LLMError as exc:
             LLM_CALLS.labels(self.provider, "failed").inc()
             log.warning("llm.call_failed", provider=self.label, error=str(exc), status=exc.status)

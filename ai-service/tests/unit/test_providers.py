@@ -2,7 +2,9 @@
 parsed and grounded, 429/5xx/timeouts are retried, and whatever still fails degrades to the
 local answer, never an error. See recordings/README.md for where the replies come from."""
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from ai_service.config import Settings
 from ai_service.llm.factory import build_chat
 from ai_service.schemas import ChatRequest
 from ai_service.service import AssistantService
+from chassis import deadlines
 
 from .catalog_fixture import sample_catalog
 
@@ -315,3 +318,36 @@ async def test_llm_latency_and_fallbacks_are_measured() -> None:
 
 def _degraded_labels() -> dict[str, str]:
     return {"task": "chat", "reason": "unavailable"}
+
+
+class HangingModel(ExplodingModel):
+    label = "hanging:model"
+
+    async def complete(self, system: str, user: str) -> str:
+        self.calls += 1
+        await asyncio.sleep(30)
+        return "{}"
+
+
+async def test_a_slow_model_leaves_time_for_the_local_answer_within_the_requests_budget() -> None:
+    """The gateway gives ai-service a budget (X-Request-Timeout-Ms); the model gets it less the
+    fallback reserve, so the shopper gets the local answer instead of the gateway's 504."""
+    from ai_service.llm.resilient import FALLBACK_RESERVE_SECONDS, ResilientChat
+
+    model = HangingModel()
+    chat = ResilientChat(
+        model,
+        timeout_seconds=20,
+        attempts=3,
+        backoff_seconds=0,
+        backoff_max_seconds=0,
+        breaker_failure_threshold=10,
+        breaker_reset_seconds=1,
+    )
+    budget = FALLBACK_RESERVE_SECONDS + 0.5
+    started = time.monotonic()
+    with deadlines.deadline_in(budget):
+        answer = await AssistantService(sample_catalog(), chat, Settings()).chat_reply(ASK)
+    assert answer.generated_by == "local-retrieval"
+    assert time.monotonic() - started < budget
+    assert model.calls == 1

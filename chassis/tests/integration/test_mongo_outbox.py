@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from chassis.events import CloudEvent, decode_event, new_event
 from chassis.kafka import EventProducer
 from chassis.mongo_outbox import MongoOutboxRelay, enqueue, ensure_outbox_indexes
-from chassis.outbox import OUTBOX_BACKLOG
+from chassis.outbox_core import OUTBOX_BACKLOG
 
 pytestmark = pytest.mark.integration
 

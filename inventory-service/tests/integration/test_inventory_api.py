@@ -62,6 +62,18 @@ async def test_list_is_a_json_array_bounded_by_limit_and_offset(client) -> None:
     assert (await client.get("/api/inventory", params={"limit": 0})).status_code == 422
 
 
+async def test_list_pages_with_page_and_page_size_too(client) -> None:
+    for _ in range(3):
+        await _create(client, f"paged-{uuid.uuid4().hex[:10]}")
+    everything = (await client.get("/api/inventory", params={"page_size": 500})).json()
+    reply = await client.get("/api/inventory", params={"page": 2, "page_size": 2})
+    assert reply.json() == everything[2:4]
+    assert '</api/inventory?page=1&page_size=2>; rel="prev"' in reply.headers["link"]
+    assert int(reply.headers["x-total-count"]) >= 3
+    conflicting = await client.get("/api/inventory", params={"page_size": 2, "limit": 3})
+    assert conflicting.status_code == 422
+
+
 async def test_check_reports_whether_requested_quantity_is_available(client, product_id) -> None:
     await _create(client, product_id, 5)
     ok = (await client.get(f"/api/inventory/{product_id}/check", params={"quantity": 5})).json()

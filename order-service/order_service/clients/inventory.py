@@ -18,8 +18,15 @@ import structlog
 from prometheus_client import Counter
 
 from chassis import BadRequest, Conflict, NotFound
+from chassis.deadlines import outgoing_headers
 from chassis.errors import DomainError
-from chassis.resilience import CircuitBreakers, OpenedState, RetryPolicy, dependency_error
+from chassis.resilience import (
+    CircuitBreakers,
+    DeadlineExceeded,
+    OpenedState,
+    RetryPolicy,
+    dependency_error,
+)
 from chassis.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -158,7 +165,7 @@ class InventoryClient:
                 retry_if=lambda exc: isinstance(exc, _FailedAttempt) and exc.retryable,
                 on_failure=failed,
             )
-        except (OpenedState, _FailedAttempt) as exc:
+        except (OpenedState, _FailedAttempt, DeadlineExceeded) as exc:
             if isinstance(exc, OpenedState):
                 BREAKER_REJECTED.labels(CIRCUIT).inc()
             raise dependency_error(
@@ -168,13 +175,17 @@ class InventoryClient:
                 unavailable=f"Inventory service is unavailable ({exc}); try again shortly.",
                 too_slow=f"Inventory service did not answer within {self.timeout_seconds:g} s; "
                 "try again shortly.",
+                out_of_time="Inventory service did not answer before this request's time ran "
+                "out; try again shortly.",
             ) from None
 
     async def _attempt(self, method: str, path: str, body: Any) -> Reply:
         async with await self.breakers.breaker(CIRCUIT):
-            # aiohttp is not instrumented: the trace context travels by hand (None: tracing off).
-            traceparent = current_traceparent()
-            headers = {"traceparent": traceparent} if traceparent else None
+            # aiohttp is not instrumented: the trace context travels by hand (None: tracing off),
+            # and so does what is left of the request's time (chassis.deadlines).
+            headers = outgoing_headers()
+            if traceparent := current_traceparent():
+                headers["traceparent"] = traceparent
             try:
                 async with self._session().request(
                     method,

@@ -151,6 +151,31 @@ async def test_customer_orders_are_newest_first_and_paginated(
     assert (await client.get("/api/orders/user/not-an-email")).status_code == 400
 
 
+async def test_orders_page_with_page_and_page_size_too(
+    client: httpx.AsyncClient, stock: StockFactory
+) -> None:
+    """The fleet's one naming (docs/api.md): page/page_size, links in the same names."""
+    product_id = await stock(10)
+    email = f"paged-{uuid.uuid4().hex[:6]}@example.com"
+    placed = []
+    for _ in range(3):
+        reply = await client.post("/api/orders", json=order_body(product_id, 1, email=email))
+        placed.append(reply.json()["id"])
+    reply = await client.get(f"/api/orders/user/{email}", params={"page": 2, "page_size": 1})
+    assert [o["id"] for o in reply.json()] == [placed[1]]
+    assert reply.headers["x-total-count"] == "3"
+    assert f'/api/orders/user/{email}?page=3&page_size=1>; rel="next"' in reply.headers["link"]
+    assert f'/api/orders/user/{email}?page=1&page_size=1>; rel="prev"' in reply.headers["link"]
+    both = await client.get(f"/api/orders/user/{email}", params={"page": 2, "offset": 1})
+    assert both.status_code == 422
+    assert both.json()["detail"][0]["loc"] == ["query", "offset"]
+    bad_id = await client.get("/api/orders/not-a-uuid")
+    assert (bad_id.status_code, bad_id.json()) == (
+        400,
+        {"detail": "Invalid order id: 'not-a-uuid' is not a UUID"},
+    )
+
+
 async def test_status_moves_only_forward_and_shipping_commits_the_stock(
     client: httpx.AsyncClient, inventory: httpx.AsyncClient, stock: StockFactory
 ) -> None:

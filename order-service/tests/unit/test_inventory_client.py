@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
-from chassis import BadRequest, DependencyTimeout, DependencyUnavailable, NotFound
+from chassis import BadRequest, DependencyTimeout, DependencyUnavailable, NotFound, deadlines
 from order_service.clients.inventory import CIRCUIT, SERVICE, InventoryClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -154,3 +154,28 @@ async def test_slow_inventory_is_a_504_not_a_hang() -> None:
     assert time.perf_counter() - started < 1.0  # a read timeout is not retried
     await client.close()
     server.close()
+
+
+async def test_the_call_ends_with_the_requests_time_and_passes_what_is_left_on(
+    client_for: ClientFactory,
+) -> None:
+    """The gateway's budget (X-Request-Timeout-Ms) bounds the call although the client's own
+    timeout is longer; inventory is told what is left."""
+    budgets: list[str] = []
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        budgets.append(request.headers.get(deadlines.DEADLINE_HEADER, ""))
+        await asyncio.sleep(5)
+        return _reservation()
+
+    client = await client_for(slow)  # timeout_seconds=1.0 per attempt
+    started = time.perf_counter()
+    with (
+        deadlines.deadline_in(0.3),
+        pytest.raises(DependencyTimeout, match="before this request's time ran out"),
+    ):
+        await client.reserve(uuid.uuid4(), [("p", 1)], 60)
+    assert time.perf_counter() - started < 0.8
+    assert len(budgets) == 1
+    assert 200 <= int(budgets[0]) <= 300
+    await client.close()

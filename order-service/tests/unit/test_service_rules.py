@@ -109,9 +109,9 @@ def test_reply_renders_money_as_numbers_with_two_decimals() -> None:
     assert json.loads(body)["a"] == 1999.98
 
 
-def test_malformed_order_id_is_a_clear_400() -> None:
-    with pytest.raises(BadRequest, match="is not a UUID"):
-        parse_order_id("order-123")
+async def test_malformed_order_id_is_a_clear_400() -> None:
+    with pytest.raises(BadRequest, match="Invalid order id: 'order-123' is not a UUID"):
+        await parse_order_id(order_id="order-123")
 
 
 def test_malformed_email_in_path_is_a_clear_400() -> None:

@@ -1,53 +1,61 @@
 """Service rules without a database: ids, versions and the product-updated payload."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from bson import ObjectId
 
 from chassis import BadRequest
 from chassis.events import decode_event, encode_event
 from contracts import PRODUCT_UPDATED
-from product_service import service as service_module
 from product_service.config import Settings
-from product_service.schemas import ProductCreate, ProductUpdate
-from product_service.service import ProductService, parse_product_id
+from product_service.repository import NewProduct, parse_product_id
+from product_service.schemas import Product, ProductCreate, ProductUpdate
+from product_service.service import ProductService
 
 
 class FakeRepository:
-    """Just enough of ProductRepository: one dict, transactions run inline."""
-
-    outbox = object()
+    """Just enough of ProductRepository: one dict of products by id, transactions run inline,
+    outbox events recorded by the `emitted` fixture."""
 
     def __init__(self) -> None:
-        self.docs: dict[ObjectId, dict[str, Any]] = {}
+        self.products: dict[str, Product] = {}
 
     async def in_transaction(self, work: Any) -> Any:
         return await work(None)
 
-    async def insert(self, session: Any, document: dict[str, Any]) -> None:
-        self.docs[document["_id"]] = dict(document)
+    async def enqueue(self, session: Any, topic: str, event: Any, key: str) -> None:
+        raise AssertionError("the emitted fixture records the events")
 
-    async def update(self, session: Any, oid: ObjectId, changes: dict[str, Any]) -> Any:
-        if oid not in self.docs:
+    async def insert(self, session: Any, new: NewProduct) -> None:
+        self.products[new.product.id] = new.product
+
+    async def update(
+        self, session: Any, product_id: str, changes: dict[str, Any], now: datetime
+    ) -> Product | None:
+        current = self.products.get(product_id)
+        if current is None:
             return None
-        self.docs[oid].update(changes)
-        self.docs[oid]["version"] += 1
-        return dict(self.docs[oid])
+        changed = current.model_copy(
+            update={**changes, "updated_at": now, "version": current.version + 1}
+        )
+        self.products[product_id] = changed
+        return changed
 
-    async def delete(self, session: Any, oid: ObjectId) -> Any:
-        return self.docs.pop(oid, None)
+    async def delete(self, session: Any, product_id: str) -> int | None:
+        deleted = self.products.pop(product_id, None)
+        return None if deleted is None else deleted.version
 
 
 @pytest.fixture
 def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, str | None]]:
     calls: list[tuple[str, Any, str | None]] = []
 
-    async def fake_enqueue(session: Any, collection: Any, topic: str, event: Any, key: Any = None):
+    async def fake_enqueue(self: Any, session: Any, topic: str, event: Any, key: Any = None):
         calls.append((topic, event, key))
 
-    monkeypatch.setattr(service_module, "enqueue", fake_enqueue)
+    monkeypatch.setattr(FakeRepository, "enqueue", fake_enqueue)
     return calls
 
 

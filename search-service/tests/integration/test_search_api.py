@@ -110,6 +110,20 @@ async def test_search_pages_and_reports_the_total(client, index_products) -> Non
     assert seen <= set(ids)
 
 
+async def test_search_takes_page_size_and_says_the_total_in_headers(client, index_products) -> None:
+    word = token()
+    await index_products(*({"name": f"{word} Lamp {n}", "tags": [word]} for n in range(3)))
+    reply = await client.get("/api/search", params={"q": word, "page": 1, "page_size": 2})
+    body = reply.json()
+    assert (body["total"], body["page"], body["page_size"], body["size"]) == (3, 1, 2, 2)
+    assert len(body["hits"]) == 2
+    assert reply.headers["x-total-count"] == "3"
+    assert f'</api/search?q={word}&page=2&page_size=2>; rel="next"' in reply.headers["link"]
+    old = await client.get("/api/search/filter", params={"tags": word, "size": 1})
+    assert (old.json()["size"], old.headers["x-total-count"]) == (1, "3")
+    assert f'</api/search/filter?tags={word}&page=2&size=1>; rel="next"' in old.headers["link"]
+
+
 async def test_autocomplete_suggests_names_from_one_character(client, index_products) -> None:
     word = token()
     ids = await index_products(
