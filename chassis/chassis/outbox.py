@@ -7,6 +7,7 @@ wakes exactly when the row becomes visible and polling is only a fallback.
 """
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -60,6 +61,7 @@ __all__ = [
     "OUTBOX_PUBLISH_FAILURES",
     "OutboxRelay",
     "enqueue",
+    "enqueue_on_driver",
     "outbox_channel",
     "outbox_table",
     "record_fields",
@@ -130,6 +132,39 @@ async def enqueue(
         )
     )
     await session.execute(select(func.pg_notify(outbox_channel(table), "")))
+
+
+def _driver_enqueue_sql(table: Table) -> str:
+    # The row and its NOTIFY in one statement: one round trip.
+    return (
+        f"WITH added AS (INSERT INTO {table.name} (id, topic, key, payload, headers) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id) "
+        "SELECT pg_notify($6, '') FROM added"
+    )
+
+
+async def enqueue_on_driver(
+    connection: Any,
+    table: Table,
+    topic: str,
+    event: CloudEvent,
+    key: str | None = None,
+    *,
+    traceparent: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """``enqueue`` on a pooled asyncpg connection (chassis.postgres.driver_connection), inside
+    the transaction the caller opened on it: the same row, the same wake-up at commit."""
+    fields = record_fields(event, key, traceparent, headers)
+    await connection.execute(
+        _driver_enqueue_sql(table),
+        _row_id(event),
+        topic,
+        fields["key"],
+        fields["payload"],
+        json.dumps(fields["headers"]),
+        outbox_channel(table),
+    )
 
 
 def claim_query(table: Table, batch_size: int) -> Select[Any]:

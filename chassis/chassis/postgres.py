@@ -1,18 +1,28 @@
 """PostgreSQL plumbing shared by the services that own a PostgreSQL database: their settings,
-the pooled async engine, the fast path for hot reads, and the readiness probe."""
+the pooled async engine, the fast path for hot reads, the readiness probe, and the one
+repository shape (`Database` and its `UnitOfWork`) that keeps sessions, transactions and driver
+errors out of the services' business rules."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
 from pydantic import Field
+from sqlalchemy import Table, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import greenlet_spawn
 
 from chassis.errors import DependencyUnavailable
+from chassis.events import CloudEvent
+from chassis.inbox import claim_event
+from chassis.outbox import enqueue, enqueue_on_driver
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import instrument_engine
 
@@ -80,3 +90,104 @@ async def ping(engine: AsyncEngine) -> None:
     """Readiness: the database answers a query."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def constraint_name(error: BaseException) -> str | None:
+    """The constraint an INSERT or UPDATE broke (e.g. `uq_orders_order_number`), as asyncpg
+    reports it, from SQLAlchemy's IntegrityError or asyncpg's own error; None when the driver
+    does not say. For a repository turning a constraint into its service's domain exception."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, sa_exc.DBAPIError) and isinstance(cause.orig, BaseException):
+            cause = cause.orig
+        name = getattr(cause, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+        cause = cause.__cause__
+    return None
+
+
+class UnitOfWork:
+    """One session of a service's repository. A service subclasses it with its queries (methods
+    that return the service's domain objects, never driver rows) and names its outbox table;
+    `enqueue` and `claim_event` put the outbox row and the inbox mark in the same transaction
+    as the change. The service layer sees only these methods, no session."""
+
+    outbox: ClassVar[Table | None] = None
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        """`event` leaves through the outbox once (and only if) this transaction commits."""
+        if self.outbox is None:
+            raise TypeError(f"{type(self).__name__} names no outbox table")
+        await enqueue(self.session, self.outbox, topic, event, key=key)
+
+    async def claim_event(self, consumer: str, event_id: str) -> bool:
+        """True the first time `consumer` sees `event_id` (chassis.inbox): the mark commits, or
+        rolls back, with the effect."""
+        return await claim_event(self.session, consumer, event_id)
+
+
+class DriverUnitOfWork:
+    """One transaction on a pooled connection's own asyncpg connection
+    (`Database.driver_transaction`), for a hot write path: no session, no statement
+    compilation, each SQL text prepared once per connection. Subclasses spell their statements
+    in SQL (`INSERT ... RETURNING` instead of reading back) and name their outbox table;
+    `enqueue` writes it in the same transaction. Driver errors arrive as asyncpg's own."""
+
+    outbox: ClassVar[Table | None] = None
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    async def enqueue(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        """`event` leaves through the outbox once (and only if) this transaction commits."""
+        if self.outbox is None:
+            raise TypeError(f"{type(self).__name__} names no outbox table")
+        await enqueue_on_driver(self.connection, self.outbox, topic, event, key=key)
+
+
+U = TypeVar("U", bound=UnitOfWork)
+D = TypeVar("D", bound=DriverUnitOfWork)
+
+
+class Database(Generic[U]):
+    """A service's PostgreSQL behind its units of work: the pool, one transaction per
+    `transaction()`, plain reads in `session()`, the fast path (`driver_connection`) for the
+    repository's hot reads, and `ping`/`close` for the service's components."""
+
+    def __init__(self, engine: AsyncEngine, unit_of_work: Callable[[AsyncSession], U]) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._unit_of_work = unit_of_work
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[U]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        async with self._sessions.begin() as session:
+            yield self._unit_of_work(session)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[U]:
+        """Reads: nothing is committed (the session rolls back when the block ends)."""
+        async with self._sessions() as session:
+            yield self._unit_of_work(session)
+
+    def driver_connection(self) -> AbstractAsyncContextManager[Any]:
+        """`driver_connection(engine)` on this pool: for the repository's hot reads."""
+        return driver_connection(self.engine)
+
+    @asynccontextmanager
+    async def driver_transaction(self, unit_of_work: Callable[[Any], D]) -> AsyncIterator[D]:
+        """One transaction on the pooled asyncpg connection: committed when the block ends,
+        rolled back when it raises; a connection found dead answers 503 (driver_connection)."""
+        async with driver_connection(self.engine) as connection, connection.transaction():
+            yield unit_of_work(connection)
+
+    async def ping(self) -> None:
+        await ping(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

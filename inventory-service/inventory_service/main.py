@@ -1,36 +1,38 @@
 """inventory-service: wiring only. `uvicorn inventory_service.main:app --port 8003`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chassis import create_app
 from chassis.kafka import EventConsumer, EventProducer
+from chassis.lifecycle import Components
 from chassis.outbox import OutboxRelay
-from chassis.postgres import create_engine, ping
+from chassis.postgres import create_engine
 from inventory_service.api import router
 from inventory_service.config import Settings
 from inventory_service.migrate import upgrade_database
 from inventory_service.models import outbox
+from inventory_service.repository import InventoryRepository
 from inventory_service.service import InventoryService
 from inventory_service.sweeper import ReservationSweeper
 
 
 def build_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+    async def setup(app: FastAPI, components: Components) -> None:
+        repository = InventoryRepository(create_engine(settings))
+        components.add("database", stop=repository.close, ready=repository.ping)
         if settings.run_migrations:
-            await upgrade_database(engine)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
-        app.state.engine = engine
-        service = InventoryService(sessions, settings)
+            await upgrade_database(repository.engine)
+        service = InventoryService(repository, settings)
         app.state.inventory = service
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
-        relay = OutboxRelay(engine, outbox, producer)
+        components.add("producer", stop=producer.stop)
+        components.add_worker(
+            "reservation-sweeper",
+            ReservationSweeper(service, settings.reservation_sweep_interval_seconds),
+        )
+        relay = OutboxRelay(repository.engine, outbox, producer)
+        components.add_worker("outbox-relay", relay, enabled=settings.run_outbox_relay)
         consumer = EventConsumer(
             settings.kafka_bootstrap_servers,
             settings.consumer_group,
@@ -47,29 +49,13 @@ def build_app(settings: Settings) -> FastAPI:
             idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
             group_instance_id=settings.consumer_instance_id,
         )
-        sweeper = ReservationSweeper(service, settings.reservation_sweep_interval_seconds)
-        sweeper.start()
-        if settings.run_outbox_relay:
-            await relay.start()
-        if settings.run_event_consumer:
-            await consumer.start()
-        try:
-            yield
-        finally:
-            if settings.run_event_consumer:
-                await consumer.stop()
-            if settings.run_outbox_relay:
-                await relay.stop()
-            await sweeper.stop()
-            await producer.stop()
-            await engine.dispose()
+        components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 
     app = create_app(
         settings,
         title="inventory-service",
         description="Stock levels and all-or-nothing reservations for orders.",
-        lifespan=lifespan,
-        readiness_checks=lambda: {"database": lambda: ping(app.state.engine)},
+        setup=setup,
     )
     app.include_router(router)
     return app

@@ -1,18 +1,13 @@
-"""Use cases and business rules of inventory-service. Each public method is one transaction."""
+"""Use cases and business rules of inventory-service. Each public method is one transaction.
+No driver types: sessions, transactions and SQL are the repository's (repository.py)."""
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis import BadRequest, Conflict, NotFound
 from chassis.events import CloudEvent
-from chassis.inbox import claim_event
-from chassis.outbox import enqueue
-from chassis.postgres import driver_connection
 from contracts import (
     INVENTORY_LOW,
     ORDER_CANCELLED,
@@ -21,15 +16,14 @@ from contracts import (
     PRODUCT_UPDATED,
     InventoryLow,
 )
-from inventory_service import repository as repo
 from inventory_service.config import Settings
-from inventory_service.models import ReservationStatus, outbox
+from inventory_service.models import ReservationStatus
+from inventory_service.repository import InventoryRepository, InventoryUnitOfWork
 from inventory_service.schemas import (
     InventoryCreate,
     InventoryItem,
     InventoryUpdate,
     Reservation,
-    ReservationLine,
     ReservationRequest,
     StockCheck,
 )
@@ -37,20 +31,6 @@ from inventory_service.schemas import (
 log = structlog.get_logger(__name__)
 
 SWEEP_BATCH = 500
-
-
-def to_item(row: "repo.Row | Mapping[str, Any]") -> InventoryItem:
-    return InventoryItem(
-        id=row["id"],
-        product_id=row["product_id"],
-        product_name=row["product_name"],
-        quantity=row["quantity"],
-        reserved_qty=row["reserved_qty"],
-        available_qty=row["quantity"] - row["reserved_qty"],
-        low_stock_threshold=row["low_stock_threshold"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -62,8 +42,8 @@ def _insufficient(name: str) -> BadRequest:
 
 
 class InventoryService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-        self.sessions = sessions
+    def __init__(self, repository: InventoryRepository, settings: Settings) -> None:
+        self.repository = repository
         self.settings = settings
 
     # -- stock items ---------------------------------------------------------------------
@@ -74,29 +54,28 @@ class InventoryService:
             if data.low_stock_threshold is not None
             else self.settings.low_stock_threshold
         )
-        async with self.sessions.begin() as session:
-            row = await repo.insert_item(
-                session, data.product_id, data.product_name, data.quantity, threshold
+        async with self.repository.transaction() as uow:
+            item = await uow.insert_item(
+                data.product_id, data.product_name, data.quantity, threshold
             )
-        if row is None:
+        if item is None:
             raise Conflict(f"Inventory for product {data.product_id} already exists")
         log.info("inventory.created", product_id=data.product_id, quantity=data.quantity)
-        return to_item(row)
+        return item
 
     async def list_items(self, limit: int, offset: int) -> list[InventoryItem]:
-        async with self.sessions() as session:
-            return [to_item(row) for row in await repo.list_items(session, limit, offset)]
+        async with self.repository.session() as uow:
+            return await uow.list_items(limit, offset)
 
     async def count_items(self) -> int:
-        async with self.sessions() as session:
-            return await repo.count_items(session)
+        async with self.repository.session() as uow:
+            return await uow.count_items()
 
     async def get_item(self, product_id: str) -> InventoryItem:
-        async with driver_connection(self.sessions.kw["bind"]) as connection:
-            row = await repo.fetch_item(connection, product_id)
-        if row is None:
+        item = await self.repository.fetch_item(product_id)
+        if item is None:
             raise _not_found(product_id)
-        return to_item(row)
+        return item
 
     async def check_stock(self, product_id: str, quantity: int) -> StockCheck:
         item = await self.get_item(product_id)
@@ -108,48 +87,49 @@ class InventoryService:
         )
 
     async def reduce_stock(self, product_id: str, quantity: int) -> InventoryItem:
-        async with self.sessions.begin() as session:
-            row = await repo.take_stock(session, product_id, quantity)
-            if row is None:
-                raise await self._why_unavailable(session, product_id)
-            await self._alert_if_low(session, row, previous_available=_available(row) + quantity)
+        async with self.repository.transaction() as uow:
+            item = await uow.take_stock(product_id, quantity)
+            if item is None:
+                raise await self._why_unavailable(uow, product_id)
+            await self._alert_if_low(uow, item, previous_available=item.available_qty + quantity)
         log.info("inventory.reduced", product_id=product_id, quantity=quantity)
-        return to_item(row)
+        return item
 
     async def restock(self, product_id: str, quantity: int) -> InventoryItem:
-        async with self.sessions.begin() as session:
-            row = await repo.add_stock(session, product_id, quantity)
-        if row is None:
+        async with self.repository.transaction() as uow:
+            item = await uow.add_stock(product_id, quantity)
+        if item is None:
             raise _not_found(product_id)
         log.info("inventory.restocked", product_id=product_id, quantity=quantity)
-        return to_item(row)
+        return item
 
     async def update_item(self, product_id: str, data: InventoryUpdate | None) -> InventoryItem:
         changes = data.model_dump(exclude_none=True) if data is not None else {}
         if not changes:
             raise BadRequest("No fields to update")
-        async with self.sessions.begin() as session:
-            row = await repo.update_item(session, product_id, changes)
-            if row is None:
-                current = await repo.get_item(session, product_id)
+        async with self.repository.transaction() as uow:
+            updated = await uow.update_item(product_id, changes)
+            if updated is None:
+                current = await uow.get_item(product_id)
                 if current is None:
                     raise _not_found(product_id)
                 raise BadRequest(
                     f"Cannot set quantity of product {product_id} to {changes['quantity']}: "
-                    f"{current['reserved_qty']} units are reserved"
+                    f"{current.reserved_qty} units are reserved"
                 )
-            await self._alert_if_low(session, row, previous_available=row["previous_available"])
-        return to_item(row)
+            item, previous_available = updated
+            await self._alert_if_low(uow, item, previous_available=previous_available)
+        return item
 
     async def delete_item(self, product_id: str) -> str:
-        async with self.sessions.begin() as session:
-            if not await repo.delete_unreserved_item(session, product_id):
-                current = await repo.get_item(session, product_id)
+        async with self.repository.transaction() as uow:
+            if not await uow.delete_unreserved_item(product_id):
+                current = await uow.get_item(product_id)
                 if current is None:
                     raise _not_found(product_id)
                 raise Conflict(
                     f"Cannot delete inventory for product {product_id}: "
-                    f"{current['reserved_qty']} units are reserved"
+                    f"{current.reserved_qty} units are reserved"
                 )
         log.info("inventory.deleted", product_id=product_id)
         return f"Inventory for product {product_id} deleted successfully"
@@ -162,10 +142,10 @@ class InventoryService:
         lines = {line.product_id: line.quantity for line in request.items}
         ttl = request.ttl_seconds or self.settings.reservation_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-        async with self.sessions.begin() as session:
-            row = await repo.insert_reservation(session, request.reservation_id, expires_at)
-            if row is None:
-                existing = await self._load_reservation(session, request.reservation_id)
+        async with self.repository.transaction() as uow:
+            reservation = await uow.insert_reservation(request.reservation_id, expires_at, lines)
+            if reservation is None:
+                existing = await self._load_reservation(uow, request.reservation_id)
                 if {line.product_id: line.quantity for line in existing.items} != lines:
                     raise Conflict(
                         f"Reservation {request.reservation_id} already exists with different items"
@@ -173,40 +153,40 @@ class InventoryService:
                 return existing, False
             # Fail fast without queueing on the hot row lock when stock is visibly short; the
             # conditional UPDATE below stays the authority for everything else.
-            snapshot = await repo.available_stock(session, lines)
+            snapshot = await uow.available_stock(lines)
             for product_id in sorted(lines):
                 if snapshot.get(product_id, 0) < lines[product_id]:
-                    raise await self._why_unavailable(session, product_id)
-            await repo.insert_reservation_lines(session, request.reservation_id, lines)
+                    raise await self._why_unavailable(uow, product_id)
+            await uow.insert_reservation_lines(request.reservation_id, lines)
             # Row locks are taken last (shortest hold) and in product_id order (no deadlocks).
             for product_id in sorted(lines):
-                item = await repo.reserve_stock(session, product_id, lines[product_id])
+                item = await uow.reserve_stock(product_id, lines[product_id])
                 if item is None:
-                    raise await self._why_unavailable(session, product_id)
+                    raise await self._why_unavailable(uow, product_id)
                 await self._alert_if_low(
-                    session, item, previous_available=_available(item) + lines[product_id]
+                    uow, item, previous_available=item.available_qty + lines[product_id]
                 )
         log.info("reservation.held", reservation_id=str(request.reservation_id), items=len(lines))
-        return _reservation(row, lines), True
+        return reservation, True
 
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.sessions() as session:
-            return await self._load_reservation(session, reservation_id)
+        async with self.repository.session() as uow:
+            return await self._load_reservation(uow, reservation_id)
 
     async def confirm_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.sessions.begin() as session:
-            return await self._confirm(session, reservation_id)
+        async with self.repository.transaction() as uow:
+            return await self._confirm(uow, reservation_id)
 
     async def release_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.sessions.begin() as session:
-            return await self._release(session, reservation_id)
+        async with self.repository.transaction() as uow:
+            return await self._release(uow, reservation_id)
 
     async def expire_due_reservations(self) -> int:
         """Give back the stock of held reservations past their expiry. Returns how many."""
-        async with self.sessions.begin() as session:
-            expired = await repo.expire_due_reservations(session, SWEEP_BATCH)
+        async with self.repository.transaction() as uow:
+            expired = await uow.expire_due_reservations(SWEEP_BATCH)
             if expired:
-                await repo.release_stock(session, expired)
+                await uow.release_stock(expired)
         if expired:
             log.info("reservation.expired", count=len(expired))
         return len(expired)
@@ -225,10 +205,10 @@ class InventoryService:
         product_id = retired_product(event)
         if product_id is None:
             return
-        async with self.sessions.begin() as session:
-            if not await claim_event(session, self.settings.consumer_group, event.id):
+        async with self.repository.transaction() as uow:
+            if not await uow.claim_event(self.settings.consumer_group, event.id):
                 return
-            outcome = await repo.retire_item(session, product_id)
+            outcome = await uow.retire_item(product_id)
         log.info("inventory.product_deleted", product_id=product_id, outcome=outcome)
 
     async def handle_order_event(self, event: CloudEvent) -> None:
@@ -239,35 +219,34 @@ class InventoryService:
             log.info("order_event.ignored", event_id=event.id, type=event.type)
             return
         order_id, action = target
-        async with self.sessions.begin() as session:
-            if not await claim_event(session, self.settings.consumer_group, event.id):
+        async with self.repository.transaction() as uow:
+            if not await uow.claim_event(self.settings.consumer_group, event.id):
                 log.info("order_event.duplicate_skipped", event_id=event.id)
                 return
-            if await repo.get_reservation(session, order_id) is None:
+            if not await uow.has_reservation(order_id):
                 log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
                 return
             if action == "confirm":
                 # Recovery path: the order is committed, so its reservation must not expire even
                 # if order-service crashed before confirming it.
-                await self._confirm(session, order_id, strict=False)
+                await self._confirm(uow, order_id, strict=False)
             elif action == "release":
-                await self._release(session, order_id)
+                await self._release(uow, order_id)
             else:
-                await self._ship(session, order_id)
+                await self._ship(uow, order_id)
 
     # -- internals ------------------------------------------------------------------------
 
     async def _confirm(
-        self, session: AsyncSession, reservation_id: uuid.UUID, *, strict: bool = True
+        self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID, *, strict: bool = True
     ) -> Reservation:
-        moved = await repo.move_reservation(
-            session,
+        moved = await uow.move_reservation(
             reservation_id,
             [ReservationStatus.HELD],
             ReservationStatus.CONFIRMED,
             only_unexpired=True,
         )
-        reservation = await self._load_reservation(session, reservation_id)
+        reservation = await self._load_reservation(uow, reservation_id)
         if moved or reservation.status in (
             ReservationStatus.CONFIRMED,
             ReservationStatus.COMMITTED,
@@ -287,80 +266,63 @@ class InventoryService:
         )
         raise Conflict(f"Reservation {reservation_id} {state} and can no longer be confirmed")
 
-    async def _release(self, session: AsyncSession, reservation_id: uuid.UUID) -> Reservation:
-        if await repo.move_reservation(
-            session,
+    async def _release(self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID) -> Reservation:
+        if await uow.move_reservation(
             reservation_id,
             [ReservationStatus.HELD, ReservationStatus.CONFIRMED],
             ReservationStatus.RELEASED,
         ):
-            await repo.release_stock(session, [reservation_id])
+            await uow.release_stock([reservation_id])
             log.info("reservation.released", reservation_id=str(reservation_id))
-        reservation = await self._load_reservation(session, reservation_id)
+        reservation = await self._load_reservation(uow, reservation_id)
         if reservation.status == ReservationStatus.COMMITTED:
             raise Conflict(f"Reservation {reservation_id} has shipped and cannot be released")
         return reservation
 
-    async def _ship(self, session: AsyncSession, reservation_id: uuid.UUID) -> None:
-        if await repo.move_reservation(
-            session,
+    async def _ship(self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID) -> None:
+        if await uow.move_reservation(
             reservation_id,
             [ReservationStatus.HELD, ReservationStatus.CONFIRMED],
             ReservationStatus.COMMITTED,
         ):
-            await repo.ship_stock(session, [reservation_id])
+            await uow.ship_stock([reservation_id])
             log.info("reservation.committed", reservation_id=str(reservation_id))
         else:
             log.warning("reservation.ship_skipped", reservation_id=str(reservation_id))
 
     async def _load_reservation(
-        self, session: AsyncSession, reservation_id: uuid.UUID
+        self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID
     ) -> Reservation:
-        row = await repo.get_reservation(session, reservation_id)
-        if row is None:
+        reservation = await uow.get_reservation(reservation_id)
+        if reservation is None:
             raise NotFound(f"Reservation not found: {reservation_id}")
-        return _reservation(row, await repo.get_reservation_lines(session, reservation_id))
+        return reservation
 
-    async def _why_unavailable(self, session: AsyncSession, product_id: str) -> Exception:
-        row = await repo.get_item(session, product_id)
-        return _not_found(product_id) if row is None else _insufficient(row["product_name"])
+    async def _why_unavailable(self, uow: InventoryUnitOfWork, product_id: str) -> Exception:
+        item = await uow.get_item(product_id)
+        return _not_found(product_id) if item is None else _insufficient(item.product_name)
 
     async def _alert_if_low(
-        self, session: AsyncSession, row: Mapping[Any, Any], *, previous_available: int
+        self, uow: InventoryUnitOfWork, item: InventoryItem, *, previous_available: int
     ) -> None:
         """Emit inventory-low once, when available stock crosses below the item's threshold."""
-        available, threshold = _available(row), row["low_stock_threshold"]
+        available, threshold = item.available_qty, item.low_stock_threshold
         if not available < threshold <= previous_available:
             return
         topic = self.settings.topic_inventory_low
         event = INVENTORY_LOW.event(
             InventoryLow(
-                product_id=row["product_id"],
-                product_name=row["product_name"],
+                product_id=item.product_id,
+                product_name=item.product_name,
                 available_qty=available,
                 threshold=threshold,
             ),
             source=self.settings.service_name,
-            subject=row["product_id"],
+            subject=item.product_id,
             event_type=topic,
         )
-        await enqueue(session, outbox, topic, event, key=row["product_id"])
-        log.info("inventory.low", product_id=row["product_id"], available_qty=available)
-
-
-def _reservation(row: Mapping[Any, Any], lines: Mapping[str, int]) -> Reservation:
-    return Reservation(
-        reservation_id=row["id"],
-        status=ReservationStatus(row["status"]),
-        items=[ReservationLine(product_id=p, quantity=q) for p, q in sorted(lines.items())],
-        expires_at=row["expires_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _available(row: Mapping[Any, Any]) -> int:
-    return int(row["quantity"] - row["reserved_qty"])
+        await uow.enqueue(topic, event, key=item.product_id)
+        log.info("inventory.low", product_id=item.product_id, available_qty=available)
 
 
 def order_action(event: CloudEvent, settings: Settings) -> tuple[uuid.UUID, str] | None:

@@ -1,31 +1,25 @@
 """Background task that gives back the stock of reservations nobody confirmed in time."""
 
 import asyncio
-import contextlib
 
 import structlog
 
+from chassis.lifecycle import BackgroundTask
 from inventory_service.service import SWEEP_BATCH, InventoryService
 
 log = structlog.get_logger(__name__)
 
 
-class ReservationSweeper:
+class ReservationSweeper(BackgroundTask):
+    """A worker for the service's components: `start()` begins sweeping every
+    `interval_seconds`, `stop()` cancels the sweep and waits until it has ended."""
+
     def __init__(self, service: InventoryService, interval_seconds: float) -> None:
+        super().__init__("reservation-sweeper", self._sweep_forever)
         self.service = service
         self.interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="reservation-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def _sweep_forever(self) -> None:
         while True:
             try:
                 # A full batch means more are due: sweep again at once.

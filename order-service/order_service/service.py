@@ -1,4 +1,5 @@
-"""Use cases and business rules of order-service. No FastAPI, no driver types.
+"""Use cases and business rules of order-service. No FastAPI, no driver types: sessions,
+transactions and SQL are the repository's (repository.py).
 
 Placing an order is a saga: (1) reserve every item at inventory-service, keyed by the new order
 id; (2) commit the order, its lines, its Idempotency-Key and the `order-placed` outbox event in
@@ -14,17 +15,14 @@ import secrets
 import string
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis import BadRequest, DependencyUnavailable, NotFound, Unprocessable
-from chassis.outbox import enqueue
 from contracts import (
     ORDER_CANCELLED,
     ORDER_PLACED,
@@ -36,11 +34,16 @@ from contracts import (
     Topic,
 )
 from contracts.events import EventData
-from order_service import repository as repo
 from order_service.clients.inventory import InventoryClient
 from order_service.config import Settings
-from order_service.models import OrderStatus, outbox
-from order_service.schemas import CENT, Order, OrderCreate, OrderItem
+from order_service.models import OrderStatus
+from order_service.repository import (
+    OrderNumberTaken,
+    OrderPlacement,
+    OrderRepository,
+    OrderUnitOfWork,
+)
+from order_service.schemas import CENT, Order, OrderCreate
 
 log = structlog.get_logger(__name__)
 
@@ -77,30 +80,6 @@ def request_fingerprint(request: OrderCreate) -> str:
 def order_total(request: OrderCreate) -> Decimal:
     return sum((line.unit_price * line.quantity for line in request.items), Decimal(0)).quantize(
         CENT
-    )
-
-
-def to_order(row: repo.Row, items: Sequence[repo.Row]) -> Order:
-    return Order(
-        id=row["id"],
-        order_number=row["order_number"],
-        customer_name=row["customer_name"],
-        customer_email=row["customer_email"],
-        total_amount=row["total_amount"],
-        status=OrderStatus(row["status"]),
-        items=[
-            OrderItem(
-                id=item["id"],
-                product_id=item["product_id"],
-                product_name=item["product_name"],
-                quantity=item["quantity"],
-                unit_price=item["unit_price"],
-                total_price=item["total_price"],
-            )
-            for item in items
-        ],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
     )
 
 
@@ -145,11 +124,11 @@ def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
 class OrderService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        repository: OrderRepository,
         inventory: InventoryClient,
         settings: Settings,
     ) -> None:
-        self.sessions = sessions
+        self.repository = repository
         self.inventory = inventory
         self.settings = settings
         # Step 3 of placed orders, running after their replies (strong references: a task
@@ -229,13 +208,12 @@ class OrderService:
         ]
         for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
             try:
-                async with self.sessions.begin() as session:
-                    if idempotency_key is not None and not await repo.claim_idempotency_key(
-                        session, idempotency_key, fingerprint, order_id
+                async with self.repository.placement() as uow:
+                    if idempotency_key is not None and not await uow.claim_idempotency_key(
+                        idempotency_key, fingerprint, order_id
                     ):
                         raise IdempotencyKeyTaken(idempotency_key)
-                    row = await repo.insert_order(
-                        session,
+                    order = await uow.insert_order(
                         order_id=order_id,
                         order_number=new_order_number(),
                         customer_name=request.customer_name,
@@ -244,19 +222,17 @@ class OrderService:
                         status=OrderStatus.CONFIRMED,
                         lines=lines,
                     )
-                    items = (await repo.get_items(session, [order_id]))[order_id]
-                    order = to_order(row, items)
                     await self._emit(
-                        session,
+                        uow,
                         ORDER_PLACED,
                         self.settings.topic_order_placed,
                         order,
                         event_data(order),
                     )
                 return order
-            except IntegrityError as exc:
+            except OrderNumberTaken:
                 # Only a clash of the random order number is worth another try.
-                if "order_number" not in str(exc.orig) or attempt == ORDER_NUMBER_ATTEMPTS:
+                if attempt == ORDER_NUMBER_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
@@ -272,16 +248,16 @@ class OrderService:
             await asyncio.wait(set(self._confirming), timeout=timeout_seconds)
 
     async def _replay(self, key: str, fingerprint: str) -> Order | None:
-        async with self.sessions() as session:
-            row = await repo.get_idempotency_key(session, key)
-            if row is None:
+        async with self.repository.session() as uow:
+            record = await uow.get_idempotency_key(key)
+            if record is None:
                 return None
-            if row["request_hash"] != fingerprint:
+            if record.request_hash != fingerprint:
                 raise Unprocessable(
                     "Idempotency-Key was already used with a different request body; "
                     "use a new key for a new order."
                 )
-            order = await self._load(session, row["order_id"])
+            order = await self._load(uow, record.order_id)
         log.info("order.idempotent_replay", order_id=str(order.id))
         return order
 
@@ -296,43 +272,39 @@ class OrderService:
     # -- reading ---------------------------------------------------------------------------
 
     async def get_order(self, order_id: uuid.UUID) -> Order:
-        async with self.sessions() as session:
-            return await self._load(session, order_id)
+        async with self.repository.session() as uow:
+            return await self._load(uow, order_id)
 
     async def list_orders(self, limit: int, offset: int, email: str | None = None) -> list[Order]:
-        async with self.sessions() as session:
-            rows = await repo.list_orders(session, limit, offset, email=email)
-            items = await repo.get_items(session, [row["id"] for row in rows])
-        return [to_order(row, items[row["id"]]) for row in rows]
+        async with self.repository.session() as uow:
+            return await uow.list_orders(limit, offset, email=email)
 
     async def count_orders(self, email: str | None = None) -> int:
-        async with self.sessions() as session:
-            return await repo.count_orders(session, email=email)
+        async with self.repository.session() as uow:
+            return await uow.count_orders(email=email)
 
     # -- status changes (each one transaction with its events) ------------------------------
 
     async def change_status(self, order_id: uuid.UUID, wanted: OrderStatus) -> Order:
-        async with self.sessions.begin() as session:
-            row = await repo.get_order(session, order_id, lock=True)
-            if row is None:
+        async with self.repository.transaction() as uow:
+            current = await uow.lock_status(order_id)
+            if current is None:
                 raise _not_found(order_id)
-            current = OrderStatus(row["status"])
             if current == wanted == OrderStatus.CANCELLED:
                 # Cancelling twice is a no-op, as in the original design: 200, no second event.
-                return to_order(row, (await repo.get_items(session, [order_id]))[order_id])
+                return await self._load(uow, order_id)
             check_transition(current, wanted)
-            row = await repo.set_status(session, order_id, wanted)
-            order = to_order(row, (await repo.get_items(session, [order_id]))[order_id])
+            order = await uow.set_status(order_id, wanted)
             if wanted == OrderStatus.CANCELLED:
                 await self._emit(
-                    session,
+                    uow,
                     ORDER_CANCELLED,
                     self.settings.topic_order_cancelled,
                     order,
                     event_data(order, OrderCancelled),
                 )
             await self._emit(
-                session,
+                uow,
                 ORDER_STATUS_CHANGED,
                 self.settings.topic_order_status_changed,
                 order,
@@ -346,15 +318,15 @@ class OrderService:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _load(self, session: AsyncSession, order_id: uuid.UUID) -> Order:
-        row = await repo.get_order(session, order_id)
-        if row is None:
+    async def _load(self, uow: OrderUnitOfWork, order_id: uuid.UUID) -> Order:
+        order = await uow.get_order(order_id)
+        if order is None:
             raise _not_found(order_id)
-        return to_order(row, (await repo.get_items(session, [order_id]))[order_id])
+        return order
 
     async def _emit(
         self,
-        session: AsyncSession,
+        uow: OrderUnitOfWork | OrderPlacement,
         contract: Topic[Any],
         topic: str,
         order: Order,
@@ -363,7 +335,7 @@ class OrderService:
         event = contract.event(
             data, source=self.settings.service_name, subject=order.id, event_type=topic
         )
-        await enqueue(session, outbox, topic, event, key=str(order.id))
+        await uow.enqueue(topic, event, key=str(order.id))
 
 
 def _not_found(order_id: uuid.UUID) -> NotFound:

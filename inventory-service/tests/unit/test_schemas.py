@@ -47,7 +47,7 @@ async def test_an_update_with_nothing_to_change_is_a_400() -> None:
     from inventory_service.config import Settings
     from inventory_service.service import InventoryService
 
-    service = InventoryService(sessions=None, settings=Settings())  # type: ignore[arg-type]
+    service = InventoryService(repository=None, settings=Settings())  # type: ignore[arg-type]
     for body in (None, InventoryUpdate(), InventoryUpdate.model_validate({"quantity": None})):
         with pytest.raises(BadRequest, match=r"^No fields to update$"):
             await service.update_item("p", body)

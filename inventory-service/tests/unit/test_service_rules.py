@@ -1,6 +1,7 @@
 """Business rules that need no database: low-stock crossing, order-event parsing."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,36 +15,44 @@ from contracts import (
     ORDER_STATUS_CHANGED,
     PRODUCT_UPDATED,
 )
-from inventory_service import service as service_module
 from inventory_service.config import Settings
+from inventory_service.schemas import InventoryItem
 from inventory_service.service import InventoryService, order_action, retired_product
 
 
-class RecordingSession:
-    """Stands in for AsyncSession; enqueue() is replaced, so nothing touches it."""
+class RecordingUnitOfWork:
+    """Stands in for the repository's unit of work: records what is written to the outbox."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    async def enqueue(self, topic: str, event: Any, key: str | None = None) -> None:
+        self.calls.append((topic, event, key))
 
 
 @pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    calls: list[Any] = []
-
-    async def fake_enqueue(
-        session: Any, table: Any, topic: str, event: Any, key: str | None = None
-    ) -> None:
-        calls.append((topic, event, key))
-
-    monkeypatch.setattr(service_module, "enqueue", fake_enqueue)
-    return calls
+def uow() -> RecordingUnitOfWork:
+    return RecordingUnitOfWork()
 
 
-def _row(quantity: int, reserved: int, threshold: int = 10) -> dict[str, Any]:
-    return {
-        "product_id": "p1",
-        "product_name": "Lamp",
-        "quantity": quantity,
-        "reserved_qty": reserved,
-        "low_stock_threshold": threshold,
-    }
+@pytest.fixture
+def enqueued(uow: RecordingUnitOfWork) -> list[Any]:
+    return uow.calls
+
+
+def _row(quantity: int, reserved: int, threshold: int = 10) -> InventoryItem:
+    now = datetime.now(UTC)
+    return InventoryItem(
+        id=uuid.uuid4(),
+        product_id="p1",
+        product_name="Lamp",
+        quantity=quantity,
+        reserved_qty=reserved,
+        available_qty=quantity - reserved,
+        low_stock_threshold=threshold,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,10 +60,10 @@ def _row(quantity: int, reserved: int, threshold: int = 10) -> dict[str, Any]:
     [(12, 10, 0), (10, 9, 1), (9, 8, 0), (30, 0, 1), (5, 15, 0)],
 )
 async def test_low_stock_alert_only_when_available_crosses_below_threshold(
-    enqueued: list[Any], before: int, after: int, alerts: int
+    uow: RecordingUnitOfWork, enqueued: list[Any], before: int, after: int, alerts: int
 ) -> None:
-    service = InventoryService(sessions=None, settings=Settings())  # type: ignore[arg-type]
-    await service._alert_if_low(RecordingSession(), _row(after, 0), previous_available=before)  # type: ignore[arg-type]
+    service = InventoryService(repository=None, settings=Settings())  # type: ignore[arg-type]
+    await service._alert_if_low(uow, _row(after, 0), previous_available=before)  # type: ignore[arg-type]
     assert len(enqueued) == alerts
     if alerts:
         topic, event, key = enqueued[0]
@@ -67,9 +76,11 @@ async def test_low_stock_alert_only_when_available_crosses_below_threshold(
         }
 
 
-async def test_reserved_units_count_against_available_for_alerts(enqueued: list[Any]) -> None:
-    service = InventoryService(sessions=None, settings=Settings())  # type: ignore[arg-type]
-    await service._alert_if_low(RecordingSession(), _row(20, 11), previous_available=10)  # type: ignore[arg-type]
+async def test_reserved_units_count_against_available_for_alerts(
+    uow: RecordingUnitOfWork, enqueued: list[Any]
+) -> None:
+    service = InventoryService(repository=None, settings=Settings())  # type: ignore[arg-type]
+    await service._alert_if_low(uow, _row(20, 11), previous_available=10)  # type: ignore[arg-type]
     assert len(enqueued) == 1
     assert enqueued[0][1].data["available_qty"] == 9
 
@@ -114,11 +125,13 @@ def test_product_deletions_are_read_with_their_contract() -> None:
         retired_product(new_event(PRODUCT_UPDATED.name, "product-service", None, {"op": "delete"}))
 
 
-async def test_inventory_low_follows_its_contract(enqueued: list[Any]) -> None:
+async def test_inventory_low_follows_its_contract(
+    uow: RecordingUnitOfWork, enqueued: list[Any]
+) -> None:
     """Contract test (producer side): the alert inventory-service writes parses with the
     model notification-service reads it with."""
-    service = InventoryService(sessions=None, settings=Settings())  # type: ignore[arg-type]
-    await service._alert_if_low(RecordingSession(), _row(20, 11), previous_available=10)  # type: ignore[arg-type]
+    service = InventoryService(repository=None, settings=Settings())  # type: ignore[arg-type]
+    await service._alert_if_low(uow, _row(20, 11), previous_available=10)  # type: ignore[arg-type]
     event = decode_event(encode_event(enqueued[0][1]))
     assert event.dataschema == INVENTORY_LOW.dataschema
     low = INVENTORY_LOW.parse(event.data)

@@ -229,3 +229,11 @@ async def test_cancel_gives_the_stock_back(
     again = await client.patch(f"/api/orders/{order['id']}/cancel")
     assert (again.status_code, again.json()) == (200, cancelled.json())
     assert (await _item(inventory, product_id))["available_qty"] == 5
+
+
+async def test_ready_checks_the_database_the_components_registered(
+    client: httpx.AsyncClient,
+) -> None:
+    ready = await client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"]["status"] == "UP"

@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from order_service import repository
+from order_service import service as service_module
+from order_service.repository import OrderPlacement
 from order_service.service import OrderService
 
 from .conftest import StockFactory, order_body, wait_for
@@ -50,7 +51,7 @@ async def test_failed_order_transaction_releases_the_reservation(
     service = order_service
     product_id = await stock(5)
     ids = _capture_order_ids(monkeypatch, service)
-    monkeypatch.setattr(repository, "insert_order", _database_fails)
+    monkeypatch.setattr(OrderPlacement, "insert_order", _database_fails)
     # The database going away is a 503 with a sentence (chassis.dependencies), not a 500.
     reply = await client.post("/api/orders", json=order_body(product_id, 2))
     assert reply.status_code == 503
@@ -70,7 +71,7 @@ async def test_crash_before_commit_is_covered_by_reservation_expiry(
     product_id = await stock(5)
     ids = _capture_order_ids(monkeypatch, service)
     monkeypatch.setattr(service.settings, "order_reservation_ttl_seconds", 1)
-    monkeypatch.setattr(repository, "insert_order", _database_fails)
+    monkeypatch.setattr(OrderPlacement, "insert_order", _database_fails)
 
     async def crashed(reservation_id: uuid.UUID) -> None:
         raise ConnectionError("process died")
@@ -114,3 +115,25 @@ async def test_crash_after_commit_before_confirm_is_confirmed_by_the_event(
     await asyncio.sleep(3.5)  # past the TTL: a confirmed hold never expires
     assert await _reservation_status(inventory, order_id) == "CONFIRMED"
     assert (await _item(inventory, product_id))["reserved_qty"] == 2
+
+
+async def test_a_taken_order_number_is_drawn_again_in_a_new_transaction(
+    client: httpx.AsyncClient,
+    inventory: httpx.AsyncClient,
+    stock: StockFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repository names the clash (OrderNumberTaken, from the unique constraint); the
+    service retries the whole transaction with a new number, and the order is placed once."""
+    product_id = await stock(5)
+    first = await client.post("/api/orders", json=order_body(product_id, 1))
+    assert first.status_code == 201, first.text
+    taken = first.json()["order_number"]
+    fresh = service_module.new_order_number()
+    numbers = iter([taken, taken, fresh])
+    monkeypatch.setattr(service_module, "new_order_number", lambda: next(numbers))
+    reply = await client.post("/api/orders", json=order_body(product_id, 2))
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["order_number"] == fresh
+    assert next(numbers, None) is None  # two clashes, then the third number
+    assert (await _item(inventory, product_id))["reserved_qty"] == 3
