@@ -82,6 +82,20 @@ class PageRequest:
         return f'<{target.path}?{target.query}>; rel="{rel}"'
 
 
+def offset_pagination(
+    default_size: int, max_size: int, max_offset: int = 10_000_000
+) -> Callable[..., Awaitable[PageRequest]]:
+    """`pagination` for a list that can start at any item (`offset` accepted beside
+    `page`/`page_size`), with `page` and the first item asked for both at most `max_offset`."""
+    return pagination(
+        default_size=default_size,
+        max_size=max_size,
+        max_page=max_offset,
+        offsets=True,
+        max_offset=max_offset,
+    )
+
+
 def pagination(
     *,
     default_size: int,

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 
 from chassis.api import service_dependency, uuid_path
-from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, offset_pagination
 from inventory_service.schemas import (
     PRODUCT_ID_PATTERN,
     InventoryCreate,
@@ -35,16 +35,7 @@ parse_reservation_id = uuid_path("reservation_id", "reservation")
 ReservationId = Annotated[uuid.UUID, Depends(parse_reservation_id)]
 # page/page_size; limit/offset (the original names) are accepted too.
 Paging = Annotated[
-    PageRequest,
-    Depends(
-        pagination(
-            default_size=DEFAULT_PAGE_SIZE,
-            max_size=MAX_PAGE_SIZE,
-            max_page=MAX_OFFSET,
-            offsets=True,
-            max_offset=MAX_OFFSET,
-        )
-    ),
+    PageRequest, Depends(offset_pagination(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_OFFSET))
 ]
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])

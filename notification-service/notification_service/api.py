@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from chassis.api import service_dependency
-from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, offset_pagination
 from notification_service.schemas import NotificationList
 from notification_service.service import NotificationService
 
@@ -22,16 +22,7 @@ Service = Annotated[
 ]
 # page/page_size; limit (the original name) and offset are accepted too.
 Paging = Annotated[
-    PageRequest,
-    Depends(
-        pagination(
-            default_size=DEFAULT_PAGE_SIZE,
-            max_size=MAX_PAGE_SIZE,
-            max_page=MAX_OFFSET,
-            offsets=True,
-            max_offset=MAX_OFFSET,
-        )
-    ),
+    PageRequest, Depends(offset_pagination(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_OFFSET))
 ]
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, status
 from chassis import BadRequest
 from chassis.api import exact_reply, service_dependency, uuid_path
 from chassis.exact_json import ExactJSONResponse
-from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, pagination
+from chassis.pagination import PAGE_HEADERS_DOC, PageRequest, offset_pagination
 from order_service.schemas import Order, OrderCreate, StatusUpdate
 from order_service.service import OrderService
 
@@ -30,16 +30,7 @@ parse_order_id = uuid_path("order_id", "order")
 OrderId = Annotated[uuid.UUID, Depends(parse_order_id)]
 # page/page_size; limit/offset (the original names) are accepted too.
 Paging = Annotated[
-    PageRequest,
-    Depends(
-        pagination(
-            default_size=DEFAULT_PAGE_SIZE,
-            max_size=MAX_PAGE_SIZE,
-            max_page=MAX_OFFSET,
-            offsets=True,
-            max_offset=MAX_OFFSET,
-        )
-    ),
+    PageRequest, Depends(offset_pagination(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_OFFSET))
 ]
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
