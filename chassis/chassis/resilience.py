@@ -11,6 +11,11 @@ mapping of failures to the chassis's HTTP errors.
 - `RetryPolicy`: exponential backoff with jitter (`backoff_delay`), and only for idempotent
   calls: a call that is not idempotent gets exactly one attempt. No attempt outlives the
   request being served (chassis.deadlines: the one timeout rule).
+- `CallPolicy`: how a service calls one dependency — the timeout per attempt, the retry
+  policy and the breaker's threshold and reset time — read from its settings by one naming
+  rule, `<dependency>_timeout_seconds`, `<dependency>_retry_attempts`,
+  `<dependency>_retry_backoff_seconds`, `<dependency>_retry_backoff_max_seconds`,
+  `<dependency>_breaker_failure_threshold`, `<dependency>_breaker_reset_seconds`.
 - `dependency_error`: "dependency away" (breaker open, refused, 5xx) becomes
   `DependencyUnavailable` (503), "too slow" or "out of time" becomes `DependencyTimeout` (504).
 """
@@ -45,6 +50,7 @@ CIRCUIT_BREAKER_STATE = Gauge(
 __all__ = [
     "BREAKER_STATES",
     "CIRCUIT_BREAKER_STATE",
+    "CallPolicy",
     "CircuitBreakers",
     "DeadlineExceeded",
     "OpenedState",
@@ -196,6 +202,47 @@ class RetryPolicy:
                     f"attempt {number} cut off when the request's time ran out ({left:.2f} s)"
                 ) from exc
             raise
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Timeout per attempt, retries and breaker settings for calls to one dependency."""
+
+    timeout_seconds: float
+    retry: RetryPolicy
+    breaker_failure_threshold: int
+    breaker_reset_seconds: float
+
+    @classmethod
+    def from_settings(
+        cls, settings: object, dependency: str, *, reserve_seconds: float = 0.0
+    ) -> "CallPolicy":
+        """The policy from `<dependency>_timeout_seconds`, `_retry_attempts`,
+        `_retry_backoff_seconds`, `_retry_backoff_max_seconds`, `_breaker_failure_threshold`
+        and `_breaker_reset_seconds` of `settings`."""
+
+        def setting(name: str) -> Any:
+            return getattr(settings, f"{dependency}_{name}")
+
+        return cls(
+            timeout_seconds=float(setting("timeout_seconds")),
+            retry=RetryPolicy(
+                int(setting("retry_attempts")),
+                float(setting("retry_backoff_seconds")),
+                float(setting("retry_backoff_max_seconds")),
+                reserve_seconds,
+            ),
+            breaker_failure_threshold=int(setting("breaker_failure_threshold")),
+            breaker_reset_seconds=float(setting("breaker_reset_seconds")),
+        )
+
+    def breakers(self, service: str) -> CircuitBreakers:
+        """The caller's breakers for this dependency, with this policy's threshold and reset."""
+        return CircuitBreakers(
+            service,
+            failure_threshold=self.breaker_failure_threshold,
+            reset_seconds=self.breaker_reset_seconds,
+        )
 
 
 def dependency_error(

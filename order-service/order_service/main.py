@@ -7,6 +7,7 @@ from chassis.kafka import EventProducer
 from chassis.lifecycle import Components
 from chassis.outbox import OutboxRelay
 from chassis.postgres import create_engine
+from chassis.resilience import CallPolicy
 from order_service.api import router
 from order_service.clients.inventory import InventoryClient
 from order_service.config import Settings
@@ -25,12 +26,7 @@ def build_app(settings: Settings) -> FastAPI:
         # One pooled client for the whole process.
         inventory = InventoryClient(
             settings.inventory_service_url,
-            timeout_seconds=settings.inventory_timeout_seconds,
-            attempts=settings.inventory_retry_attempts,
-            backoff_seconds=settings.inventory_retry_backoff_seconds,
-            backoff_max_seconds=settings.inventory_retry_backoff_max_seconds,
-            breaker_failure_threshold=settings.inventory_breaker_failure_threshold,
-            breaker_reset_seconds=settings.inventory_breaker_reset_seconds,
+            policy=CallPolicy.from_settings(settings, "inventory"),
             max_connections=settings.inventory_max_connections,
         )
         components.add("inventory-service", stop=inventory.close)

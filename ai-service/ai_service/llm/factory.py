@@ -5,7 +5,8 @@ import httpx
 from ai_service.config import Settings
 from ai_service.llm.base import ChatModel
 from ai_service.llm.providers import GeminiChat, GroqChat, OllamaChat, OpenAICompatibleChat
-from ai_service.llm.resilient import ResilientChat
+from ai_service.llm.resilient import FALLBACK_RESERVE_SECONDS, ResilientChat
+from chassis.resilience import CallPolicy
 
 
 class ProviderNotConfigured(ValueError):
@@ -47,10 +48,5 @@ def build_chat(
         return None
     return ResilientChat(
         model,
-        timeout_seconds=settings.llm_timeout_seconds,
-        attempts=settings.llm_retry_attempts,
-        backoff_seconds=settings.llm_retry_backoff_seconds,
-        backoff_max_seconds=settings.llm_retry_backoff_max_seconds,
-        breaker_failure_threshold=settings.llm_breaker_failure_threshold,
-        breaker_reset_seconds=settings.llm_breaker_reset_seconds,
+        CallPolicy.from_settings(settings, "llm", reserve_seconds=FALLBACK_RESERVE_SECONDS),
     )

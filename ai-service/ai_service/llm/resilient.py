@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from ai_service.llm.base import ChatModel, LLMError
-from chassis.resilience import CircuitBreakers, DeadlineExceeded, OpenedState, RetryPolicy
+from chassis.resilience import CallPolicy, DeadlineExceeded, OpenedState
 
 log = structlog.get_logger(__name__)
 
@@ -36,32 +36,15 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class ResilientChat:
-    def __init__(
-        self,
-        model: ChatModel,
-        *,
-        timeout_seconds: float,
-        attempts: int,
-        backoff_seconds: float,
-        backoff_max_seconds: float,
-        breaker_failure_threshold: int,
-        breaker_reset_seconds: float,
-    ) -> None:
+    def __init__(self, model: ChatModel, policy: CallPolicy) -> None:
+        """`policy` as built by `CallPolicy.from_settings(settings, "llm", reserve_seconds=
+        FALLBACK_RESERVE_SECONDS)`, so the local answer keeps its time."""
         self.model = model
-        self.timeout_seconds = timeout_seconds
-        self.attempts = attempts
-        self.backoff_seconds = backoff_seconds
-        self.backoff_max_seconds = backoff_max_seconds
+        self.timeout_seconds = policy.timeout_seconds
         self.provider = model.label.split(":", 1)[0]
         self.circuit = f"llm:{self.provider}"
-        self.retry = RetryPolicy(
-            attempts, backoff_seconds, backoff_max_seconds, FALLBACK_RESERVE_SECONDS
-        )
-        self.breakers = CircuitBreakers(
-            SERVICE,
-            failure_threshold=breaker_failure_threshold,
-            reset_seconds=breaker_reset_seconds,
-        )
+        self.retry = policy.retry
+        self.breakers = policy.breakers(SERVICE)
         self.breakers.register(self.circuit)
 
     @property

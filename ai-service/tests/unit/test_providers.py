@@ -19,6 +19,7 @@ from ai_service.llm.factory import build_chat
 from ai_service.schemas import ChatRequest
 from ai_service.service import AssistantService
 from chassis import deadlines
+from chassis.resilience import CallPolicy, RetryPolicy
 
 from .catalog_fixture import sample_catalog
 
@@ -280,17 +281,17 @@ class ExplodingModel:
 
 
 async def test_an_unexpected_provider_exception_degrades_instead_of_failing() -> None:
-    from ai_service.llm.resilient import ResilientChat
+    from ai_service.llm.resilient import FALLBACK_RESERVE_SECONDS, ResilientChat
 
     model = ExplodingModel()
     chat = ResilientChat(
         model,
-        timeout_seconds=1,
-        attempts=3,
-        backoff_seconds=0,
-        backoff_max_seconds=0,
-        breaker_failure_threshold=10,
-        breaker_reset_seconds=1,
+        CallPolicy(
+            timeout_seconds=1,
+            retry=RetryPolicy(3, 0, 0, reserve_seconds=FALLBACK_RESERVE_SECONDS),
+            breaker_failure_threshold=10,
+            breaker_reset_seconds=1,
+        ),
     )
     answer = await AssistantService(sample_catalog(), chat, Settings()).chat_reply(ASK)
     assert answer.generated_by == "local-retrieval"
@@ -337,12 +338,12 @@ async def test_a_slow_model_leaves_time_for_the_local_answer_within_the_requests
     model = HangingModel()
     chat = ResilientChat(
         model,
-        timeout_seconds=20,
-        attempts=3,
-        backoff_seconds=0,
-        backoff_max_seconds=0,
-        breaker_failure_threshold=10,
-        breaker_reset_seconds=1,
+        CallPolicy(
+            timeout_seconds=20,
+            retry=RetryPolicy(3, 0, 0, reserve_seconds=FALLBACK_RESERVE_SECONDS),
+            breaker_failure_threshold=10,
+            breaker_reset_seconds=1,
+        ),
     )
     budget = FALLBACK_RESERVE_SECONDS + 0.5
     started = time.monotonic()

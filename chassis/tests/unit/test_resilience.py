@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from chassis.errors import DependencyTimeout, DependencyUnavailable
 from chassis.resilience import (
+    CallPolicy,
     CircuitBreakers,
     OpenedState,
     RetryPolicy,
@@ -239,3 +240,19 @@ def test_an_open_breaker_reads_as_away_when_no_sentence_of_its_own() -> None:
     error = dependency_error(OpenedState("dep"), unavailable="away", too_slow="slow")
     assert isinstance(error, DependencyUnavailable)
     assert error.detail == "away"
+
+
+def test_a_call_policy_is_read_from_settings_by_one_naming_rule() -> None:
+    settings = SimpleNamespace(
+        inventory_timeout_seconds=2.5,
+        inventory_retry_attempts=4,
+        inventory_retry_backoff_seconds=0.1,
+        inventory_retry_backoff_max_seconds=0.8,
+        inventory_breaker_failure_threshold=7,
+        inventory_breaker_reset_seconds=12.0,
+    )
+    policy = CallPolicy.from_settings(settings, "inventory", reserve_seconds=0.5)
+    assert policy.timeout_seconds == 2.5
+    assert policy.retry == RetryPolicy(4, 0.1, 0.8, reserve_seconds=0.5)
+    breakers = policy.breakers(_service())
+    assert breakers.reset_seconds == 12.0

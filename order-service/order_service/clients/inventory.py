@@ -20,13 +20,7 @@ from prometheus_client import Counter
 from chassis import BadRequest, Conflict, NotFound
 from chassis.deadlines import outgoing_headers
 from chassis.errors import DomainError
-from chassis.resilience import (
-    CircuitBreakers,
-    DeadlineExceeded,
-    OpenedState,
-    RetryPolicy,
-    dependency_error,
-)
+from chassis.resilience import CallPolicy, DeadlineExceeded, OpenedState, dependency_error
 from chassis.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -61,35 +55,17 @@ class Reply:
 
 
 class InventoryClient:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_seconds: float,
-        attempts: int,
-        backoff_seconds: float,
-        backoff_max_seconds: float,
-        breaker_failure_threshold: int,
-        breaker_reset_seconds: float,
-        max_connections: int,
-    ) -> None:
+    def __init__(self, base_url: str, *, policy: CallPolicy, max_connections: int) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout_seconds = timeout_seconds
-        self.attempts = attempts
-        self.backoff_seconds = backoff_seconds
-        self.backoff_max_seconds = backoff_max_seconds
+        self.timeout_seconds = policy.timeout_seconds
         self.max_connections = max_connections
         # Waiting for a pooled connection and connecting, then each read: all bounded.
         self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout_seconds, sock_read=timeout_seconds
+            total=None, connect=policy.timeout_seconds, sock_read=policy.timeout_seconds
         )
         self._http: aiohttp.ClientSession | None = None
-        self.retry = RetryPolicy(attempts, backoff_seconds, backoff_max_seconds)
-        self.breakers = CircuitBreakers(
-            SERVICE,
-            failure_threshold=breaker_failure_threshold,
-            reset_seconds=breaker_reset_seconds,
-        )
+        self.retry = policy.retry
+        self.breakers = policy.breakers(SERVICE)
         self.breakers.register(CIRCUIT)
 
     def _session(self) -> aiohttp.ClientSession:

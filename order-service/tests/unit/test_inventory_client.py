@@ -12,10 +12,20 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from chassis import BadRequest, DependencyTimeout, DependencyUnavailable, NotFound, deadlines
+from chassis.resilience import CallPolicy, RetryPolicy
 from order_service.clients.inventory import CIRCUIT, SERVICE, InventoryClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ClientFactory = Callable[..., Awaitable[InventoryClient]]
+
+
+def _policy(*, timeout: float, threshold: int, reset: float) -> CallPolicy:
+    return CallPolicy(
+        timeout_seconds=timeout,
+        retry=RetryPolicy(3, 0.001, 0.002),
+        breaker_failure_threshold=threshold,
+        breaker_reset_seconds=reset,
+    )
 
 
 @pytest.fixture
@@ -30,12 +40,7 @@ async def client_for() -> AsyncIterator[ClientFactory]:
         servers.append(server)
         return InventoryClient(
             str(server.make_url("")),
-            timeout_seconds=1.0,
-            attempts=3,
-            backoff_seconds=0.001,
-            backoff_max_seconds=0.002,
-            breaker_failure_threshold=threshold,
-            breaker_reset_seconds=reset,
+            policy=_policy(timeout=1.0, threshold=threshold, reset=reset),
             max_connections=10,
         )
 
@@ -140,12 +145,7 @@ async def test_slow_inventory_is_a_504_not_a_hang() -> None:
     port = server.sockets[0].getsockname()[1]
     client = InventoryClient(
         f"http://127.0.0.1:{port}",
-        timeout_seconds=0.3,
-        attempts=3,
-        backoff_seconds=0.001,
-        backoff_max_seconds=0.002,
-        breaker_failure_threshold=10,
-        breaker_reset_seconds=30,
+        policy=_policy(timeout=0.3, threshold=10, reset=30),
         max_connections=10,
     )
     started = time.perf_counter()
