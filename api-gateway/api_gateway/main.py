@@ -1,8 +1,5 @@
 """api-gateway: wiring only. `uvicorn api_gateway.main:app --port 9000`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -21,15 +18,14 @@ from api_gateway.rate_limits import RateLimits
 from api_gateway.routing import upstreams
 from api_gateway.storefront import mount_storefront
 from chassis import create_app
-from chassis.app import ReadinessCheck
+from chassis.lifecycle import Components
 
 PROXY_PATH = "/api/{path:path}"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         routes = upstreams(settings)
         # One pooled client for the whole process, shared by every upstream.
         client = upstream_client or make_client(
@@ -43,9 +39,12 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
             reset_seconds=settings.breaker_reset_seconds,
             upstreams=list(routes.values()),
         )
-        oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
-        validator = (
-            TokenValidator(
+        components.add("upstreams", stop=proxy.aclose)
+        validator = None
+        if settings.auth_enabled:
+            oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
+            components.add("identity-provider", stop=oidc_http.aclose)
+            validator = TokenValidator(
                 settings.oidc_issuer_url,
                 settings.oidc_audience,
                 settings.algorithms,
@@ -54,11 +53,9 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
                 min_refetch_seconds=settings.jwks_min_refetch_seconds,
                 leeway_seconds=settings.jwt_leeway_seconds,
             )
-            if settings.auth_enabled
-            else None
-        )
-        rate_limits = (
-            RateLimits(
+        rate_limits = None
+        if settings.rate_limit_enabled:
+            rate_limits = RateLimits(
                 settings.redis_url,
                 default=settings.rate_limit_default,
                 ai=settings.rate_limit_ai,
@@ -69,18 +66,8 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
                 queue_timeout_seconds=settings.rate_limit_queue_timeout_seconds,
                 on_redis_down=settings.rate_limit_on_redis_down,
             )
-            if settings.rate_limit_enabled
-            else None
-        )
+            components.add("redis", stop=rate_limits.close, ready=rate_limits.ping)
         app.state.gateway = Gateway(settings, routes, proxy, validator, rate_limits)
-        app.state.rate_limits = rate_limits
-        try:
-            yield
-        finally:
-            await proxy.aclose()
-            await oidc_http.aclose()
-            if rate_limits is not None:
-                await rate_limits.close()
 
     app = create_app(
         settings,
@@ -90,8 +77,7 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
             " are proxied to their services (their OpenAPI documents them), after token "
             "validation, access rules and per-client rate limits."
         ),
-        lifespan=lifespan,
-        readiness_checks=lambda: _checks(app),
+        setup=setup,
         health_details={"auth_enabled": settings.auth_enabled},
         # Bodies stream through to the services, which refuse hostile JSON themselves.
         strict_json_bodies=False,
@@ -114,13 +100,6 @@ def build_app(settings: Settings, *, upstream_client: UpstreamClient | None = No
     # Last: the shop's catch-all answers only paths nothing above claims.
     mount_storefront(app, settings)
     return app
-
-
-def _checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-    rate_limits: RateLimits | None = getattr(app.state, "rate_limits", None)
-    if rate_limits is None:
-        return {}
-    return {"redis": rate_limits.ping}
 
 
 app = build_app(Settings())
