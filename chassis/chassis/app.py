@@ -84,22 +84,19 @@ def create_app(
     title: str,
     version: str = "0.1.0",
     description: str = "",
-    lifespan: Lifespan | None = None,
-    readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
     setup: "Setup | None" = None,
     health_details: Mapping[str, Any] | None = None,
     strict_json_bodies: bool = True,
 ) -> FastAPI:
     """Build the service app. `setup(app, components)` registers the service's components
-    (chassis.lifecycle): they give the lifespan and the /ready checks. Without it, `lifespan`
-    and `readiness_checks` (called per /ready request, so checks can refer to clients created
-    in the lifespan) are given by hand. `health_details` are added to /health (e.g. the
-    gateway's `auth_enabled`, ai-service's `llm_provider`). `strict_json_bodies=False` leaves
-    bodies unread (a proxy streams them; see chassis.validation)."""
+    (chassis.lifecycle): they give the lifespan and the /ready checks (none without it).
+    `health_details` are added to /health (e.g. the gateway's `auth_enabled`, ai-service's
+    `llm_provider`). `strict_json_bodies=False` leaves bodies unread (a proxy streams them;
+    see chassis.validation)."""
     details = dict(health_details or {})
+    lifespan: Lifespan | None = None
+    readiness_checks: Callable[[], Mapping[str, ReadinessCheck]] | None = None
     if setup is not None:
-        if lifespan is not None or readiness_checks is not None:
-            raise ValueError("setup gives the lifespan and the readiness checks; pass only it")
         from chassis.lifecycle import lifespan as components_lifespan
         from chassis.lifecycle import readiness
 

@@ -5,19 +5,21 @@ import json
 import logging
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from chassis import BaseServiceSettings, Conflict, DependencyUnavailable, NotFound, create_app
+from chassis.lifecycle import Components
 from chassis.logging import configure_logging
 
 
 def _app(**checks):
-    app = create_app(
-        BaseServiceSettings(service_name="unit-svc"),
-        title="unit",
-        readiness_checks=(lambda: checks) if checks else None,
-    )
+    async def setup(app: FastAPI, components: Components) -> None:
+        for name, check in checks.items():
+            components.add(name, ready=check)
+
+    app = create_app(BaseServiceSettings(service_name="unit-svc"), title="unit", setup=setup)
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -45,7 +47,8 @@ def test_ready_is_up_when_every_check_answers() -> None:
     async def fine() -> None:
         return None
 
-    reply = TestClient(_app(database=fine)).get("/ready")
+    with TestClient(_app(database=fine)) as client:
+        reply = client.get("/ready")
     assert reply.status_code == 200
     assert reply.json()["checks"] == {"database": {"status": "UP"}}
 
@@ -62,7 +65,8 @@ def test_ready_is_503_naming_the_failing_and_the_hanging_check(monkeypatch) -> N
     async def hanging() -> None:
         await asyncio.sleep(10)
 
-    reply = TestClient(_app(database=fine, broker=broken, cache=hanging)).get("/ready")
+    with TestClient(_app(database=fine, broker=broken, cache=hanging)) as client:
+        reply = client.get("/ready")
     assert reply.status_code == 503
     body = reply.json()
     assert body["status"] == "DOWN"

@@ -86,12 +86,12 @@ def _app(setup) -> FastAPI:  # type: ignore[no-untyped-def]
     return create_app(BaseServiceSettings(service_name="lifecycle-test"), title="t", setup=setup)
 
 
-def test_setup_replaces_a_hand_written_lifespan_not_both() -> None:
+def test_components_are_the_one_way_to_give_a_lifespan() -> None:
     async def setup(app: FastAPI, components: Components) -> None:
         return None
 
-    with pytest.raises(ValueError, match="pass only it"):
-        create_app(BaseServiceSettings(), title="t", setup=setup, lifespan=lifespan(setup))
+    with pytest.raises(TypeError, match="lifespan"):
+        create_app(BaseServiceSettings(), title="t", setup=setup, lifespan=lifespan(setup))  # type: ignore[call-arg]
 
 
 async def test_a_worker_is_started_and_stopped_through_its_own_methods() -> None:
