@@ -82,6 +82,7 @@ IDLE_FETCH_WINDOW_MS = 5
 IDLE_PAUSE_GROWTH_LIMIT = 8
 # A look for new records that takes longer than this is given up: the fetch path is tried.
 IDLE_CHECK_TIMEOUT_S = 5.0
+IDLE_POSITION_TIMEOUT_S = 0.1
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
 
@@ -449,6 +450,8 @@ class EventConsumer:
         try:
             async with asyncio.timeout(IDLE_CHECK_TIMEOUT_S):
                 ends = await consumer.end_offsets(list(partitions))
+            # A known position answers at once; one still being looked up is not waited for.
+            async with asyncio.timeout(IDLE_POSITION_TIMEOUT_S):
                 for tp in partitions:
                     if ends.get(tp, 0) > await consumer.position(tp):
                         return True

@@ -459,6 +459,25 @@ async def test_a_failing_idle_look_falls_back_to_fetching():
     assert fake.paused_now == set()
 
 
+async def test_a_position_still_being_looked_up_is_not_waited_for():
+    fake = QuietBroker()
+
+    async def unknown(tp):
+        await asyncio.sleep(60)  # aiokafka waits for a position it does not know yet
+
+    fake.position = unknown  # type: ignore[method-assign]
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=10)
+    await consumer.start()
+    await asyncio.sleep(0.8)
+    await consumer.stop()
+    assert fake.fetches >= 3  # each look gave up on the position after 0.1 s and fetched
+    assert fake.paused_now == set()
+
+
 def _driver_outages():
     from elastic_transport import ConnectionError as EsConnectionError
     from pymongo.errors import AutoReconnect
