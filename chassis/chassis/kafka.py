@@ -78,7 +78,7 @@ DLQ_SUFFIX = ".dlq"
 IDLE_FETCH_WINDOW_MS = 5
 # An idle consumer's look for new records grows from idle_pause_ms to this many times it
 # (8: 100 -> 800 ms); each look is a broker round trip, so a quiet consumer wakes about
-# 1.25 times a second; a consumer with work never waits more than idle_pause_ms.
+# 1.25 times a second; after a record the next look is idle_pause_ms away again.
 IDLE_PAUSE_GROWTH_LIMIT = 8
 # A look for new records that takes longer than this is given up: the fetch path is tried.
 IDLE_CHECK_TIMEOUT_S = 5.0
@@ -416,11 +416,12 @@ class EventConsumer:
         (noida-db in the local stack) turns aiokafka's background fetcher into a busy loop:
         measured 85% of a core per idle consumer. Pausing the partitions stops the fetcher.
         While paused, the consumer looks every ``idle_pause_ms`` whether the partitions' ends
-        moved past its positions: one ListOffsets round trip, a third of what a resumed
-        fetcher costs in its window. The look doubles its interval with each quiet one, up to
-        IDLE_PAUSE_GROWTH_LIMIT times ``idle_pause_ms``; a record resets it. The cost is at
-        most that interval of extra latency for the first event after a quiet spell. Set
-        ``idle_pause_ms`` to 0 against a real Kafka cluster to rely on the broker's wait.
+        moved past its positions: one ListOffsets round trip, about half the CPU of a resumed
+        fetcher's window (measured 1.7 ms against 3.4 ms per wake-up). The look doubles its
+        interval with each quiet one, up to IDLE_PAUSE_GROWTH_LIMIT times ``idle_pause_ms``; a
+        record resets it. The cost is at most that interval of extra latency for the first
+        event after a quiet spell. Set ``idle_pause_ms`` to 0 against a real Kafka cluster to
+        rely on the broker's wait.
         """
         if not self._idle_pause:
             return
