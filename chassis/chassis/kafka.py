@@ -83,6 +83,10 @@ IDLE_PAUSE_GROWTH_LIMIT = 8
 # A look for new records that takes longer than this is given up: the fetch path is tried.
 IDLE_CHECK_TIMEOUT_S = 5.0
 IDLE_POSITION_TIMEOUT_S = 0.1
+# aiokafka's background fetcher wakes this often when it has nothing to fetch (its default,
+# 200 ms: 5 wake-ups a second per paused consumer). Resuming a partition, a rebalance and a
+# metadata refresh wake it at once anyway, so the timeout is only its safety net.
+FETCHER_IDLE_TIMEOUT_MS = 2000
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
 
@@ -344,6 +348,7 @@ class EventConsumer:
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 3),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            consumer_timeout_ms=FETCHER_IDLE_TIMEOUT_MS,
         )
 
     async def start(self) -> None:
