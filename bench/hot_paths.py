@@ -12,8 +12,10 @@ services under uvicorn (one process each, as in the images), and beside them:
 
 Load comes from wrk (Debian package): 32 connections, floor and ours alternated round by round
 (A/B, B/A, ...); each ratio is the median of the per-round ratios, so a neighbour's burst on a
-shared machine hits both sides of a round. CPU per request is read from /proc for the process
-under test (utime + stime) over its rounds.
+shared machine hits both sides of a round. The two read sections run more rounds than the rest
+(--read-rounds, --read-seconds: 7 of 5 s each): with 3 rounds of 4 s their ratios moved by
++-0.1 from one run to the next on the shared machine. CPU per request is read from /proc for
+the process under test (utime + stime) over its rounds.
 
 Keys (bench/results/hot_paths.json; the targets are in issue 11):
   inventory_read_ratio   ours / floor rps, GET /api/inventory/{id}        (aim >= 0.6)
@@ -29,11 +31,12 @@ Keys (bench/results/hot_paths.json; the targets are in issue 11):
   fleet_idle_cpu_pct     the seven services, 30 s idle, % of one core     (aim <= 5)
   fleet_rss_mb           the seven services' RSS summed, idle             (aim <= 800)
 
-    .venv/bin/python bench/hot_paths.py [--seconds 4] [--rounds 3] [--idle 30]
-                                        [--gateway-rounds 6] [--gateway-seconds 5]
+    .venv/bin/python bench/hot_paths.py [--read-seconds 5] [--read-rounds 7]
+        [--gateway-rounds 6] [--gateway-seconds 5] [--order-seconds 10] [--idle 30]
 
-The gateway section (nginx, gateway, gateway with rate limits, on a backend that costs nothing)
-is the most sensitive to a neighbour's burst: it gets its own, longer alternation.
+The read sections and the gateway section (nginx, gateway, gateway with rate limits, on a
+backend that costs nothing) are the most sensitive to a neighbour's burst: each has its own,
+long alternation.
 """
 
 import argparse
@@ -320,8 +323,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=4.0, help="per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--read-seconds", type=float, default=5.0, help="per wrk run of the read sections"
+    )
+    parser.add_argument(
+        "--read-rounds", type=int, default=7, help="rounds of the read sections (odd: a median)"
+    )
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--order-seconds", type=float, default=10.0)
     parser.add_argument("--gateway-rounds", type=int, default=6, help="gateway section only")
@@ -335,8 +342,8 @@ def main() -> int:
         "note": "shared 2-core machine (other sessions busy): compare the ratios, not the rps",
         "connections": CONNECTIONS,
         "order_connections": ORDER_CONNECTIONS,
-        "seconds_per_run": args.seconds,
-        "rounds": args.rounds,
+        "read_seconds_per_run": args.read_seconds,
+        "read_rounds": args.read_rounds,
     }
     with (
         local_stack(profile="bench") as ep,
@@ -484,8 +491,8 @@ def main() -> int:
                     [pids["inventory-service"]],
                 ),
             },
-            args.rounds,
-            args.seconds,
+            args.read_rounds,
+            args.read_seconds,
         )
         result["inventory_read"] = inv
         result["inventory_read_ratio"] = median_ratio(inv, "ours", "floor")
@@ -504,8 +511,8 @@ def main() -> int:
                     [pids["product-service"]],
                 ),
             },
-            args.rounds,
-            args.seconds,
+            args.read_rounds,
+            args.read_seconds,
         )
         result["product_read"] = prod
         result["product_read_ratio"] = median_ratio(prod, "ours", "floor")

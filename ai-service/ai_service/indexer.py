@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from ai_service.catalog import CatalogIndex, Product
 from ai_service.embeddings import DIMENSION, Embedder, EmbedderUnavailable, Vectors, load_embedder
 from chassis.lifecycle import BackgroundTask
+from chassis.memory import release_free_memory
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +154,10 @@ class EmbeddingIndexer:
                 if self._wake.is_set():
                     break  # the catalog changed meanwhile: look again
             if not self._wake.is_set() and not self.catalog.unembedded():
+                # The batches' scratch memory back to the system, off the event loop.
+                await asyncio.get_running_loop().run_in_executor(
+                    self._index_pool, release_free_memory
+                )
                 self._idle.set()
                 log.info(
                     "embeddings.current",

@@ -21,7 +21,7 @@ from ai_service.repository import ProcessedEvents
 from ai_service.service import AssistantService
 from chassis import create_app
 from chassis.events import CloudEvent
-from chassis.kafka import EventConsumer, EventProducer
+from chassis.kafka import FETCHER_IDLE_TIMEOUT_MS, EventConsumer, EventProducer
 from chassis.lifecycle import Components
 
 
@@ -141,6 +141,7 @@ def build_app(
                 group_id=catalog_group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                consumer_timeout_ms=FETCHER_IDLE_TIMEOUT_MS,
             ),
         )
         app.state.assistant = assistant

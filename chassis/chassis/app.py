@@ -6,8 +6,8 @@ It wires what all services share: JSON logging, the error model, request ids, RE
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis import deadlines
 from chassis.errors import install_error_handlers
 from chassis.logging import configure_logging
+from chassis.memory import release_free_memory
 from chassis.metrics import install_metrics
 from chassis.openapi_statuses import declare_statuses
 from chassis.settings import BaseServiceSettings
@@ -31,6 +32,19 @@ ReadinessCheck = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 READY_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def _trimmed(lifespan: Lifespan) -> Lifespan:
+    """``lifespan``, with the memory its start-up freed handed back once it has started
+    (chassis.memory)."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            release_free_memory()
+            yield
+
+    return run
 
 
 class RequestIdMiddleware:
@@ -119,7 +133,7 @@ def create_app(
         title=title,
         version=version,
         description=description,
-        lifespan=lifespan,
+        lifespan=_trimmed(lifespan) if lifespan is not None else None,
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)

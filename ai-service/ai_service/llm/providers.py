@@ -1,10 +1,12 @@
 """The hosted and local-server providers: Groq (official SDK), any OpenAI-compatible
-endpoint, Ollama and Gemini (their REST APIs over httpx). Each asks for a JSON answer."""
+endpoint, Ollama and Gemini (their REST APIs over httpx). Each asks for a JSON answer.
+
+The Groq SDK is imported by GroqChat only: with any other provider (the default is `local`)
+it is never loaded, ~9 MB of RSS a running ai-service does not carry."""
 
 from typing import Any
 
 import httpx
-from groq import APIConnectionError, APIStatusError, APITimeoutError, AsyncGroq
 
 from ai_service.llm.base import LLMError, status_is_retryable
 
@@ -39,6 +41,8 @@ class GroqChat:
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
+        from groq import AsyncGroq
+
         # Retries are ours (chassis.resilience, with the breaker): the SDK's own are off.
         self.client = AsyncGroq(
             api_key=api_key,
@@ -53,6 +57,8 @@ class GroqChat:
         return f"groq:{self.model}"
 
     async def complete(self, system: str, user: str) -> str:
+        from groq import APIConnectionError, APIStatusError, APITimeoutError
+
         try:
             reply = await self.client.chat.completions.create(
                 model=self.model,

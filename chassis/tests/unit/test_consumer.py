@@ -375,6 +375,109 @@ async def test_records_arriving_after_a_quiet_spell_are_still_handled():
     assert fake.commits == [{TP: 4}]
 
 
+@dataclass
+class QuietBroker(FakeConsumer):
+    """A fake that also answers the idle look: partition end and this consumer's position."""
+
+    end: int = 4
+    at: int = 4
+    fetches: int = 0
+    looks: int = 0
+
+    async def getmany(self, timeout_ms=0, max_records=None):
+        self.fetches += 1
+        return await super().getmany(timeout_ms, max_records)
+
+    async def end_offsets(self, partitions):
+        self.looks += 1
+        return {tp: self.end for tp in partitions}
+
+    async def position(self, tp):
+        return self.at
+
+
+async def test_an_idle_consumer_only_looks_at_the_partition_ends_until_a_record_arrives():
+    handled = []
+    fake = QuietBroker()
+
+    async def handler(event):
+        handled.append(event.id)
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=10)
+    await consumer.start()
+    await asyncio.sleep(0.3)
+    fetches, looks = fake.fetches, fake.looks
+    assert looks >= 3  # it kept looking ...
+    assert fetches <= 2  # ... without resuming the fetcher while nothing was new
+    assert fake.paused_now == {TP}
+    event, record = event_record(4)
+    fake.batches.append({TP: [record]})
+    fake.end = 5  # the broker now holds offset 4
+    for _ in range(100):
+        if handled:
+            break
+        await asyncio.sleep(0.01)
+    await consumer.stop()
+    assert handled == [event.id]
+    assert fake.commits == [{TP: 5}]
+    assert fake.paused_now == set()
+
+
+async def test_the_idle_look_grows_its_interval_up_to_the_limit():
+    fake = QuietBroker()
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=10)
+    await consumer.start()
+    await asyncio.sleep(1.0)
+    await consumer.stop()
+    # 10, 20, 40, 80 and then 80 ms (limit 8x): ~14 looks in a second, not 100.
+    assert 5 <= fake.looks <= 20
+
+
+async def test_a_failing_idle_look_falls_back_to_fetching():
+    fake = QuietBroker()
+    failures = []
+
+    async def broken(partitions):
+        failures.append(1)
+        raise ConnectionError("broker away")
+
+    fake.end_offsets = broken  # type: ignore[method-assign]
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=10)
+    await consumer.start()
+    await asyncio.sleep(0.2)
+    await consumer.stop()
+    assert failures
+    assert fake.fetches >= len(failures)  # every failed look led to a fetch
+    assert fake.paused_now == set()
+
+
+async def test_a_position_still_being_looked_up_is_not_waited_for():
+    fake = QuietBroker()
+
+    async def unknown(tp):
+        await asyncio.sleep(60)  # aiokafka waits for a position it does not know yet
+
+    fake.position = unknown  # type: ignore[method-assign]
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, idle_pause_ms=10)
+    await consumer.start()
+    await asyncio.sleep(0.8)
+    await consumer.stop()
+    assert fake.fetches >= 3  # each look gave up on the position after 0.1 s and fetched
+    assert fake.paused_now == set()
+
+
 def _driver_outages():
     from elastic_transport import ConnectionError as EsConnectionError
     from pymongo.errors import AutoReconnect
