@@ -3,8 +3,6 @@ memory start-up freed is handed back once the lifespan has started."""
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from fastapi import FastAPI
@@ -12,6 +10,7 @@ from fastapi.testclient import TestClient
 
 import chassis.app
 from chassis import BaseServiceSettings, create_app
+from chassis.lifecycle import Components
 from chassis.memory import release_free_memory
 
 
@@ -71,13 +70,11 @@ def test_create_app_hands_memory_back_once_the_lifespan_has_started(
     events: list[str] = []
     monkeypatch.setattr(chassis.app, "release_free_memory", lambda: events.append("trim"))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def setup(app: FastAPI, components: Components) -> None:
         events.append("started")
-        yield
-        events.append("stopped")
+        components.add("probe", stop=lambda: events.append("stopped"))
 
-    app = create_app(BaseServiceSettings(service_name="unit-memory"), title="t", lifespan=lifespan)
+    app = create_app(BaseServiceSettings(service_name="unit-memory"), title="t", setup=setup)
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
         assert events == ["started", "trim"]
