@@ -2,7 +2,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from chassis import BaseServiceSettings
+from chassis.settings import ConsumerSettings
 
 Provider = Literal["local", "groq", "openai", "ollama", "gemini"]
 RetrievalMode = Literal["hybrid", "lexical"]
@@ -28,7 +28,7 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 KEYED_PROVIDERS: dict[str, str] = {"groq": "GROQ_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
-class Settings(BaseServiceSettings):
+class Settings(ConsumerSettings):
     service_name: str = "ai-service"
 
     # `local` (default) needs no network and no key: retrieval over the catalog, templated.
@@ -82,9 +82,7 @@ class Settings(BaseServiceSettings):
     redis_key_prefix: str = "ai"
     processed_event_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
 
-    run_event_consumer: bool = True
     run_catalog_loader: bool = True
-    consumer_group: str = "ai-service"
     topic_order_placed: str = "order-placed"
     topic_product_updated: str = "product-updated"
     topic_ai_notification_ready: str = "ai-notification-ready"

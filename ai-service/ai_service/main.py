@@ -109,16 +109,13 @@ def build_app(
         # the broker refused is retried rather than parked, whatever the Kafka error.
         transient = (KafkaError,)
         # One follow-up per order across replicas: a shared group, deduplicated in Redis.
-        orders = EventConsumer(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
+        orders = EventConsumer.from_settings(
+            settings,
             [settings.topic_order_placed],
             writer.handle,
             producer_for_dlq=producer,
             idempotency=processed,
             transient_errors=transient,
-            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
-            group_instance_id=settings.consumer_instance_id,
         )
         # The index is per process, so every replica reads every product event: a group of
         # its own, from the earliest offset (versions make replays harmless).

@@ -31,6 +31,7 @@ from chassis.dependencies import describe_outage
 from chassis.errors import DependencyTimeout, DependencyUnavailable
 from chassis.events import CloudEvent, InvalidEvent, decode_event, encode_event
 from chassis.resilience import backoff_delay
+from chassis.settings import ConsumerSettings
 from chassis.tracing import context_from_headers, current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -325,6 +326,31 @@ class EventConsumer:
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ConsumerSettings,
+        topics: Sequence[str],
+        handler: Handler,
+        *,
+        producer_for_dlq: EventProducer,
+        **options: Any,
+    ) -> "EventConsumer":
+        """The service's consumer as its settings say: the broker, `consumer_group`,
+        `consumer_max_attempts`, the idle pause and this replica's static membership
+        (`consumer_instance_id`); `options` go to the constructor as they are."""
+        return cls(
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group,
+            topics,
+            handler,
+            producer_for_dlq=producer_for_dlq,
+            max_attempts=settings.consumer_max_attempts,
+            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
+            group_instance_id=settings.consumer_instance_id,
+            **options,
+        )
 
     def _is_transient(self, exc: BaseException) -> bool:
         return (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Env = Mapping[str, str]
@@ -192,6 +192,24 @@ class BaseServiceSettings(BaseSettings):
         settings = handler(data)
         settings._legacy_warnings = warnings
         return settings
+
+
+class ConsumerSettings(BaseServiceSettings):
+    """What a service with Kafka consumers adds (`EventConsumer.from_settings` reads it)."""
+
+    # false: the service answers HTTP but consumes nothing (a replica kept for reads).
+    run_event_consumer: bool = True
+    # The consumer group; empty means the service's name.
+    consumer_group: str = ""
+    # Attempts per event before it goes to the dead-letter topic (transient errors pause
+    # instead and never count).
+    consumer_max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _group_defaults_to_the_service(self) -> "ConsumerSettings":
+        if not self.consumer_group.strip():
+            self.consumer_group = self.service_name
+        return self
 
 
 def _given(data: Mapping[str, Any], field: str) -> bool:

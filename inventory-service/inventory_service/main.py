@@ -33,9 +33,8 @@ def build_app(settings: Settings) -> FastAPI:
         )
         relay = OutboxRelay(repository.engine, outbox, producer)
         components.add_worker("outbox-relay", relay, enabled=settings.run_outbox_relay)
-        consumer = EventConsumer(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
+        consumer = EventConsumer.from_settings(
+            settings,
             [
                 settings.topic_order_placed,
                 settings.topic_order_cancelled,
@@ -43,11 +42,9 @@ def build_app(settings: Settings) -> FastAPI:
                 settings.topic_product_updated,
             ],
             service.handle_event,
-            producer_for_dlq=producer,
             # PostgreSQL being away is not the event's fault: the chassis registry
             # (chassis.dependencies) makes the loop pause, never dead-letter it.
-            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
-            group_instance_id=settings.consumer_instance_id,
+            producer_for_dlq=producer,
         )
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 

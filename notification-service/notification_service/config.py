@@ -1,9 +1,9 @@
 from pydantic import Field, model_validator
 
-from chassis import BaseServiceSettings
+from chassis.settings import ConsumerSettings
 
 
-class Settings(BaseServiceSettings):
+class Settings(ConsumerSettings):
     service_name: str = "notification-service"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every Redis call is bounded; a Redis outage pauses the consumer, it never sends blind.
@@ -32,8 +32,6 @@ class Settings(BaseServiceSettings):
     # The recent-notification log behind GET /api/notifications keeps this many entries.
     notification_log_size: int = Field(default=1000, ge=1, le=100_000)
 
-    run_event_consumer: bool = True
-    consumer_group: str = "notification-service"
     topic_order_placed: str = "order-placed"
     topic_order_cancelled: str = "order-cancelled"
     topic_inventory_low: str = "inventory-low"

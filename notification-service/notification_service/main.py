@@ -49,9 +49,8 @@ def build_app(settings: Settings) -> FastAPI:
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
         components.add("producer", stop=producer.stop)
-        consumer = EventConsumer(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
+        consumer = EventConsumer.from_settings(
+            settings,
             [
                 settings.topic_order_placed,
                 settings.topic_order_cancelled,
@@ -65,8 +64,6 @@ def build_app(settings: Settings) -> FastAPI:
             # never send without the ledger and never dead-letter for it.
             # (Redis and SMTP outages are in the chassis registry, chassis.dependencies.)
             transient_errors=(DeliveryInProgress,),
-            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
-            group_instance_id=settings.consumer_instance_id,
         )
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
 

@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from chassis import BaseServiceSettings
+from chassis.settings import ConsumerSettings
 
 
-class Settings(BaseServiceSettings):
+class Settings(ConsumerSettings):
     service_name: str = "search-service"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     # Every Elasticsearch call is bounded by this; a search past it answers 503.
@@ -15,9 +15,6 @@ class Settings(BaseServiceSettings):
     search_index_replicas: int = Field(default=0, ge=0, le=8)
     search_refresh_interval: str = "1s"
     # Kafka consumer of product-updated.
-    run_event_consumer: bool = True
-    consumer_group: str = "search-service"
-    consumer_max_attempts: int = Field(default=5, ge=1, le=20)
     topic_product_updated: str = "product-updated"
     # Full reindex reads every product from product-service, page by page.
     product_service_url: str = "http://127.0.0.1:8001"

@@ -54,15 +54,11 @@ def build_app(settings: Settings) -> FastAPI:
 
         producer = EventProducer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
         components.add("producer", stop=producer.stop)
-        consumer = EventConsumer(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
+        consumer = EventConsumer.from_settings(
+            settings,
             [settings.topic_product_updated],
             service.handle_product_event,
             producer_for_dlq=producer,
-            max_attempts=settings.consumer_max_attempts,
-            idle_pause_ms=settings.kafka_consumer_idle_pause_ms,
-            group_instance_id=settings.consumer_instance_id,
         )
         app.state.consumer = consumer
         components.add_worker("consumer", consumer, enabled=settings.run_event_consumer)
