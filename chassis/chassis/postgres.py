@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
 from pydantic import Field
-from sqlalchemy import Table, text
+from sqlalchemy import MetaData, Table, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -50,6 +50,22 @@ LOST_CONNECTION = (
     asyncpg.CannotConnectNowError,
     OSError,
 )
+
+
+# Constraint and index names a repository can match on (`constraint_name`), the same in every
+# service's database and in its Alembic migrations.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata() -> MetaData:
+    """The `MetaData` a service's tables are declared on, with the shared naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def create_engine(settings: PostgresServiceSettings) -> AsyncEngine:

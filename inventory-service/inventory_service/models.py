@@ -9,16 +9,9 @@ from sqlalchemy.dialects.postgresql import UUID
 
 from chassis.inbox import processed_events_table
 from chassis.outbox import outbox_table
+from chassis.postgres import service_metadata
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+metadata = service_metadata()
 
 
 class ReservationStatus(enum.StrEnum):
