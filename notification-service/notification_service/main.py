@@ -42,7 +42,7 @@ def build_app(settings: Settings) -> FastAPI:
             use_tls=settings.smtp_use_tls,
             enabled=settings.email_enabled,
         )
-        components.add("smtp", ready=mailer.ping)
+        components.add("smtp", stop=mailer.aclose, ready=mailer.ping)
         service = NotificationService(ledger, mailer, EmailRenderer(), settings)
         app.state.notifications = service
         app.state.ledger = ledger

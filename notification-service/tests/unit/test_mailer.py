@@ -1,10 +1,44 @@
+import email
+import email.policy
 from typing import Any
 
+import aiosmtplib
 import pytest
 
 from notification_service import mailer as mailer_module
 from notification_service.mailer import SmtpMailer
 from notification_service.rendering import Email
+
+
+class FakeSmtp:
+    """Stands in for the aiosmtplib client: `fail` is a list of (step, error) to raise once."""
+
+    made: list["FakeSmtp"] = []
+
+    def __init__(self, **options: Any) -> None:
+        self.is_connected = False
+        self.data_started = False
+        self.fail: list[tuple[str, Exception]] = []
+        self.sent: list[bytes] = []
+        FakeSmtp.made.append(self)
+
+    async def connect(self) -> None:
+        self.is_connected = True
+
+    async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> None:
+        if self.fail and self.fail[0][0] == "mail":
+            raise self.fail.pop(0)[1]
+        self.data_started = True
+        if self.fail and self.fail[0][0] == "data":
+            raise self.fail.pop(0)[1]
+        self.sent.append(data)
+
+    async def quit(self) -> None:
+        self.is_connected = False
+
+    def close(self) -> None:
+        self.is_connected = False
+
 
 EMAIL = Email(
     "order-confirmation", "ann@example.com", "Order confirmed: ORD-1", "<p>Hi</p>", "Hi", "ORD-1"
@@ -13,7 +47,11 @@ EMAIL = Email(
 
 def test_message_is_multipart_alternative_with_a_derived_message_id() -> None:
     smtp = SmtpMailer("127.0.0.1", 1025, sender="Shop <no-reply@shop.local>", timeout_seconds=5)
-    message = smtp.build_message(EMAIL, "<e-1@notification-service>")
+    # What goes on the wire, parsed back.
+    message = email.message_from_bytes(
+        smtp.message_bytes(EMAIL, "<e-1@notification-service>"), policy=email.policy.default
+    )
+    assert isinstance(message, email.message.EmailMessage)
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     assert message["Message-ID"] == "<e-1@notification-service>"
@@ -27,10 +65,12 @@ async def test_starttls_auth_and_timeout_reach_the_smtp_client(
 ) -> None:
     seen: dict[str, Any] = {}
 
-    async def fake_send(message: Any, **options: Any) -> None:
-        seen.update(options)
+    class FakeClient(FakeSmtp):
+        def __init__(self, **options: Any) -> None:
+            super().__init__()
+            seen.update(options)
 
-    monkeypatch.setattr(mailer_module.aiosmtplib, "send", fake_send)
+    monkeypatch.setattr(mailer_module, "_Client", FakeClient)
     smtp = SmtpMailer(
         "smtp.example.com",
         587,
@@ -50,3 +90,79 @@ async def test_starttls_auth_and_timeout_reach_the_smtp_client(
         "use_tls": False,
         "timeout": 7,
     }
+
+
+@pytest.fixture
+def fake_smtp(monkeypatch: pytest.MonkeyPatch) -> type[FakeSmtp]:
+    FakeSmtp.made = []
+    monkeypatch.setattr(mailer_module, "_Client", FakeSmtp)
+    return FakeSmtp
+
+
+async def test_a_kept_connection_dropped_before_data_is_replaced_once(
+    fake_smtp: type[FakeSmtp],
+) -> None:
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    await smtp.send(EMAIL, "<e-1@notification-service>")
+    [kept] = fake_smtp.made
+    kept.fail = [("mail", aiosmtplib.SMTPServerDisconnected("gone"))]
+    await smtp.send(EMAIL, "<e-2@notification-service>")
+    assert len(fake_smtp.made) == 2
+    assert not kept.is_connected
+    assert [len(c.sent) for c in fake_smtp.made] == [1, 1]
+    # A relay's 421 (closing the idle connection) counts as dropped too.
+    fake_smtp.made[1].fail = [("mail", aiosmtplib.SMTPResponseException(421, "idle"))]
+    await smtp.send(EMAIL, "<e-3@notification-service>")
+    assert [len(c.sent) for c in fake_smtp.made] == [1, 1, 1]
+
+
+async def test_a_connection_that_dies_during_data_raises_and_is_not_resent(
+    fake_smtp: type[FakeSmtp],
+) -> None:
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    await smtp.send(EMAIL, "<e-1@notification-service>")
+    [kept] = fake_smtp.made
+    kept.fail = [("data", aiosmtplib.SMTPServerDisconnected("gone mid-DATA"))]
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await smtp.send(EMAIL, "<e-2@notification-service>")
+    assert len(fake_smtp.made) == 1
+    assert not kept.is_connected
+    await smtp.send(EMAIL, "<e-3@notification-service>")  # the next send connects afresh
+    assert len(fake_smtp.made) == 2
+
+
+async def test_a_fresh_connection_failing_is_not_retried_and_refusals_are_not_retried(
+    fake_smtp: type[FakeSmtp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    original = FakeSmtp.connect
+
+    async def connect_then_drop(self: FakeSmtp) -> None:
+        await original(self)
+        self.fail = [("mail", aiosmtplib.SMTPServerDisconnected("gone"))]
+
+    monkeypatch.setattr(FakeSmtp, "connect", connect_then_drop)
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await smtp.send(EMAIL, "<e-1@notification-service>")
+    assert len(fake_smtp.made) == 1
+    monkeypatch.setattr(FakeSmtp, "connect", original)
+    await smtp.send(EMAIL, "<e-2@notification-service>")
+    fake_smtp.made[-1].fail = [("mail", aiosmtplib.SMTPSenderRefused(550, "no", "s"))]
+    with pytest.raises(aiosmtplib.SMTPSenderRefused):
+        await smtp.send(EMAIL, "<e-3@notification-service>")
+    assert len(fake_smtp.made) == 2
+
+
+async def test_aclose_quits_the_kept_connection(fake_smtp: type[FakeSmtp]) -> None:
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    await smtp.aclose()  # nothing open: fine
+    await smtp.send(EMAIL, "<e-1@notification-service>")
+    await smtp.aclose()
+    assert not fake_smtp.made[0].is_connected
+
+
+def test_header_values_with_line_breaks_are_refused() -> None:
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    bad = Email("order-confirmation", "a@example.com", "x\r\nBcc: evil@x", "<p/>", "t", "O")
+    with pytest.raises(ValueError, match="linefeed or carriage return"):
+        smtp.build_message(bad, "<e@notification-service>")
