@@ -14,6 +14,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, getaddresses, parseaddr
+from typing import Any
 
 import aiosmtplib
 import structlog
@@ -26,7 +27,7 @@ SMTP_POLICY = email.policy.SMTP
 # What EmailMessage.set_content picks: 7bit for short ASCII lines, otherwise an encoding
 # that survives any relay (base64 here; the decoded text is the same).
 _UTF8_7BIT = Charset("utf-8")
-_UTF8_7BIT.body_encoding = None
+_UTF8_7BIT.body_encoding = None  # type: ignore[assignment]  # None: 7bit/8bit, no encoding
 _UTF8_BASE64 = Charset("utf-8")
 _UTF8_BASE64.body_encoding = BASE64
 _MAX_LINE = SMTP_POLICY.max_line_length or 78
@@ -52,7 +53,8 @@ def _header(name: str, value: str) -> str | BaseHeader:
 def _text_part(text: str, subtype: str) -> MIMEText:
     lines = text.splitlines()
     plain = text.isascii() and all(len(line) <= _MAX_LINE for line in lines)
-    part = MIMEText(text, subtype, _UTF8_7BIT if plain else _UTF8_BASE64)
+    # A Charset object is accepted at run time (typeshed only lists str).
+    part = MIMEText(text, subtype, _UTF8_7BIT if plain else _UTF8_BASE64)  # type: ignore[arg-type]
     del part["MIME-Version"]  # only on the top level, as EmailMessage does
     return part
 
@@ -63,7 +65,7 @@ class _Client(aiosmtplib.SMTP):
 
     data_started = False
 
-    async def data(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def data(self, *args: Any, **kwargs: Any) -> Any:
         self.data_started = True
         return await super().data(*args, **kwargs)
 
