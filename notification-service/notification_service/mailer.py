@@ -7,7 +7,7 @@ been transmitted, so reuse never sends an email twice."""
 
 import asyncio
 import contextlib
-import email.policy
+import email.policy as email_policy
 from email.charset import BASE64, Charset
 from email.headerregistry import BaseHeader
 from email.message import Message
@@ -23,7 +23,7 @@ from notification_service.rendering import Email
 
 log = structlog.get_logger(__name__)
 
-SMTP_POLICY = email.policy.SMTP
+SMTP_POLICY = email_policy.SMTP
 # What EmailMessage.set_content picks: 7bit for short ASCII lines, otherwise an encoding
 # that survives any relay (base64 here; the decoded text is the same).
 _UTF8_7BIT = Charset("utf-8")
@@ -111,9 +111,11 @@ class SmtpMailer:
         message.attach(_text_part(email.html, "html"))
         return message
 
-    def message_bytes(self, email: Email, message_id: str) -> bytes:
-        """The message as transmitted (CRLF line ends, RFC 2047 headers)."""
-        return self.build_message(email, message_id).as_bytes(policy=SMTP_POLICY)
+    def message_bytes(self, email: Email, message_id: str, *, utf8: bool = False) -> bytes:
+        """The message as transmitted (CRLF line ends, RFC 2047 headers; raw UTF-8 headers
+        when an address needs SMTPUTF8, as aiosmtplib's send_message does)."""
+        policy = email_policy.SMTPUTF8 if utf8 else SMTP_POLICY
+        return self.build_message(email, message_id).as_bytes(policy=policy)
 
     async def send(self, email: Email, message_id: str) -> None:
         """Raises aiosmtplib errors; connection trouble and timeouts are OSError/TimeoutError
@@ -140,13 +142,14 @@ class SmtpMailer:
         return sender, recipients or [email.to]
 
     async def _send(self, email: Email, message_id: str) -> None:
-        data = self.message_bytes(email, message_id)
         sender, recipients = self._envelope(email)
+        utf8 = not (sender + "".join(recipients)).isascii()
+        data = self.message_bytes(email, message_id, utf8=utf8)
         async with self._lock:
             try:
                 client, reused = await self._connection()
                 try:
-                    await client.sendmail(sender, recipients, data)
+                    await self._transmit(client, sender, recipients, data, utf8)
                 except Exception as exc:
                     # A kept connection the relay closed (idle timeout, restart): replace it
                     # once, unless DATA began (then the relay may have the message).
@@ -155,11 +158,25 @@ class SmtpMailer:
                     log.info("smtp.reconnect", host=self.host, port=self.port)
                     self._drop()
                     client, _ = await self._connection()
-                    await client.sendmail(sender, recipients, data)
+                    await self._transmit(client, sender, recipients, data, utf8)
             except BaseException:
                 # Unknown state (timeout or cancel mid-exchange, error reply): start afresh.
                 self._drop()
                 raise
+
+    @staticmethod
+    async def _transmit(
+        client: "_Client", sender: str, recipients: list[str], data: bytes, utf8: bool
+    ) -> None:
+        options = []
+        if utf8:
+            if not client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "An address containing non-ASCII characters was provided, but "
+                    "SMTPUTF8 is not supported by this server"
+                )
+            options.append("SMTPUTF8")
+        await client.sendmail(sender, recipients, data, mail_options=options)
 
     async def _connection(self) -> tuple[_Client, bool]:
         client = self._client

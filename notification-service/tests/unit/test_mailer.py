@@ -25,7 +25,12 @@ class FakeSmtp:
     async def connect(self) -> None:
         self.is_connected = True
 
-    async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> None:
+    def supports_extension(self, name: str) -> bool:
+        return True
+
+    async def sendmail(
+        self, sender: str, recipients: list[str], data: bytes, **options: Any
+    ) -> None:
         if self.fail and self.fail[0][0] == "mail":
             raise self.fail.pop(0)[1]
         self.data_started = True
@@ -166,3 +171,29 @@ def test_header_values_with_line_breaks_are_refused() -> None:
     bad = Email("order-confirmation", "a@example.com", "x\r\nBcc: evil@x", "<p/>", "t", "O")
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         smtp.build_message(bad, "<e@notification-service>")
+
+
+async def test_a_non_ascii_address_is_sent_with_smtputf8_and_raw_utf8_headers(
+    fake_smtp: type[FakeSmtp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    original = FakeSmtp.sendmail
+
+    async def recording(self: FakeSmtp, *args: Any, **options: Any) -> None:
+        seen.update(options)
+        await original(self, *args, **options)
+
+    monkeypatch.setattr(FakeSmtp, "sendmail", recording)
+    smtp = SmtpMailer("127.0.0.1", 1025, sender="s@example.com", timeout_seconds=5)
+    to_zoe = Email("order-confirmation", "zoë@example.com", "Bestätigung", "<p/>", "t", "O")
+    await smtp.send(to_zoe, "<e-1@notification-service>")
+    assert seen == {"mail_options": ["SMTPUTF8"]}
+    [data] = fake_smtp.made[0].sent
+    assert "To: zoë@example.com\r\n".encode() in data
+    await smtp.send(EMAIL, "<e-2@notification-service>")  # ASCII: no SMTPUTF8
+    assert seen == {"mail_options": []}
+
+    monkeypatch.setattr(FakeSmtp, "supports_extension", lambda self, name: False)
+    await smtp.aclose()
+    with pytest.raises(aiosmtplib.SMTPNotSupported, match="SMTPUTF8"):
+        await smtp.send(to_zoe, "<e-3@notification-service>")
