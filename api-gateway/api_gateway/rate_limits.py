@@ -321,14 +321,20 @@ class RateLimits:
         """One write for the whole batch, then its replies in order; an error reply (a
         ResponseError, read whole) belongs to its check alone. Each reply is awaited at most
         `timeout_seconds` (as redis-py's socket timeout would), with one timer for the batch
-        rescheduled per reply instead of one timeout context per reply."""
+        instead of one timeout context per reply: it is moved on whenever the loop's clock has
+        moved (uvloop's clock counts milliseconds, so the replies of a batch, read from one
+        buffer, mostly share the timer as it stands)."""
         await connection.send_packed_command(b"".join([head + arguments for arguments, _ in batch]))
         replies: list[list[Any] | Exception] = []
         loop = asyncio.get_running_loop()
+        timed_from = loop.time()
         try:
-            async with asyncio.timeout(None) as deadline:
+            async with asyncio.timeout(timed_from + self.timeout_seconds) as deadline:
                 for _ in batch:
-                    deadline.reschedule(loop.time() + self.timeout_seconds)
+                    now = loop.time()
+                    if now != timed_from:
+                        deadline.reschedule(now + self.timeout_seconds)
+                        timed_from = now
                     try:
                         # math.inf: no timeout of redis-py's own, the deadline above applies.
                         reply = await connection.read_response(timeout=math.inf)
