@@ -38,6 +38,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.responses import Response
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +94,11 @@ STRATEGIES = {"moving-window": MOVING_WINDOW, "fixed-window": FIXED_WINDOW}
 REDIS_DOWN_POLICIES = ("allow", "refuse")
 
 
+_HEADER_NAMES = frozenset(
+    {b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset", b"retry-after"}
+)
+
+
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
@@ -110,6 +116,18 @@ class Verdict:
         if not self.allowed:
             headers["Retry-After"] = str(max(1, math.ceil(self.reset_at - time.time())))
         return headers
+
+    def add_to(self, response: Response) -> None:
+        """`response.headers.update(self.headers())`, without MutableHeaders' scan of every
+        header per name when the response has none of these yet (the usual case)."""
+        raw = response.raw_headers
+        if any(name in _HEADER_NAMES for name, _ in raw):
+            response.headers.update(self.headers())
+        else:
+            raw.extend(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.headers().items()
+            )
 
 
 @dataclass(frozen=True)

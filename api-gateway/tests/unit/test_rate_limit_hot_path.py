@@ -1,5 +1,5 @@
-"""The limiter packs its script calls by hand (to skip redis-py's per-argument encoding on the
-hot path): the bytes must be exactly what redis-py itself would send."""
+"""The limiter's hot path does by hand what redis-py and Starlette would do (pack its script
+calls, time the replies, add its headers): the results must be exactly theirs."""
 
 import asyncio
 from typing import Any
@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from redis.asyncio.connection import Connection
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.responses import Response
 
-from api_gateway.rate_limits import RateLimits, resp_argument, resp_command_head
+from api_gateway.rate_limits import RateLimits, Verdict, resp_argument, resp_command_head
 
 
 def test_a_hand_packed_check_is_what_redis_py_would_send() -> None:
@@ -99,3 +100,24 @@ async def test_a_reply_slower_than_the_timeout_is_a_redis_timeout() -> None:
     with pytest.raises(RedisTimeoutError):
         await limits._pipeline(connection, b"*7\r\n", _batch(2))  # type: ignore[arg-type]
     await limits.close()
+
+
+@pytest.mark.parametrize(
+    "upstream_headers",
+    [
+        {"content-type": "application/json", "x-other": "1"},
+        # An upstream's own rate-limit headers are replaced, never repeated.
+        {"X-RateLimit-Limit": "5", "content-type": "application/json", "x-ratelimit-limit": "6"},
+    ],
+)
+def test_the_verdict_headers_are_set_as_headers_update_would(
+    upstream_headers: dict[str, str],
+) -> None:
+    verdict = Verdict(True, 60, 59, 1_700_000_000.2)
+    expected = Response(b"", headers=upstream_headers)
+    expected.headers.update(verdict.headers())
+    response = Response(b"", headers=upstream_headers)
+    verdict.add_to(response)
+    assert response.raw_headers == expected.raw_headers
+    assert response.headers["x-ratelimit-remaining"] == "59"
+    assert response.headers.getlist("x-ratelimit-limit") == ["60"]
