@@ -109,7 +109,7 @@ class Gateway:
                 )
         response = auth_error or await self._authorized(request, upstream, segment, identity)
         if verdict is not None:
-            response.headers.update(verdict.headers())
+            verdict.add_to(response)
         return response
 
     async def _authenticate(self, request: Request) -> tuple[Identity | None, Response | None]:

@@ -38,6 +38,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.responses import Response
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +94,11 @@ STRATEGIES = {"moving-window": MOVING_WINDOW, "fixed-window": FIXED_WINDOW}
 REDIS_DOWN_POLICIES = ("allow", "refuse")
 
 
+_HEADER_NAMES = frozenset(
+    {b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset", b"retry-after"}
+)
+
+
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
@@ -111,6 +117,18 @@ class Verdict:
             headers["Retry-After"] = str(max(1, math.ceil(self.reset_at - time.time())))
         return headers
 
+    def add_to(self, response: Response) -> None:
+        """`response.headers.update(self.headers())`, without MutableHeaders' scan of every
+        header per name when the response has none of these yet (the usual case)."""
+        raw = response.raw_headers
+        if any(name in _HEADER_NAMES for name, _ in raw):
+            response.headers.update(self.headers())
+        else:
+            raw.extend(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.headers().items()
+            )
+
 
 @dataclass(frozen=True)
 class Unavailable:
@@ -124,8 +142,20 @@ class _RedisDown(Exception):
     pass
 
 
-# key, limit, window (microseconds), sorted-set member, where the reply goes
-_Check = tuple[str, int, int, str, "asyncio.Future[list[Any]]"]
+# The check's arguments after the script name, packed in the Redis protocol (RESP): the key,
+# limit and window (microseconds) of the bucket, then the sorted-set member; where the reply goes.
+_Check = tuple[bytes, "asyncio.Future[list[Any]]"]
+
+
+def resp_argument(value: str | int) -> bytes:
+    """One bulk string of the Redis protocol, as redis-py's pack_command writes it."""
+    data = str(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def resp_command_head(command: str, script: str) -> bytes:
+    """`*7`, the command, the script (name or text) and `1` (one key) of one check."""
+    return b"*7\r\n" + resp_argument(command) + resp_argument(script) + resp_argument(1)
 
 
 class RateLimits:
@@ -168,10 +198,19 @@ class RateLimits:
         # Members of the moving window's sorted set: unique across processes (a random
         # prefix) and requests (a counter), without a uuid4 (a getrandom call) per request.
         prefix = uuid.uuid4().hex
-        self._members = (f"{prefix}{n}" for n in itertools.count())
+        self._members = (resp_argument(f"{prefix}{n}") for n in itertools.count())
         self.script = STRATEGIES[strategy]
         self.sha = hashlib.sha1(self.script.encode()).hexdigest()  # Redis names scripts by SHA-1
+        # Each check's command is packed by hand from these pieces (what redis-py's
+        # pack_command would write, without re-encoding the constant parts every time).
+        self._evalsha = resp_command_head("EVALSHA", self.sha)
+        self._eval = resp_command_head("EVAL", self.script)
         self.items: dict[str, RateLimitItem] = {"default": parse(default), "ai": parse(ai)}
+        # Per bucket: the limit and window arguments, packed once.
+        self._bucket_args = {
+            bucket: resp_argument(item.amount) + resp_argument(item.get_expiry() * 1_000_000)
+            for bucket, item in self.items.items()
+        }
         self.key_prefix = key_prefix
         self.timeout_seconds = timeout_seconds
         self.queue_timeout_seconds = queue_timeout_seconds
@@ -184,8 +223,7 @@ class RateLimits:
     async def check(self, client_key: str, bucket: str) -> Verdict | Unavailable | None:
         """Spends one unit. None: Redis is down and the policy lets the request through."""
         item = self.items[bucket]
-        window_us = item.get_expiry() * 1_000_000
-        key = f"{self.key_prefix}:{bucket}:{client_key}"
+        key = resp_argument(f"{self.key_prefix}:{bucket}:{client_key}")
         try:
             if self._slots.locked():
                 async with asyncio.timeout(self.queue_timeout_seconds):
@@ -197,7 +235,7 @@ class RateLimits:
             log.warning("gateway.rate_limit_queue_full", waited=self.queue_timeout_seconds)
             return Unavailable("The gateway is too busy to check the rate limit; retry shortly.")
         try:
-            reply = await self._run(key, item.amount, window_us)
+            reply = await self._run(key + self._bucket_args[bucket])
         except _RedisDown as exc:
             return self._redis_down(exc.__cause__ or exc)
         except (RedisTimeoutError, TimeoutError) as exc:
@@ -225,13 +263,13 @@ class RateLimits:
         log.warning("gateway.rate_limit_redis_down_refused", error=error)
         return Unavailable("The rate limiter is unavailable (Redis); retry shortly.", 5)
 
-    async def _run(self, key: str, limit: int, window_us: int) -> list[Any]:
+    async def _run(self, arguments: bytes) -> list[Any]:
         """The script's reply for one check. Checks made in the same turn of the event loop
         go to Redis together: one connection, one write, their replies read in order (each
         script still runs atomically on its own, so the budget holds exactly as with one call
         per check). A burst of N requests then costs a few round trips instead of N."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, limit, window_us, next(self._members), future))
+        self._pending.append((arguments + next(self._members), future))
         if not self._batch_due:
             self._batch_due = True
             # Its own task: a caller that goes away never strands the others' replies.
@@ -248,13 +286,13 @@ class RateLimits:
         try:
             replies = await self._call_batch(batch)
         except BaseException as exc:
-            for *_, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        for (*_, future), reply in zip(batch, replies, strict=True):
+        for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue
             if isinstance(reply, BaseException):
@@ -280,13 +318,11 @@ class RateLimits:
         except OSError as exc:
             raise _RedisDown() from exc
         try:
-            replies = await self._pipeline(connection, "EVALSHA", self.sha, batch)
+            replies = await self._pipeline(connection, self._evalsha, batch)
             unknown = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if unknown:
                 # First use on this server (or after a restart / SCRIPT FLUSH): load it.
-                again = await self._pipeline(
-                    connection, "EVAL", self.script, [batch[i] for i in unknown]
-                )
+                again = await self._pipeline(connection, self._eval, [batch[i] for i in unknown])
                 for i, reply in zip(unknown, again, strict=True):
                     replies[i] = reply
             return replies
@@ -297,30 +333,38 @@ class RateLimits:
         finally:
             await self.pool.release(connection)
 
-    @staticmethod
     async def _pipeline(
-        connection: AbstractConnection, command: str, script: str, batch: list[_Check]
+        self, connection: AbstractConnection, head: bytes, batch: list[_Check]
     ) -> list[list[Any] | Exception]:
         """One write for the whole batch, then its replies in order; an error reply (a
-        ResponseError, read whole) belongs to its check alone."""
-        packed = connection.pack_commands(
-            [
-                (command, script, 1, key, limit, window_us, member)
-                for key, limit, window_us, member, _ in batch
-            ]
-        )
-        await connection.send_packed_command(packed)
+        ResponseError, read whole) belongs to its check alone. Each reply is awaited at most
+        `timeout_seconds` (as redis-py's socket timeout would), with one timer for the batch
+        instead of one timeout context per reply: it is moved on whenever the loop's clock has
+        moved (uvloop's clock counts milliseconds, so the replies of a batch, read from one
+        buffer, mostly share the timer as it stands)."""
+        await connection.send_packed_command(b"".join([head + arguments for arguments, _ in batch]))
         replies: list[list[Any] | Exception] = []
-        for _ in batch:
-            try:
-                reply = await connection.read_response()
-            except ResponseError as exc:
-                replies.append(exc)
-                continue
-            if not isinstance(reply, list) or len(reply) != 4:
-                replies.append(RedisError(f"unexpected rate-limit script reply {reply!r}"))
-            else:
-                replies.append(reply)
+        loop = asyncio.get_running_loop()
+        timed_from = loop.time()
+        try:
+            async with asyncio.timeout(timed_from + self.timeout_seconds) as deadline:
+                for _ in batch:
+                    now = loop.time()
+                    if now != timed_from:
+                        deadline.reschedule(now + self.timeout_seconds)
+                        timed_from = now
+                    try:
+                        # math.inf: no timeout of redis-py's own, the deadline above applies.
+                        reply = await connection.read_response(timeout=math.inf)
+                    except ResponseError as exc:
+                        replies.append(exc)
+                        continue
+                    if not isinstance(reply, list) or len(reply) != 4:
+                        replies.append(RedisError(f"unexpected rate-limit script reply {reply!r}"))
+                    else:
+                        replies.append(reply)
+        except TimeoutError as exc:
+            raise RedisTimeoutError("Timeout reading from Redis (rate limit)") from exc
         return replies
 
     async def ping(self) -> None:
