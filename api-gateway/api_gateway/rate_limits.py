@@ -347,7 +347,7 @@ class RateLimits:
         loop = asyncio.get_running_loop()
         timed_from = loop.time()
         try:
-            async with asyncio.timeout(timed_from + self.timeout_seconds) as deadline:
+            async with asyncio.timeout_at(timed_from + self.timeout_seconds) as deadline:
                 for _ in batch:
                     now = loop.time()
                     if now != timed_from:

@@ -5,6 +5,7 @@ import asyncio
 from typing import Any
 
 import pytest
+import uvloop
 from redis.asyncio.connection import Connection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.responses import Response
@@ -100,6 +101,23 @@ async def test_a_reply_slower_than_the_timeout_is_a_redis_timeout() -> None:
     with pytest.raises(RedisTimeoutError):
         await limits._pipeline(connection, b"*7\r\n", _batch(2))  # type: ignore[arg-type]
     await limits.close()
+
+
+def test_a_first_reply_slower_than_the_timeout_is_a_redis_timeout() -> None:
+    """Redis that hangs before its first reply is bounded too, on uvloop (the gateway's loop,
+    whose clock counts milliseconds, so the timer is often not moved before the first read)."""
+
+    async def hanging_first_reply() -> float:
+        limits = _limits(0.1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await limits._pipeline(_SlowConnection([5.0]), b"*7\r\n", _batch(1))  # type: ignore[arg-type]
+        await limits.close()
+        return loop.time() - started
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(hanging_first_reply()) < 1.0
 
 
 @pytest.mark.parametrize(
