@@ -29,7 +29,10 @@ class FakeProductService:
 
     def __init__(self) -> None:
         self.products: list[dict[str, Any]] = []
-        self.page_delay_seconds = 0.0
+        # Cleared by a test to hold every page after the first until it is set again, so a
+        # rebuild is provably still running while the test acts (no timing guesses).
+        self.later_pages = threading.Event()
+        self.later_pages.set()
         self.failures_left = 0
         self.requests = 0
         app = FastAPI()
@@ -45,7 +48,10 @@ class FakeProductService:
                 self.failures_left -= 1
                 response.status_code = 503
                 return {"detail": "Service temporarily unavailable"}
-            time.sleep(self.page_delay_seconds)  # runs in the server's thread pool
+            # Runs in the server's thread pool, so waiting here holds only this request.
+            if page > 1 and not self.later_pages.wait(timeout=30):
+                response.status_code = 503
+                return {"detail": "The test never released the held page."}
             start = (page - 1) * page_size
             return {
                 "products": self.products[start : start + page_size],
@@ -132,6 +138,8 @@ def search_settings(
         consumer_group=f"search-it-{run_suffix}",
         consumer_max_attempts=2,
         product_service_url=fake_product_service.url,
+        # Longer than any wait on a held page (FakeProductService.later_pages).
+        product_service_timeout_seconds=20,
         rebuild_check_interval_seconds=0.2,
         elasticsearch_timeout_seconds=5,
     )

@@ -48,7 +48,7 @@ async def test_reindex_swaps_the_alias_while_searches_keep_answering(
     catalog = [make_product(f"{word} Item {n}", price=n + 0.99) for n in range(250)]
     catalog.append(make_product("Broken", price="not a price"))
     fake_product_service.products = catalog
-    fake_product_service.page_delay_seconds = 0.4
+    fake_product_service.later_pages.clear()  # the rebuild stops after its first page
     # In the live index only: it answers searches until the swap, then the catalog rules.
     sentinel = f"zq{uuid.uuid4().hex[:6]}"
     old_only = make_product(f"Sentinel {sentinel}")
@@ -92,15 +92,15 @@ async def test_reindex_swaps_the_alias_while_searches_keep_answering(
             return handled_count() >= handled + 2
 
         await _until(both_handled)
-        assert not rebuild.done(), "rebuild finished before the events were handled"
-        while not rebuild.done():
-            reply = await client.get("/api/search", params={"q": sentinel})
-            assert reply.status_code == 200
-            sentinel_seen += reply.json()["total"]
-            await asyncio.sleep(0.05)
+        assert not rebuild.done(), "rebuild finished while its pages were held"
+        # Searches keep answering from the live index while the rebuild is held.
+        reply = await client.get("/api/search", params={"q": sentinel})
+        assert reply.status_code == 200
+        sentinel_seen += reply.json()["total"]
+        fake_product_service.later_pages.set()
         reply = await rebuild
     finally:
-        fake_product_service.page_delay_seconds = 0
+        fake_product_service.later_pages.set()
     assert reply.status_code == 200, reply.text
     report = reply.json()
     assert sentinel_seen > 0
