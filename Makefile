@@ -16,13 +16,14 @@ export UV_PYTHON := $(PYTHON)
 TEST_PATHS := chassis/tests contracts/tests devstack/tests $(wildcard *-service/tests) api-gateway/tests docker/tests tests/e2e tests/faults tests/repo
 PACKAGES := chassis/chassis contracts/contracts devstack/devstack $(foreach s,$(wildcard *-service) api-gateway,$(s)/$(subst -,_,$(s))) docker/compose_check.py docker/image_check.py deploy/kubernetes/check.py
 
-.PHONY: help install dev test lint typecheck bench load load-ui clean compose-check image-check k8s-check storefront storefront-test asyncapi
+.PHONY: help install dev test lint typecheck bench load load-ui bench-profile clean compose-check image-check k8s-check storefront storefront-test asyncapi
 help:
 	@echo "make dev      install, start the local stack and the seven services"
 	@echo "make test     install, start what the tests need, run every suite, stop it"
 	@echo "make stop     stop everything make dev started     make status   what runs"
 	@echo "make lint     ruff format --check, ruff, mypy         make bench    run bench/*.py"
 	@echo "make load     Locust journeys against make dev (RATE_LIMIT_ENABLED=false make dev first)"
+	@echo "make bench-profile  py-spy on every service during the order run of bench/hot_paths.py"
 	@echo "make compose-check  docker-compose.yml + Dockerfiles checked statically (no engine)"
 	@echo "make image-check    each image's uv build stage without Docker, then import its app"
 	@echo "make k8s-check      deploy/kubernetes rendered, schema-validated, checkov-scanned, Settings parity"
@@ -113,6 +114,12 @@ load: install
 	   --host "$(LOAD_HOST)" --html bench/results/load.html --csv bench/results/load \
 	   --csv-full-history --only-summary; status=$$?; \
 	 $(BIN)/python loadtest/capacity.py bench/results/load; exit $$status
+
+# Where an order's CPU goes: the order section of bench/hot_paths.py with py-spy on every
+# service; collapsed stacks per service in bench/results/profile/ (not committed).
+bench-profile: install
+	@$(UV) run --frozen --group profile python bench/hot_paths.py --only orders \
+	   --py-spy bench/results/profile
 
 load-ui: install
 	@LOAD_STEPS= $(UV) run --frozen --group load locust -f loadtest/locustfile.py --host "$(LOAD_HOST)"
