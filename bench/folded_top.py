@@ -5,9 +5,9 @@ file per service under bench/results/profile/).
         [--match chassis/]
 
 Prints the frames with the most samples *inside* them (inclusive) and *at* them (self), as a
-share of the samples in which the process was busy (idle frames of the event loop, which py-spy
-records as its selector's wait, are left out). `--match` keeps frames whose file contains the
-text, to see one package's share.
+share of all samples (py-spy records only threads that are running, so waiting on the event
+loop's selector is not in them). `--match` keeps frames whose text contains the given string,
+to see one package's share.
 """
 
 import argparse
@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from pathlib import Path
 
-IDLE = re.compile(r"\(selectors\.py|select \(|epoll|_run_once \(asyncio/base_events\.py:\d+\)$")
 LINE = re.compile(r":\d+\)$")
 
 
@@ -32,23 +31,18 @@ def main() -> None:
     args = parser.parse_args()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    busy = idle = 0
+    busy = 0
     for row in args.folded.read_text().splitlines():
         stack, _, count_text = row.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
-        leaf = stack.rsplit(";", 1)[-1]
-        if IDLE.search(leaf):
-            idle += count
-            continue
         busy += count
         frames = frames_of(stack)
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    total = busy + idle
-    print(f"{args.folded.name}: {busy} busy samples of {total} ({100 * busy / max(1, total):.0f} %)")
+    print(f"{args.folded.name}: {busy} samples")
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n{title}:")
         rows = [(frame, n) for frame, n in counter.most_common() if args.match in frame]
