@@ -733,6 +733,7 @@ def main() -> int:
                 2,
             )
             result["cpu_ms_per_order_by_process"] = split
+            log("CPU ms per order: " + ", ".join(f"{name} {ms}" for name, ms in split.items()))
             time.sleep(2)  # confirmations by event settle
             stored = asyncio.run(count_orders(plain_dsn(order_url_db)))
             stock = asyncio.run(stock_state(plain_dsn(inventory_url_db), order_product))
