@@ -7,6 +7,8 @@ event payloads and for HTTP replies alike.
 """
 
 import json
+import re
+import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -47,29 +49,51 @@ def to_json_ready(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into event data")
 
 
-def dumps_exact(document: Any) -> str:
-    # The json module writes Decimal only as a string, so each Decimal goes out as a unique
-    # string token that is then replaced, quotes included, by the number's own digits.
-    marker = uuid.uuid4().hex
-    numbers: dict[str, str] = {}
+# A Decimal goes into the text as a string token "<prefix><marker>:<n>", which is then replaced,
+# quotes included, by the number's digits. The marker is random per call, so no string in the
+# document can pass for a token (one compiled pattern; the marker is checked per match).
+_TOKEN_PREFIX = "\x00exact:"
+_TOKEN = re.compile(r'"\\u0000exact:([0-9a-f]{16}):(\d+)"')
 
-    def swap(value: Any) -> Any:
+
+def dumps_exact(document: Any) -> str:
+    """Compact JSON of `document` with Decimals as their own digits; datetimes (aware only),
+    dates, UUIDs, enums, sets and pydantic models as `to_json_ready` renders them. One pass,
+    in the json module's C encoder: whatever it cannot write itself comes to `default`."""
+    marker = secrets.token_hex(8)
+    numbers: list[str] = []
+
+    def default(value: Any) -> Any:
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise ValueError(f"{value} is not a JSON number")
-            token = f'"{marker}:{len(numbers)}"'
-            numbers[token] = str(value)
-            return token[1:-1]
-        if isinstance(value, dict):
-            return {k: swap(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [swap(v) for v in value]
-        return value
+            numbers.append(str(value))
+            return f"{_TOKEN_PREFIX}{marker}:{len(numbers) - 1}"
+        if isinstance(value, Mapping):  # not a dict (those the encoder writes itself)
+            return dict(value)
+        return to_json_ready(value)  # datetimes, UUIDs, enums, models; TypeError otherwise
 
-    text = json.dumps(swap(document), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    for token, digits in numbers.items():
-        text = text.replace(token, digits, 1)
-    return text
+    try:
+        text = json.dumps(
+            document, default=default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except TypeError:
+        # Keys that are not strings (e.g. UUIDs): to_json_ready turns them into strings first.
+        numbers.clear()
+        text = json.dumps(
+            to_json_ready(document),
+            default=default,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    if not numbers:
+        return text
+
+    def digits(match: re.Match[str]) -> str:
+        return numbers[int(match[2])] if match[1] == marker else match[0]
+
+    return _TOKEN.sub(digits, text)
 
 
 class ExactJSONResponse(JSONResponse):
@@ -77,4 +101,4 @@ class ExactJSONResponse(JSONResponse):
     RFC 3339 UTC, UUIDs and enums plain strings, models dumped."""
 
     def render(self, content: Any) -> bytes:
-        return dumps_exact(to_json_ready(content)).encode()
+        return dumps_exact(content).encode()
