@@ -3,7 +3,7 @@
 
 The gateway knows how long it will wait for a service (its upstream timeout); it sends that
 budget as `X-Request-Timeout-Ms`, relative so that no clocks need to agree. The chassis reads
-the header on every request into a context variable (`RequestIdMiddleware` in chassis.app),
+the header on every request into a context variable (`RequestMiddleware` in chassis.app),
 `chassis.resilience.RetryPolicy` caps each attempt at what is left of it and stops retrying once
 it is spent (a 504 with a sentence, before the caller gives up on us), and a service that calls
 another passes on what is left (`outgoing_headers()`). Work not serving a request (Kafka

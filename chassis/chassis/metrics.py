@@ -1,10 +1,9 @@
 """Prometheus RED metrics per route (rate, errors, duration) and the /metrics endpoint."""
 
-import time
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
@@ -20,41 +19,36 @@ LATENCY = Histogram(
 )
 
 
-class REDMiddleware:
-    """Pure ASGI middleware (BaseHTTPMiddleware costs a task per request)."""
+class RouteMetrics:
+    """RED metrics of one service's requests, recorded by the chassis's request middleware
+    (chassis.app.RequestMiddleware). The labelled children are looked up once per
+    (method, route, status) and kept: `labels()` takes a lock and builds a key every call."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
+    MAX_KEPT = 2048  # methods are the client's text: past this, children are not kept
+
+    def __init__(self, service: str) -> None:
         self.service = service
+        self._kept: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def capture_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture_status)
-        finally:
-            route = scope.get("route")
-            # The route template keeps label cardinality bounded (ids never become labels).
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            REQUESTS.labels(self.service, method, template, str(status)).inc()
-            if status >= 500:
-                ERRORS.labels(self.service, method, template).inc()
-            LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._kept.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels(self.service, method, route, str(status)),
+                LATENCY.labels(self.service, method, route),
+                ERRORS.labels(self.service, method, route) if status >= 500 else None,
+            )
+            if len(self._kept) < self.MAX_KEPT:
+                self._kept[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if children[2] is not None:
+            children[2].inc()
 
 
-def install_metrics(app: FastAPI, service: str) -> None:
-    app.add_middleware(REDMiddleware, service=service)
+def install_metrics(app: FastAPI) -> None:
+    """The /metrics endpoint (Prometheus text format)."""
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
