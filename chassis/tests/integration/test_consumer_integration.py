@@ -210,3 +210,63 @@ async def test_claim_event_applies_a_side_effect_exactly_once_per_event_id(engin
     async with engine.connect() as conn:
         assert await conn.scalar(select(stock.c.qty)) == 8
         assert await conn.scalar(select(func.count()).select_from(ledger)) == 2
+
+
+async def test_an_empty_fetch_is_followed_by_a_pause_not_by_another_fetch_at_once(
+    kafka_bootstrap, create_topics, producer
+):
+    """The local broker answers an empty fetch at once (Kafka would hold it for
+    fetch.max.wait.ms), and aiokafka then fetches again at once. With the chassis's pacing the
+    consumer's fetcher asks at most once per pause; records still arrive."""
+    from aiokafka import AIOKafkaConsumer
+
+    from chassis.kafka import pace_empty_fetches
+
+    [topic] = await create_topics("empty-fetch-pacing")
+
+    async def fetches_in(consumer: AIOKafkaConsumer, seconds: float) -> int:
+        fetcher = consumer._fetcher
+        step = fetcher._proc_fetch_request
+        count = 0
+
+        async def counted(*args, **kwargs):
+            nonlocal count
+            count += 1
+            return await step(*args, **kwargs)
+
+        fetcher._proc_fetch_request = counted
+        await asyncio.sleep(seconds)
+        fetcher._proc_fetch_request = step
+        return count
+
+    counts = {}
+    for paced in (False, True):
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=f"pacing-{paced}-{topic}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            if paced:
+                # Counting wraps the paced step, so the pause is inside what is counted.
+                assert pace_empty_fetches(consumer, 0.05)
+                assert pace_empty_fetches(consumer, 0.05)  # twice is once
+            await consumer.getmany(timeout_ms=300)
+            counts[paced] = await fetches_in(consumer, 1.0)
+            event = new_event(topic, "test", "agg", {"paced": paced})
+            await producer.publish(topic, event)
+            received = []
+            deadline = asyncio.get_running_loop().time() + 10
+            while not received and asyncio.get_running_loop().time() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                received = [r for records in batch.values() for r in records]
+            assert received, f"paced={paced}: the record never arrived"
+        finally:
+            await consumer.stop()
+    # At most one fetch per 50 ms pause (plus the one in flight), where unpaced the broker's
+    # instant empty answers let the fetcher ask hundreds of times a second.
+    assert counts[True] <= 22, counts
+    assert counts[False] > 3 * counts[True], counts
