@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
+from sqlalchemy.util import greenlet_spawn
 
 from chassis.events import CloudEvent
 from chassis.kafka import EventProducer
@@ -204,6 +205,39 @@ def claim_query(table: Table, batch_size: int) -> Select[Any]:
     )
 
 
+def _headers(row: Any) -> Mapping[str, Any]:
+    # SQLAlchemy's asyncpg dialect hands JSONB to the driver as text (its own result
+    # processor parses it); a raw connection of its pool does the same.
+    headers = row["headers"]
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    return headers or {}
+
+
+# A connection lost under the relay leaves the pool (the next checkout opens a new one).
+_LOST_CONNECTION = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
+@asynccontextmanager
+async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's own asyncpg connection (as chassis.postgres.driver_connection,
+    which imports this module), its errors raised as they come: the relay backs off and logs
+    them by their own name."""
+    fairy = await greenlet_spawn(engine.sync_engine.raw_connection)
+    try:
+        yield fairy.driver_connection
+    except _LOST_CONNECTION as error:
+        fairy.invalidate(error)
+        raise
+    finally:
+        await greenlet_spawn(fairy.close)
+
+
 class OutboxRelay(OutboxPublisher):
     """Publishes committed outbox rows, oldest first, and marks them sent.
 
@@ -260,35 +294,40 @@ class OutboxRelay(OutboxPublisher):
         self.retention = retention
         self.channel = outbox_channel(table)
         self._claim = claim_query(table, batch_size)
+        # The same claim and sent mark as SQL text for the driver connection: compiled once,
+        # prepared once per pooled connection by asyncpg (the claim and the mark are the
+        # relay's every-round statements; see _claim_batch).
+        self._claim_sql = str(
+            self._claim.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        self._mark_sql = f"UPDATE {table.name} SET sent_at = now() WHERE id = ANY($1::uuid[])"
         self._listener: asyncpg.Connection | None = None
         self._listener_warned = False
 
     # the storage adapter of the publish step
 
     @asynccontextmanager
-    async def _claim_batch(
-        self,
-    ) -> AsyncIterator[tuple[AsyncConnection, Sequence[OutboxRecord]]]:
-        # One transaction from the claim (row locks) to the sent mark.
-        async with self.engine.begin() as conn:
-            rows = list((await conn.execute(self._claim)).all())
-            if any(row.has_successor for row in rows):
+    async def _claim_batch(self) -> AsyncIterator[tuple[Any, Sequence[OutboxRecord]]]:
+        # One transaction from the claim (row locks) to the sent mark, on the pooled
+        # connection's own asyncpg connection: no session, no statement compilation (the
+        # relay ran every round through SQLAlchemy's greenlet bridge, ~10 % of order-service's
+        # CPU under load).
+        async with _driver_connection(self.engine) as conn, conn.transaction():
+            rows = await conn.fetch(self._claim_sql)
+            if any(row["has_successor"] for row in rows):
                 self._wake.set()
             yield (
                 conn,
                 [
-                    OutboxRecord(row.id, row.topic, row.key, row.payload, row.headers or {})
+                    OutboxRecord(row["id"], row["topic"], row["key"], row["payload"], _headers(row))
                     for row in rows
                 ],
             )
 
-    async def _mark_sent(self, claim: AsyncConnection, ids: list[uuid.UUID]) -> None:
-        t = self.table
-        await claim.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=func.now()))
+    async def _mark_sent(self, claim: Any, ids: list[uuid.UUID]) -> None:
+        await claim.execute(self._mark_sql, ids)
 
-    async def _record_failure(
-        self, claim: AsyncConnection, ids: list[uuid.UUID], error: BaseException
-    ) -> None:
+    async def _record_failure(self, claim: Any, ids: list[uuid.UUID], error: BaseException) -> None:
         # The claim's transaction has ended (its locks are gone): a transaction of its own.
         t = self.table
         async with self.engine.begin() as conn:

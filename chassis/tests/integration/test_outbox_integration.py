@@ -2,6 +2,7 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import MetaData, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -262,3 +263,78 @@ async def test_two_relays_keep_each_aggregates_events_in_commit_order(
         committed.setdefault(event.subject.encode(), []).append(event.id)
     assert published == committed
     assert all(relay.published > 0 for relay in relays)  # both really competed
+
+
+class RecordingProducer:
+    """Acknowledges every send at once and keeps what was sent (topic, value, key, headers)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]] = []
+
+    async def send_raw(self, topic, value, key, headers):
+        self.sent.append((topic, value, key, headers))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+async def test_the_driver_claim_sends_each_rows_exact_payload_key_and_headers(engine, outbox):
+    # The claim and the sent mark run on the pooled asyncpg connection itself (no SQLAlchemy
+    # result processing): JSONB headers, keys and the payload text must still arrive as written.
+    event = new_event("with-headers", "test", "agg-1", {"price": "19.99", "name": "Zoë"})
+    async with AsyncSession(engine) as session, session.begin():
+        await enqueue(
+            session,
+            outbox,
+            "with-headers",
+            event,
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            headers={"x-tenant": "ä-1"},
+        )
+        await enqueue(session, outbox, "with-headers", event.model_copy(update={"id": "plain"}))
+    producer = RecordingProducer()
+    relay = OutboxRelay(engine, outbox, producer)  # type: ignore[arg-type]
+    assert await relay.run_once() == 1  # one per key and round: the second waits its turn
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 0
+    [(topic, value, key, headers), (_, _, _, plain_headers)] = producer.sent
+    assert topic == "with-headers"
+    assert decode_event(value) == event
+    assert key == b"agg-1"
+    assert dict(headers) == {
+        "x-tenant": "ä-1".encode(),
+        "traceparent": b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
+    assert plain_headers == []
+    assert await unsent(engine, outbox) == 0
+
+
+async def test_a_relay_connection_killed_under_it_fails_one_round_and_the_next_one_publishes(
+    engine, outbox
+):
+    producer = RecordingProducer()
+    relay = OutboxRelay(engine, outbox, producer)  # type: ignore[arg-type]
+    await enqueue_committed(engine, outbox, "killed", 1)
+    assert await relay.run_once() == 1
+    await enqueue_committed(engine, outbox, "killed", 2, subject="other")
+    # Every pooled connection dies (a PostgreSQL restart, say), killed from outside the pool.
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    killer = await asyncpg.connect(url)
+    try:
+        killed = await killer.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
+    assert killed >= 1
+    await asyncio.sleep(0.1)
+    published, errors = 0, []
+    for _ in range(4):  # the dead connection fails once and leaves the pool; a new one works
+        try:
+            published += await relay.run_once()
+        except Exception as error:  # the relay loop backs off on any error
+            errors.append(error)
+    assert errors, "the killed connection was never used"
+    assert published == 2
+    assert await unsent(engine, outbox) == 0
