@@ -288,13 +288,15 @@ class OutboxRelay(OutboxPublisher):
         # pool checkout, and the claim and the mark prepared once. Through a pooled session
         # this was ~10 % of order-service's CPU under load (SQLAlchemy's greenlet bridge),
         # and it took a pool slot from the requests every round.
+        # The claim (SKIP LOCKED) and the mark (rows it holds) never wait on a lock: only a dead
+        # connection runs into their timeout, and is then replaced.
         await self._ensure_listener()
         conn = self._listener
         if conn is None:  # lost while connecting: the next round connects again
             raise asyncpg.ConnectionDoesNotExistError("the outbox relay's connection was lost")
         try:
             async with conn.transaction():
-                rows = await conn.fetch(self._claim_sql)
+                rows = await conn.fetch(self._claim_sql, timeout=self.publish_timeout)
                 if any(row["has_successor"] for row in rows):
                     self._wake.set()
                 yield (
@@ -313,7 +315,7 @@ class OutboxRelay(OutboxPublisher):
             raise
 
     async def _mark_sent(self, claim: Any, ids: list[uuid.UUID]) -> None:
-        await claim.execute(self._mark_sql, ids)
+        await claim.execute(self._mark_sql, ids, timeout=self.publish_timeout)
 
     async def _record_failure(self, claim: Any, ids: list[uuid.UUID], error: BaseException) -> None:
         # The claim's transaction has ended (its locks are gone): a transaction of its own.
