@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,8 @@ _STOPWORD_TEXT = (
     "these this to up want what which with would you your new one ones"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Remembered find_by_name / similar / related answers per index state (CatalogIndex._memo).
+MEMO_LIMIT = 4096
 TOKEN = re.compile(r"[a-z0-9]+")
 # Field weights: a word in the name says more about a product than one in its description.
 NAME_WEIGHT, TAG_WEIGHT, CATEGORY_WEIGHT, DESCRIPTION_WEIGHT = 3, 2, 2, 1
@@ -183,6 +185,10 @@ class CatalogIndex:
     loaded: bool = False
     # Called after every applied change (the embedding indexer listens).
     on_change: Callable[[], None] | None = None
+    # Answers of find_by_name / similar / related, which depend on nothing but the index:
+    # every follow-up email asks the same ones for the same products. Emptied by any change
+    # (a product, a vector); bounded, emptied when full.
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.products)
@@ -190,6 +196,7 @@ class CatalogIndex:
     def _changed(self) -> None:
         self._bm25 = None
         self._matrix = None
+        self._memo.clear()
         CATALOG_PRODUCTS.set(len(self.products))
         EMBEDDED_PRODUCTS.set(len(self.vectors))
         if self.on_change is not None:
@@ -245,6 +252,7 @@ class CatalogIndex:
         self.vectors[product_id] = vector
         self.vector_keys[product_id] = text_key
         self._matrix = None
+        self._memo.clear()
         EMBEDDED_PRODUCTS.set(len(self.vectors))
         return True
 
@@ -274,7 +282,19 @@ class CatalogIndex:
 
     # ---- ranking ----------------------------------------------------------------------------
 
+    def _remember(self, key: tuple[Any, ...], value: Any) -> Any:
+        if len(self._memo) >= MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = value
+        return value
+
     def find_by_name(self, name: str) -> Product | None:
+        key = ("name", name)
+        if key in self._memo:
+            return cast(Product | None, self._memo[key])
+        return cast(Product | None, self._remember(key, self._find_by_name(name)))
+
+    def _find_by_name(self, name: str) -> Product | None:
         wanted = name.strip().lower()
         for product in self.products.values():
             if product.name.lower() == wanted:
@@ -377,8 +397,21 @@ class CatalogIndex:
         )
         return hits[:limit]
 
+    def _current(self, product: Product) -> bool:
+        # Only a product as the index holds it now is remembered by its id.
+        return self.products.get(product.id) is product
+
     def similar(self, product: Product, limit: int = 5) -> list[Hit]:
         """Nearest products by embedding (cosine), best first; empty if not embedded."""
+        if not self._current(product):
+            return self._similar(product, limit)
+        key = ("similar", product.id, limit)
+        hits = self._memo.get(key)
+        if hits is None:
+            hits = self._remember(key, self._similar(product, limit))
+        return list(hits)
+
+    def _similar(self, product: Product, limit: int) -> list[Hit]:
         vector = self.vectors.get(product.id)
         if vector is None:
             return []
@@ -392,6 +425,15 @@ class CatalogIndex:
 
     def related(self, product: Product, limit: int = 5) -> list[Hit]:
         """Same category or shared tags first, then words in common."""
+        if not self._current(product):
+            return self._related(product, limit)
+        key = ("related", product.id, limit)
+        hits = self._memo.get(key)
+        if hits is None:
+            hits = self._remember(key, self._related(product, limit))
+        return list(hits)
+
+    def _related(self, product: Product, limit: int) -> list[Hit]:
         query = " ".join([product.name, product.category, *product.tags])
         hits = self.search(query, exclude=[product.id], limit=max(limit * 4, 20))
         own_tags = {t.lower() for t in product.tags}

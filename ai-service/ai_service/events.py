@@ -57,15 +57,13 @@ class FollowUpWriter:
         order = ORDER_PLACED.parse(event.data)
         order_id = str(order.order_id)
         # "Bought together" first: counted once per event id, whatever is redelivered.
-        counted = await self.assistant.record_order(
-            event.id, [item.product_id for item in order.items]
-        )
-        log.info("ai.order_counted", order_number=order.order_number, counted=counted)
-        email, generated_by = await self.assistant.follow_up_email(
+        counted, email, generated_by = await self.assistant.order_follow_up(
+            event.id,
             order.customer_name,
             order.order_number,
             [(item.product_id, item.product_name) for item in order.items],
         )
+        log.info("ai.order_counted", order_number=order.order_number, counted=counted)
         out = AI_NOTIFICATION_READY.event(
             AiNotificationReady(
                 order_number=order.order_number,

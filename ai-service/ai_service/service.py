@@ -11,7 +11,7 @@ answer degrades to the local one: never an error."""
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,6 +45,8 @@ from ai_service.schemas import (
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
+# Related products asked for each ordered product of a follow-up email.
+FOLLOW_UP_RELATED = 4
 
 DEGRADED = Counter(
     "ai_answers_degraded_total", "Answers that fell back to local retrieval", ["task", "reason"]
@@ -294,22 +296,33 @@ class AssistantService:
 
     # ---- recommendations -------------------------------------------------------------------
 
-    async def _bought_together(self, anchor: Product, limit: int) -> list[tuple[Product, int]]:
+    async def _bought_together(
+        self, anchor: Product, limit: int, read: list[tuple[str, int]] | None = None
+    ) -> list[tuple[Product, int]]:
         if self.copurchases is None or limit <= 0:
             return []
-        try:
-            rows = await self.copurchases.bought_with(anchor.id, limit * 2)
-        except RedisError as exc:
-            log.warning("ai.bought_together_unavailable", error=str(exc))
-            return []
+        if read is not None:
+            rows = read[: limit * 2]
+        else:
+            try:
+                rows = await self.copurchases.bought_with(anchor.id, limit * 2)
+            except RedisError as exc:
+                log.warning("ai.bought_together_unavailable", error=str(exc))
+                return []
         # Only products still in the catalog, at their catalog price.
         return [(p, n) for other, n in rows if (p := self.catalog.get(other)) is not None]
 
     async def related_to(
-        self, anchor: Product, *, category: str | None = None, limit: int | None = None
+        self,
+        anchor: Product,
+        *,
+        category: str | None = None,
+        limit: int | None = None,
+        together: list[tuple[str, int]] | None = None,
     ) -> list[tuple[Product, str]]:
         """Bought together (from real orders) first, then similar products (embeddings; BM25
-        with shared category and tags when there are none), each with its reason."""
+        with shared category and tags when there are none), each with its reason. `together`:
+        the anchor's bought-together rows when already read (`order_follow_up`)."""
         limit = limit or self.settings.recommendations_limit
 
         def wanted(product: Product) -> bool:
@@ -318,10 +331,10 @@ class AssistantService:
             )
 
         picked: dict[str, tuple[Product, str]] = {}
-        together = await self._bought_together(
-            anchor, min(limit, self.settings.recommendations_bought_together)
+        bought = await self._bought_together(
+            anchor, min(limit, self.settings.recommendations_bought_together), together
         )
-        for product, orders in together:
+        for product, orders in bought:
             if wanted(product) and len(picked) < self.settings.recommendations_bought_together:
                 picked[product.id] = (
                     product,
@@ -482,17 +495,58 @@ class AssistantService:
 
     # ---- the follow-up email ---------------------------------------------------------------
 
+    def _ordered_product(self, product_id: str, name: str) -> Product | None:
+        return self.catalog.get(product_id) or self.catalog.find_by_name(name)
+
+    async def order_follow_up(
+        self,
+        event_id: str,
+        customer_name: str,
+        order_number: str,
+        items: Sequence[tuple[str, str]],
+    ) -> tuple[bool, ModelEmail, str]:
+        """`record_order` then `follow_up_email` for one order-placed event: (counted, email,
+        generated_by). When the order counts (two products or more), the counting and the
+        bought-together reads of every ordered product are one Redis script, one round trip
+        instead of one per product; a Redis error raises as `record_order` does."""
+        product_ids = [product_id for product_id, _ in items]
+        if self.copurchases is None or len({p for p in product_ids if p}) < 2:
+            counted = await self.record_order(event_id, product_ids)
+            email, generated_by = await self.follow_up_email(customer_name, order_number, items)
+            return counted, email, generated_by
+        anchors = [p for pid, name in items if (p := self._ordered_product(pid, name))]
+        per_anchor = min(FOLLOW_UP_RELATED, self.settings.recommendations_bought_together)
+        reads = [p.id for p in anchors] if per_anchor > 0 else []
+        counted, together = await self.copurchases.record_and_read(
+            event_id, product_ids, reads, per_anchor * 2
+        )
+        email, generated_by = await self.follow_up_email(
+            customer_name, order_number, items, together=together
+        )
+        return counted, email, generated_by
+
     async def follow_up_email(
-        self, customer_name: str, order_number: str, items: Sequence[tuple[str, str]]
+        self,
+        customer_name: str,
+        order_number: str,
+        items: Sequence[tuple[str, str]],
+        *,
+        together: Mapping[str, list[tuple[str, int]]] | None = None,
     ) -> tuple[ModelEmail, str]:
         """(email, generated_by) for an order of (product_id, product_name) items."""
         bought_ids = {pid for pid, _ in items}
         names = [name for _, name in items]
         related: dict[str, Product] = {}
         for product_id, name in items:
-            product = self.catalog.get(product_id) or self.catalog.find_by_name(name)
+            product = self._ordered_product(product_id, name)
             if product is not None:
-                candidates = [p for p, _ in await self.related_to(product, limit=4)]
+                read = together.get(product.id) if together is not None else None
+                candidates = [
+                    p
+                    for p, _ in await self.related_to(
+                        product, limit=FOLLOW_UP_RELATED, together=read
+                    )
+                ]
             else:
                 found = await self._retrieve(name, ShoppingQuery(name), limit=4)
                 candidates = [h.product for h in found.fitting]

@@ -204,6 +204,15 @@ def claim_query(table: Table, batch_size: int) -> Select[Any]:
     )
 
 
+def _headers(row: Any) -> Mapping[str, Any]:
+    # asyncpg hands JSONB over as text unless a codec is set (the relay's connection has none;
+    # SQLAlchemy's result processor used to parse it).
+    headers = row["headers"]
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    return headers or {}
+
+
 class OutboxRelay(OutboxPublisher):
     """Publishes committed outbox rows, oldest first, and marks them sent.
 
@@ -260,35 +269,55 @@ class OutboxRelay(OutboxPublisher):
         self.retention = retention
         self.channel = outbox_channel(table)
         self._claim = claim_query(table, batch_size)
+        # The same claim and sent mark as SQL text for the driver connection: compiled once,
+        # prepared once per pooled connection by asyncpg (the claim and the mark are the
+        # relay's every-round statements; see _claim_batch).
+        self._claim_sql = str(
+            self._claim.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        self._mark_sql = f"UPDATE {table.name} SET sent_at = now() WHERE id = ANY($1::uuid[])"
         self._listener: asyncpg.Connection | None = None
         self._listener_warned = False
 
     # the storage adapter of the publish step
 
     @asynccontextmanager
-    async def _claim_batch(
-        self,
-    ) -> AsyncIterator[tuple[AsyncConnection, Sequence[OutboxRecord]]]:
-        # One transaction from the claim (row locks) to the sent mark.
-        async with self.engine.begin() as conn:
-            rows = list((await conn.execute(self._claim)).all())
-            if any(row.has_successor for row in rows):
-                self._wake.set()
-            yield (
-                conn,
-                [
-                    OutboxRecord(row.id, row.topic, row.key, row.payload, row.headers or {})
-                    for row in rows
-                ],
-            )
+    async def _claim_batch(self) -> AsyncIterator[tuple[Any, Sequence[OutboxRecord]]]:
+        # One transaction from the claim (row locks) to the sent mark, on the relay's own
+        # asyncpg connection (the one that LISTENs): no session, no statement compilation, no
+        # pool checkout, and the claim and the mark prepared once. Through a pooled session
+        # this was ~10 % of order-service's CPU under load (SQLAlchemy's greenlet bridge),
+        # and it took a pool slot from the requests every round.
+        # The claim (SKIP LOCKED) and the mark (rows it holds) never wait on a lock: only a dead
+        # connection runs into their timeout, and is then replaced.
+        await self._ensure_listener()
+        conn = self._listener
+        if conn is None:  # lost while connecting: the next round connects again
+            raise asyncpg.ConnectionDoesNotExistError("the outbox relay's connection was lost")
+        try:
+            async with conn.transaction():
+                rows = await conn.fetch(self._claim_sql, timeout=self.publish_timeout)
+                if any(row["has_successor"] for row in rows):
+                    self._wake.set()
+                yield (
+                    conn,
+                    [
+                        OutboxRecord(
+                            row["id"], row["topic"], row["key"], row["payload"], _headers(row)
+                        )
+                        for row in rows
+                    ],
+                )
+        except Exception:
+            # Whatever failed (a lost or half-open connection, a server restart), the next
+            # round starts on a new connection; the claimed rows are unlocked and stay unsent.
+            await self._close_listener()
+            raise
 
-    async def _mark_sent(self, claim: AsyncConnection, ids: list[uuid.UUID]) -> None:
-        t = self.table
-        await claim.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=func.now()))
+    async def _mark_sent(self, claim: Any, ids: list[uuid.UUID]) -> None:
+        await claim.execute(self._mark_sql, ids, timeout=self.publish_timeout)
 
-    async def _record_failure(
-        self, claim: AsyncConnection, ids: list[uuid.UUID], error: BaseException
-    ) -> None:
+    async def _record_failure(self, claim: Any, ids: list[uuid.UUID], error: BaseException) -> None:
         # The claim's transaction has ended (its locks are gone): a transaction of its own.
         t = self.table
         async with self.engine.begin() as conn:
@@ -338,6 +367,7 @@ class OutboxRelay(OutboxPublisher):
         self._wake.set()
 
     def _on_listener_lost(self, *_: Any) -> None:
+        # The relay's connection (LISTEN, claims, marks) is gone; the next round opens another.
         log.warning("outbox.listener.lost", table=self.table.name)
         self._listener = None
         self._wake.set()

@@ -35,6 +35,37 @@ async def test_an_order_counts_once_however_often_it_is_delivered(local_redis: s
         await redis.aclose()
 
 
+async def test_counting_and_reading_in_one_script_is_counting_then_reading(
+    local_redis: str,
+) -> None:
+    # order_follow_up's one round trip against record() + bought_with() one by one, side by
+    # side on two prefixes fed the same orders.
+    redis = Redis.from_url(local_redis, decode_responses=True)
+    run = uuid.uuid4().hex[:8]
+    one = CoPurchases(redis, prefix=f"ai-cp1-{run}", dedup_ttl_seconds=60)
+    apart = CoPurchases(redis, prefix=f"ai-cp2-{run}", dedup_ttl_seconds=60)
+    orders = [
+        ("event-1", ["a", "b", "c"], ["a", "c"]),
+        ("event-1", ["a", "b", "c"], ["a"]),  # redelivered: nothing counted, still read
+        ("event-2", ["a", "b", "b"], ["b", "b", "z"]),  # "z" never bought with anything
+        ("event-3", ["a"], ["a"]),  # one product: nothing to count
+        ("event-4", ["", "d"], []),
+        ("event-5", ["d", "a"], ["d"]),
+    ]
+    try:
+        for event_id, products, read in orders:
+            counted, together = await one.record_and_read(event_id, products, read, 3)
+            assert counted == await apart.record(event_id, products)
+            assert together == {p: await apart.bought_with(p, 3) for p in read}
+        assert together == {"d": [("a", 1)]}
+        assert (await one.record_and_read("event-6", ["x"], [], 3)) == (False, {})
+        # The counts themselves are the same as counted one by one.
+        for product_id in "abcd":
+            assert await one.bought_with(product_id, 10) == await apart.bought_with(product_id, 10)
+    finally:
+        await redis.aclose()
+
+
 async def test_order_placed_twice_feeds_bought_together_once(
     ai_app: FastAPI,
     producer: EventProducer,
@@ -164,3 +195,53 @@ async def test_a_product_from_an_event_is_found_by_meaning(
     ).json()
     assert reply["matches"][0]["product_id"] == pid
     assert reply["matches"][0]["price"] == 129.99
+
+
+async def test_a_follow_up_with_one_round_trip_is_the_follow_up_made_call_by_call(
+    local_redis: str,
+) -> None:
+    from ai_service.catalog import CatalogIndex, Product
+    from ai_service.service import AssistantService
+
+    def catalog() -> CatalogIndex:
+        index = CatalogIndex()
+        for pid, name, category in [
+            ("lamp", "Desk Lamp", "Home"),
+            ("bulb", "LED Bulb", "Home"),
+            ("shade", "Lamp Shade", "Home"),
+            ("desk", "Oak Desk", "Furniture"),
+            ("chair", "Desk Chair", "Furniture"),
+        ]:
+            index.upsert(Product(id=pid, name=name, price=Decimal("10"), category=category))
+        return index
+
+    redis = Redis.from_url(local_redis, decode_responses=True)
+    run = uuid.uuid4().hex[:8]
+    settings = Settings()
+    one = AssistantService(
+        catalog(),
+        None,
+        settings,
+        copurchases=CoPurchases(redis, prefix=f"ai-fu1-{run}", dedup_ttl_seconds=60),
+    )
+    apart = AssistantService(
+        catalog(),
+        None,
+        settings,
+        copurchases=CoPurchases(redis, prefix=f"ai-fu2-{run}", dedup_ttl_seconds=60),
+    )
+    orders = [
+        ("e1", [("lamp", "Desk Lamp"), ("bulb", "LED Bulb"), ("desk", "Oak Desk")]),
+        ("e2", [("lamp", "Desk Lamp"), ("shade", "Lamp Shade")]),
+        ("e2", [("lamp", "Desk Lamp"), ("shade", "Lamp Shade")]),  # redelivered
+        ("e3", [("chair", "Desk Chair")]),  # one product: the call-by-call path
+        ("e4", [("gone", "Lamp Shade"), ("bulb", "LED Bulb")]),  # found by name
+        ("e5", [("x", "Nothing Like It"), ("desk", "Oak Desk")]),
+    ]
+    try:
+        for event_id, items in orders:
+            counted, email, by = await one.order_follow_up(event_id, "Ada", "ORD-1", items)
+            assert counted == await apart.record_order(event_id, [p for p, _ in items])
+            assert (email, by) == await apart.follow_up_email("Ada", "ORD-1", items)
+    finally:
+        await redis.aclose()

@@ -72,3 +72,45 @@ def test_product_from_rest_document_keeps_money_exact() -> None:
     assert p.price == Decimal("1999.98")
     assert p.tags == ("pen",)
     assert p.version == 5
+
+
+def test_remembered_answers_are_the_computed_ones_and_follow_every_change() -> None:
+    import numpy as np
+
+    from ai_service.embeddings import DIMENSION
+
+    catalog = sample_catalog()
+    fresh = sample_catalog()
+    phone = catalog.get("p-phone")
+    assert phone is not None
+    # Asked twice (the second answer from memory): the same as a catalog that never remembered.
+    for _ in range(2):
+        assert catalog.find_by_name("apple smartphone") == fresh.find_by_name("apple smartphone")
+        assert catalog.find_by_name("no such thing") is None
+        assert catalog.related(phone, limit=3) == fresh.related(phone, limit=3)
+        assert catalog.similar(phone, limit=3) == []  # not embedded
+    # A caller sorting its copy does not change what is remembered.
+    catalog.related(phone, limit=3).clear()
+    assert catalog.related(phone, limit=3) == fresh.related(phone, limit=3)
+
+    # An upsert: the new product is found at once.
+    assert catalog.find_by_name("Desk Lamp") is None
+    catalog.upsert(product("p-lamp", "Desk Lamp", "20", "Home"))
+    assert catalog.find_by_name("Desk Lamp") == catalog.get("p-lamp")
+    # A delete: gone from every remembered answer.
+    assert catalog.delete("p-lamp", 2)
+    assert catalog.find_by_name("Desk Lamp") is None
+    # A vector arriving: similar() sees it.
+    other = catalog.get("p-budget")
+    assert other is not None
+    vector = np.zeros(DIMENSION, np.float32)
+    vector[0] = 1.0
+    assert catalog.set_vector(phone.id, phone.text_key(), vector)
+    assert catalog.similar(phone, limit=3) == []  # the only embedded product
+    assert catalog.set_vector(other.id, other.text_key(), vector)
+    assert [h.product.id for h in catalog.similar(phone, limit=3)] == ["p-budget"]
+    # A product that is not the index's current one is answered, never remembered.
+    stale = product("p-phone", "Old Phone", "1", "Electronics", version=0)
+    catalog._memo.clear()
+    assert catalog.related(stale, limit=3)
+    assert not catalog._memo

@@ -229,6 +229,8 @@ async def test_a_second_relay_never_publishes_an_aggregates_later_event_before_i
         assert await fast.run_once() == 1
     finally:
         held.release.set()
+        await slow.stop()
+        await fast.stop()
         await held.stop()
         await other.stop()
     records = await read_records(kafka_bootstrap, topic, 2, within=5)
@@ -262,3 +264,82 @@ async def test_two_relays_keep_each_aggregates_events_in_commit_order(
         committed.setdefault(event.subject.encode(), []).append(event.id)
     assert published == committed
     assert all(relay.published > 0 for relay in relays)  # both really competed
+
+
+class RecordingProducer:
+    """Acknowledges every send at once and keeps what was sent (topic, value, key, headers)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]] = []
+
+    async def send_raw(self, topic, value, key, headers):
+        self.sent.append((topic, value, key, headers))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+async def test_the_driver_claim_sends_each_rows_exact_payload_key_and_headers(engine, outbox):
+    # The claim and the sent mark run on the pooled asyncpg connection itself (no SQLAlchemy
+    # result processing): JSONB headers, keys and the payload text must still arrive as written.
+    event = new_event("with-headers", "test", "agg-1", {"price": "19.99", "name": "Zoë"})
+    async with AsyncSession(engine) as session, session.begin():
+        await enqueue(
+            session,
+            outbox,
+            "with-headers",
+            event,
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            headers={"x-tenant": "ä-1"},
+        )
+        await enqueue(session, outbox, "with-headers", event.model_copy(update={"id": "plain"}))
+    producer = RecordingProducer()
+    relay = OutboxRelay(engine, outbox, producer)  # type: ignore[arg-type]
+    try:
+        assert await relay.run_once() == 1  # one per key and round: the second waits its turn
+        assert await relay.run_once() == 1
+        assert await relay.run_once() == 0
+    finally:
+        await relay.stop()
+    [(topic, value, key, headers), (_, _, _, plain_headers)] = producer.sent
+    assert topic == "with-headers"
+    assert decode_event(value) == event
+    assert key == b"agg-1"
+    assert dict(headers) == {
+        "x-tenant": "ä-1".encode(),
+        "traceparent": b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
+    assert plain_headers == []
+    assert await unsent(engine, outbox) == 0
+
+
+async def test_the_relays_connection_killed_under_it_is_replaced_and_nothing_is_lost(
+    engine, outbox
+):
+    # The relay claims on its own connection (the LISTEN one): killed (a PostgreSQL restart,
+    # say), the next rounds open another, and every row is still published once.
+    producer = RecordingProducer()
+    relay = OutboxRelay(engine, outbox, producer)  # type: ignore[arg-type]
+    try:
+        await enqueue_committed(engine, outbox, "killed", 1)
+        assert await relay.run_once() == 1
+        assert relay._listener is not None
+        first_pid = relay._listener.get_server_pid()
+        await enqueue_committed(engine, outbox, "killed", 2, subject="other")
+        async with engine.connect() as conn:
+            assert await conn.scalar(text(f"SELECT pg_terminate_backend({first_pid})"))
+        published, errors = 0, []
+        for _ in range(4):  # a round on the dead connection may fail once; then a new one
+            try:
+                published += await relay.run_once()
+            except Exception as error:  # the relay loop backs off on any error
+                errors.append(error)
+        assert published == 2, errors
+        assert len(errors) <= 1
+        assert relay._listener is not None
+        assert relay._listener.get_server_pid() != first_pid
+        assert await unsent(engine, outbox) == 0
+        assert len(producer.sent) == 3
+    finally:
+        await relay.stop()
+    assert relay._listener is None
