@@ -7,6 +7,8 @@ delivery).
             await reserve_stock(session, ...)
 """
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, Table, Text, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -50,3 +52,19 @@ async def claim_event(
     )
     result = await session.execute(statement)
     return result.first() is not None
+
+
+def _driver_claim_sql(name: str) -> str:
+    return (
+        f"INSERT INTO {name} (consumer, event_id) VALUES ($1, $2) "
+        "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+    )
+
+
+async def claim_event_on_driver(
+    connection: Any, consumer: str, event_id: str, *, table: Table | None = None
+) -> bool:
+    """``claim_event`` on a pooled asyncpg connection (chassis.postgres.driver_connection),
+    inside the transaction the caller opened on it: the same row, the same once-only answer."""
+    name = table.name if table is not None else PROCESSED_EVENTS
+    return await connection.fetchval(_driver_claim_sql(name), consumer, event_id) is not None
