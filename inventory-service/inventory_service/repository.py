@@ -3,11 +3,15 @@ asyncpg. Stock moves only through single conditional UPDATEs, so concurrent requ
 oversell: the WHERE clause is the check and the write at once.
 
 `InventoryRepository` owns the pool and hands out `InventoryUnitOfWork`s (one session each, one
-transaction in `transaction()`); their methods return domain objects (`InventoryItem`,
-`Reservation`), never driver rows."""
+transaction in `transaction()`) for the stock items, and `ReservationDesk`s for the reservations
+and the order events (the hot path of every order: SQL on the pooled asyncpg connection, no
+session, no statement compilation, a whole reservation in one statement). Their methods return
+domain objects (`InventoryItem`, `Reservation`), never driver rows."""
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chassis.postgres import Database, UnitOfWork
+from chassis.postgres import Database, DriverUnitOfWork, UnitOfWork
 from inventory_service.models import (
     ReservationStatus,
     inventory,
@@ -167,71 +171,194 @@ class InventoryUnitOfWork(UnitOfWork):
         row = (await self.session.execute(stmt)).first()
         return "absent" if row is None else "emptied"
 
-    async def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
-        """A lock-free snapshot of available units; unknown products are absent."""
-        stmt = sa.select(inventory.c.product_id, _available.label("available")).where(
-            inventory.c.product_id.in_(list(product_ids))
-        )
-        return {row.product_id: row.available for row in await self.session.execute(stmt)}
-
-    async def reserve_stock(self, product_id: str, quantity: int) -> InventoryItem | None:
-        """Set `quantity` units aside if that many are available. None otherwise."""
-        stmt = (
-            sa.update(inventory)
-            .where(inventory.c.product_id == product_id, _available >= quantity)
-            .values(reserved_qty=inventory.c.reserved_qty + quantity, updated_at=sa.func.now())
-            .returning(inventory)
-        )
-        return await self._one_item(stmt)
-
-    async def release_stock(self, reservation_ids: Sequence[uuid.UUID]) -> None:
-        await self._apply_lines(reservation_ids, ship=False)
-
-    async def ship_stock(self, reservation_ids: Sequence[uuid.UUID]) -> None:
-        await self._apply_lines(reservation_ids, ship=True)
-
-    async def insert_reservation(
-        self, reservation_id: uuid.UUID, expires_at: datetime, lines: Mapping[str, int]
-    ) -> Reservation | None:
-        """The new HELD reservation, as it reads once its `lines` are written
-        (insert_reservation_lines, after the stock check); None when a reservation with this id
-        exists (the caller is retrying)."""
-        stmt = (
-            insert(reservations)
-            .values(id=reservation_id, status=ReservationStatus.HELD.value, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=[reservations.c.id])
-            .returning(reservations)
-        )
+    async def _one_item(self, stmt: Any) -> InventoryItem | None:
         row = (await self.session.execute(stmt)).mappings().first()
-        return None if row is None else _reservation(row, lines)
+        return None if row is None else _item(row)
 
-    async def insert_reservation_lines(
-        self, reservation_id: uuid.UUID, lines: Mapping[str, int]
-    ) -> None:
-        await self.session.execute(
-            insert(reservation_items),
-            [
-                {"reservation_id": reservation_id, "product_id": p, "quantity": q}
-                for p, q in lines.items()
-            ],
+
+# -- reservations: SQL on the pooled asyncpg connection ------------------------------------
+
+
+def _columns(table: sa.Table, alias: str, prefix: str = "") -> str:
+    return ", ".join(f"{alias}.{c.name} AS {prefix}{c.name}" for c in table.c)
+
+
+_HELD = ReservationStatus.HELD.value
+_RESERVATION_COLUMNS = _columns(reservations, "r")
+_ITEM_COLUMNS = ", ".join(c.name for c in inventory.c)
+
+# One statement for a whole reservation. The reservation row comes first (ON CONFLICT: a retry
+# inserts nothing, a concurrent twin waits for the first one's commit). Lines and stock move
+# only when it was inserted and the statement's snapshot shows enough for every line (fail
+# fast, without queueing on the row locks); then the rows are locked in product_id order (no
+# deadlock between multi-item reservations, the order every other locker uses) and each takes
+# its units with the conditional UPDATE, rechecked on the newest row version: the authority
+# against overselling. A line without a `taken` row failed; the caller rolls the whole
+# transaction back. One row per requested line, the reservation's columns on each.
+_RESERVE_SQL = f"""
+WITH res AS (
+    INSERT INTO {reservations.name} (id, status, expires_at) VALUES ($1, '{_HELD}', $2)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING {", ".join(c.name for c in reservations.c)}
+), wanted AS (
+    SELECT w.product_id, w.quantity, i.product_name AS seen_name,
+           i.quantity - i.reserved_qty AS seen_available
+    FROM unnest($3::text[], $4::bigint[]) AS w(product_id, quantity)
+    LEFT JOIN {inventory.name} i ON i.product_id = w.product_id
+), go AS (
+    SELECT res.id FROM res
+    WHERE NOT EXISTS (
+        SELECT 1 FROM wanted WHERE seen_available IS NULL OR seen_available < quantity
+    )
+), lines AS (
+    INSERT INTO {reservation_items.name} (reservation_id, product_id, quantity)
+    SELECT go.id, wanted.product_id, wanted.quantity FROM go, wanted
+), locked AS (
+    SELECT i.id, i.product_id FROM {inventory.name} i
+    WHERE i.product_id = ANY($3::text[]) AND EXISTS (SELECT 1 FROM go)
+    ORDER BY i.product_id
+    FOR UPDATE
+), taken AS (
+    UPDATE {inventory.name} i
+    SET reserved_qty = i.reserved_qty + w.quantity, updated_at = now()
+    FROM locked, wanted w
+    WHERE i.id = locked.id AND i.product_id = w.product_id
+      AND i.quantity - i.reserved_qty >= w.quantity
+    RETURNING {_columns(inventory, "i", "item_")}
+)
+SELECT {_RESERVATION_COLUMNS}, w.product_id AS line_product_id, w.quantity AS line_quantity,
+       w.seen_name, w.seen_available, locked.id IS NOT NULL AS locked, t.*
+FROM wanted w LEFT JOIN res r ON true
+LEFT JOIN locked ON locked.product_id = w.product_id
+LEFT JOIN taken t ON t.item_product_id = w.product_id
+"""
+
+_GET_RESERVATION_SQL = (
+    f"SELECT {_RESERVATION_COLUMNS}, l.product_id, l.quantity "
+    f"FROM {reservations.name} r "
+    f"LEFT JOIN {reservation_items.name} l ON l.reservation_id = r.id WHERE r.id = $1"
+)
+_HAS_RESERVATION_SQL = f"SELECT EXISTS (SELECT 1 FROM {reservations.name} WHERE id = $1)"
+
+
+def _move_sql(*, only_unexpired: bool) -> str:
+    """The conditional status change and the moved reservation with its lines, one statement."""
+    unexpired = " AND expires_at > now()" if only_unexpired else ""
+    return (
+        f"WITH r AS (UPDATE {reservations.name} SET status = $2, updated_at = now() "
+        f"WHERE id = $1 AND status = ANY($3::text[]){unexpired} "
+        f"RETURNING {', '.join(c.name for c in reservations.c)}) "
+        f"SELECT {_RESERVATION_COLUMNS}, l.product_id, l.quantity FROM r "
+        f"LEFT JOIN {reservation_items.name} l ON l.reservation_id = r.id"
+    )
+
+
+_MOVE_SQL = {flag: _move_sql(only_unexpired=flag) for flag in (False, True)}
+
+
+def _give_back_sql(*, ship: bool) -> str:
+    """Give back (or, when shipping, consume) the units these reservations hold: the rows
+    locked in product_id order first (as a reservation locks them), then one UPDATE."""
+    shipped = "quantity = i.quantity - locked.qty, " if ship else ""
+    return f"""
+WITH held AS (
+    SELECT product_id, sum(quantity) AS qty FROM {reservation_items.name}
+    WHERE reservation_id = ANY($1::uuid[]) GROUP BY product_id
+), locked AS (
+    SELECT i.id, held.qty FROM {inventory.name} i JOIN held ON held.product_id = i.product_id
+    ORDER BY i.product_id
+    FOR UPDATE OF i
+)
+UPDATE {inventory.name} i
+SET {shipped}reserved_qty = i.reserved_qty - locked.qty, updated_at = now()
+FROM locked WHERE i.id = locked.id
+"""
+
+
+_GIVE_BACK_SQL = {flag: _give_back_sql(ship=flag) for flag in (False, True)}
+
+# SKIP LOCKED lets several replicas sweep at once without waiting on (or double-expiring) each
+# other's rows.
+_EXPIRE_DUE_SQL = f"""
+UPDATE {reservations.name} SET status = '{ReservationStatus.EXPIRED.value}', updated_at = now()
+WHERE id IN (
+    SELECT id FROM {reservations.name}
+    WHERE status = '{_HELD}' AND expires_at <= now()
+    ORDER BY expires_at LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def _reservation_from_rows(rows: Sequence[Mapping[str, Any]]) -> Reservation | None:
+    """A reservation read with its lines (one row per line, `product_id` and `quantity`)."""
+    if not rows:
+        return None
+    lines = {row["product_id"]: row["quantity"] for row in rows if row["product_id"] is not None}
+    return _reservation(rows[0], lines)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What `ReservationDesk.reserve` did. `reservation` is None when one with this id already
+    exists (nothing was written). Otherwise either `taken` lists each line's item as it now
+    reads with the units it took, or `short` names the first line (in product_id order) that
+    could not be held, with the product's name (None: no such product) and nothing is to be
+    kept: the caller must roll the transaction back."""
+
+    reservation: Reservation | None
+    taken: list[tuple[InventoryItem, int]]
+    short: tuple[str, str | None] | None
+
+
+class ReservationDesk(DriverUnitOfWork):
+    """Reservations and the order events on the pooled asyncpg connection
+    (`InventoryRepository.reservations()`): each statement prepared once per connection, a
+    whole reservation in one round trip; `enqueue` and `claim_event` (chassis) write the outbox
+    and the inbox in the same transaction."""
+
+    outbox = outbox
+
+    async def reserve(
+        self, reservation_id: uuid.UUID, expires_at: datetime, lines: Mapping[str, int]
+    ) -> Reserved:
+        """Insert the HELD reservation with its lines and hold every line's units, or (see
+        Reserved) say why not."""
+        product_ids = list(lines)
+        rows = await self.connection.fetch(
+            _RESERVE_SQL,
+            reservation_id,
+            expires_at,
+            product_ids,
+            [lines[p] for p in product_ids],
         )
-
-    async def has_reservation(self, reservation_id: uuid.UUID) -> bool:
-        stmt = sa.select(reservations.c.id).where(reservations.c.id == reservation_id)
-        return (await self.session.execute(stmt)).first() is not None
+        if rows[0]["id"] is None:
+            return Reserved(None, [], None)
+        rows = sorted(rows, key=lambda row: row["line_product_id"])
+        reservation = _reservation(rows[0], lines)
+        # Visibly short in the snapshot (nothing was locked or written), else refused by the
+        # conditional UPDATE (the product may have gone meanwhile: not locked).
+        for row in rows:
+            available = row["seen_available"]
+            if available is None or available < row["line_quantity"]:
+                return Reserved(reservation, [], (row["line_product_id"], row["seen_name"]))
+        for row in rows:
+            if row["item_id"] is None:
+                name = row["seen_name"] if row["locked"] else None
+                return Reserved(reservation, [], (row["line_product_id"], name))
+        taken = [
+            (_item({c.name: row[f"item_{c.name}"] for c in inventory.c}), row["line_quantity"])
+            for row in rows
+        ]
+        return Reserved(reservation, taken, None)
 
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation | None:
-        stmt = sa.select(reservations).where(reservations.c.id == reservation_id)
-        row = (await self.session.execute(stmt)).mappings().first()
-        if row is None:
-            return None
-        lines_stmt = (
-            sa.select(reservation_items.c.product_id, reservation_items.c.quantity)
-            .where(reservation_items.c.reservation_id == reservation_id)
-            .order_by(reservation_items.c.product_id)
-        )
-        lines = {line.product_id: line.quantity for line in await self.session.execute(lines_stmt)}
-        return _reservation(row, lines)
+        rows = await self.connection.fetch(_GET_RESERVATION_SQL, reservation_id)
+        return _reservation_from_rows(rows)
+
+    async def has_reservation(self, reservation_id: uuid.UUID) -> bool:
+        return bool(await self.connection.fetchval(_HAS_RESERVATION_SQL, reservation_id))
 
     async def move_reservation(
         self,
@@ -240,85 +367,49 @@ class InventoryUnitOfWork(UnitOfWork):
         to_status: ReservationStatus,
         *,
         only_unexpired: bool = False,
-    ) -> bool:
-        """Conditional status change: exactly one of two racing transitions wins."""
-        conditions = [
-            reservations.c.id == reservation_id,
-            reservations.c.status.in_([s.value for s in from_statuses]),
-        ]
-        if only_unexpired:
-            conditions.append(reservations.c.expires_at > sa.func.now())
-        stmt = (
-            sa.update(reservations)
-            .where(*conditions)
-            .values(status=to_status.value, updated_at=sa.func.now())
-            .returning(reservations.c.id)
+    ) -> Reservation | None:
+        """Conditional status change: exactly one of two racing transitions wins. The moved
+        reservation as it now reads, or None when it did not move (absent, or in another
+        status)."""
+        rows = await self.connection.fetch(
+            _MOVE_SQL[only_unexpired],
+            reservation_id,
+            to_status.value,
+            [s.value for s in from_statuses],
         )
-        return (await self.session.execute(stmt)).first() is not None
+        return _reservation_from_rows(rows)
+
+    async def release_stock(self, reservation_ids: Sequence[uuid.UUID]) -> None:
+        await self.connection.execute(_GIVE_BACK_SQL[False], list(reservation_ids))
+
+    async def ship_stock(self, reservation_ids: Sequence[uuid.UUID]) -> None:
+        await self.connection.execute(_GIVE_BACK_SQL[True], list(reservation_ids))
 
     async def expire_due_reservations(self, limit: int) -> list[uuid.UUID]:
-        """Mark up to `limit` overdue held reservations EXPIRED. SKIP LOCKED lets several
-        replicas sweep at once without waiting on (or double-expiring) each other's rows."""
-        due = (
-            sa.select(reservations.c.id)
-            .where(
-                reservations.c.status == ReservationStatus.HELD.value,
-                reservations.c.expires_at <= sa.func.now(),
-            )
-            .order_by(reservations.c.expires_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        stmt = (
-            sa.update(reservations)
-            .where(reservations.c.id.in_(due))
-            .values(status=ReservationStatus.EXPIRED.value, updated_at=sa.func.now())
-            .returning(reservations.c.id)
-        )
-        return list((await self.session.execute(stmt)).scalars().all())
-
-    async def _one_item(self, stmt: Any) -> InventoryItem | None:
-        row = (await self.session.execute(stmt)).mappings().first()
-        return None if row is None else _item(row)
-
-    async def _apply_lines(self, reservation_ids: Sequence[uuid.UUID], *, ship: bool) -> None:
-        """Give back (or, when shipping, consume) the stock held by these reservations: one
-        UPDATE."""
-        held = (
-            sa.select(
-                reservation_items.c.product_id,
-                sa.func.sum(reservation_items.c.quantity).label("qty"),
-            )
-            .where(reservation_items.c.reservation_id.in_(reservation_ids))
-            .group_by(reservation_items.c.product_id)
-            .subquery("held")
-        )
-        # Lock the rows in product_id order first, the order reserve_stock callers use, so a
-        # release racing a reservation waits instead of deadlocking.
-        await self.session.execute(
-            sa.select(inventory.c.id)
-            .where(inventory.c.product_id.in_(sa.select(held.c.product_id)))
-            .order_by(inventory.c.product_id)
-            .with_for_update()
-        )
-        values: dict[str, Any] = {
-            "reserved_qty": inventory.c.reserved_qty - held.c.qty,
-            "updated_at": sa.func.now(),
-        }
-        if ship:
-            values["quantity"] = inventory.c.quantity - held.c.qty
-        await self.session.execute(
-            sa.update(inventory).where(inventory.c.product_id == held.c.product_id).values(**values)
-        )
+        """Mark up to `limit` overdue held reservations EXPIRED; their ids."""
+        return [row["id"] for row in await self.connection.fetch(_EXPIRE_DUE_SQL, limit)]
 
 
 class InventoryRepository(Database[InventoryUnitOfWork]):
     """inventory-service's PostgreSQL: `transaction()` and `session()` yield an
-    InventoryUnitOfWork; `fetch_item` is the fast read path."""
+    InventoryUnitOfWork, `reservations()` a ReservationDesk in one transaction and
+    `reservation_statements()` one whose statements each commit on their own; `fetch_item` is
+    the fast read path."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, InventoryUnitOfWork)
+
+    def reservations(self) -> AbstractAsyncContextManager[ReservationDesk]:
+        """One transaction on the asyncpg connection: committed when the block ends, rolled
+        back when it raises."""
+        return self.driver_transaction(ReservationDesk)
+
+    @asynccontextmanager
+    async def reservation_statements(self) -> AsyncIterator[ReservationDesk]:
+        """No transaction: each statement commits on its own (no BEGIN/COMMIT round trips), for
+        a use case that writes in one statement and then only reads."""
+        async with self.driver_connection() as connection:
+            yield ReservationDesk(connection)
 
     async def fetch_item(self, product_id: str) -> InventoryItem | None:
         """One item, outside any transaction, on the pooled asyncpg connection
