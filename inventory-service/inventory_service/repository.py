@@ -204,7 +204,8 @@ WITH res AS (
     SELECT w.product_id, w.quantity, i.product_name AS seen_name,
            i.quantity - i.reserved_qty AS seen_available
     FROM unnest($3::text[], $4::bigint[]) AS w(product_id, quantity)
-    LEFT JOIN {inventory.name} i ON i.product_id = w.product_id
+    LEFT JOIN (SELECT * FROM {inventory.name} WHERE product_id = ANY($3::text[])) i
+        ON i.product_id = w.product_id
 ), go AS (
     SELECT res.id FROM res
     WHERE NOT EXISTS (
@@ -221,8 +222,8 @@ WITH res AS (
 ), taken AS (
     UPDATE {inventory.name} i
     SET reserved_qty = i.reserved_qty + w.quantity, updated_at = now()
-    FROM locked, wanted w
-    WHERE i.id = locked.id AND i.product_id = w.product_id
+    FROM locked JOIN wanted w ON w.product_id = locked.product_id
+    WHERE i.id = locked.id AND i.product_id = ANY($3::text[])
       AND i.quantity - i.reserved_qty >= w.quantity
     RETURNING {_columns(inventory, "i", "item_")}
 )
