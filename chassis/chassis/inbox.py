@@ -4,7 +4,10 @@ delivery).
 
     async with session.begin():
         if await claim_event(session, "inventory-service", event.id):
-            await reserve_stock(session, ...)
+            await release_stock(session, ...)
+
+``claim_event_on_driver`` does the same on a pooled asyncpg connection, in the transaction the
+caller opened on it (chassis.postgres.DriverUnitOfWork.claim_event).
 """
 
 from typing import Any
