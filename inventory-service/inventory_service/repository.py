@@ -24,6 +24,7 @@ from inventory_service.models import (
     ReservationStatus,
     inventory,
     outbox,
+    processed_events,
     reservation_items,
     reservations,
 )
@@ -257,6 +258,26 @@ def _move_sql(*, only_unexpired: bool) -> str:
 _MOVE_SQL = {flag: _move_sql(only_unexpired=flag) for flag in (False, True)}
 
 
+def _claim_and_move_sql(*, only_unexpired: bool) -> str:
+    """An event's inbox mark and the status change it asks for, one statement (so atomic
+    without a transaction): the move happens only if the mark is new. Also the reservation's
+    status as this statement's snapshot saw it (NULL: none)."""
+    unexpired = " AND expires_at > now()" if only_unexpired else ""
+    return (
+        f"WITH claimed AS (INSERT INTO {processed_events.name} (consumer, event_id) "
+        "VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id), "
+        f"moved AS (UPDATE {reservations.name} SET status = $4, updated_at = now() "
+        f"WHERE id = $3 AND status = ANY($5::text[]){unexpired} "
+        "AND EXISTS (SELECT 1 FROM claimed) RETURNING id) "
+        "SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, "
+        "EXISTS (SELECT 1 FROM moved) AS moved, "
+        f"(SELECT status FROM {reservations.name} WHERE id = $3) AS seen_status"
+    )
+
+
+_CLAIM_AND_MOVE_SQL = {flag: _claim_and_move_sql(only_unexpired=flag) for flag in (False, True)}
+
+
 def _give_back_sql(*, ship: bool) -> str:
     """Give back (or, when shipping, consume) the units these reservations hold: the rows
     locked in product_id order first (as a reservation locks them), then one UPDATE."""
@@ -311,6 +332,17 @@ class Reserved:
     reservation: Reservation | None
     taken: list[tuple[InventoryItem, int]]
     short: tuple[str, str | None] | None
+
+
+@dataclass(frozen=True)
+class EventMove:
+    """What `ReservationDesk.claim_event_and_move_reservation` did: whether the event was new
+    (`claimed`), whether the reservation moved, and its status as the statement's snapshot saw
+    it, before the move (None: no such reservation, as far as that snapshot knew)."""
+
+    claimed: bool
+    moved: bool
+    seen_status: ReservationStatus | None
 
 
 class ReservationDesk(DriverUnitOfWork):
@@ -379,6 +411,33 @@ class ReservationDesk(DriverUnitOfWork):
             [s.value for s in from_statuses],
         )
         return _reservation_from_rows(rows)
+
+    async def claim_event_and_move_reservation(
+        self,
+        consumer: str,
+        event_id: str,
+        reservation_id: uuid.UUID,
+        from_statuses: Sequence[ReservationStatus],
+        to_status: ReservationStatus,
+        *,
+        only_unexpired: bool = False,
+    ) -> EventMove:
+        """`claim_event` and then, only if the event is new, `move_reservation`, as one
+        statement (atomic on its own: no transaction needed)."""
+        row = await self.connection.fetchrow(
+            _CLAIM_AND_MOVE_SQL[only_unexpired],
+            consumer,
+            event_id,
+            reservation_id,
+            to_status.value,
+            [s.value for s in from_statuses],
+        )
+        seen = row["seen_status"]
+        return EventMove(
+            claimed=row["claimed"],
+            moved=row["moved"],
+            seen_status=None if seen is None else ReservationStatus(seen),
+        )
 
     async def release_stock(self, reservation_ids: Sequence[uuid.UUID]) -> None:
         await self.connection.execute(_GIVE_BACK_SQL[False], list(reservation_ids))

@@ -35,6 +35,8 @@ from inventory_service.schemas import (
 log = structlog.get_logger(__name__)
 
 SWEEP_BATCH = 500
+# A confirm of a reservation in these states has nothing left to do.
+_CONFIRMED_OR_LATER = (ReservationStatus.CONFIRMED, ReservationStatus.COMMITTED)
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -179,9 +181,7 @@ class InventoryService:
     async def confirm_reservation(self, reservation_id: uuid.UUID) -> Reservation:
         # The status change is one statement; what follows only reads: no transaction needed.
         async with self.repository.reservation_statements() as desk:
-            reservation = await self._confirm(desk, reservation_id)
-        assert reservation is not None  # strict: an unknown reservation raised NotFound
-        return reservation
+            return await self._confirm(desk, reservation_id)
 
     async def release_reservation(self, reservation_id: uuid.UUID) -> Reservation:
         async with self.repository.reservations() as desk:
@@ -225,15 +225,12 @@ class InventoryService:
             log.info("order_event.ignored", event_id=event.id, type=event.type)
             return
         order_id, action = target
+        if action == "confirm":
+            await self._confirm_for_event(event, order_id)
+            return
         async with self.repository.reservations() as desk:
             if not await desk.claim_event(self.settings.consumer_group, event.id):
                 log.info("order_event.duplicate_skipped", event_id=event.id)
-                return
-            if action == "confirm":
-                # Recovery path: the order is committed, so its reservation must not expire even
-                # if order-service crashed before confirming it.
-                if await self._confirm(desk, order_id, strict=False) is None:
-                    log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
                 return
             if not await desk.has_reservation(order_id):
                 log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
@@ -243,14 +240,41 @@ class InventoryService:
             else:
                 await self._ship(desk, order_id)
 
+    async def _confirm_for_event(self, event: CloudEvent, order_id: uuid.UUID) -> None:
+        """order-placed. Recovery path: the order is committed, so its reservation must not
+        expire even if order-service crashed before confirming it. Usually order-service has
+        confirmed it already: then the inbox mark is the only write, in one statement."""
+        async with self.repository.reservation_statements() as desk:
+            outcome = await desk.claim_event_and_move_reservation(
+                self.settings.consumer_group,
+                event.id,
+                order_id,
+                [ReservationStatus.HELD],
+                ReservationStatus.CONFIRMED,
+                only_unexpired=True,
+            )
+            if not outcome.claimed:
+                log.info("order_event.duplicate_skipped", event_id=event.id)
+                return
+            if outcome.moved or outcome.seen_status in _CONFIRMED_OR_LATER:
+                return
+            # Not confirmable as the statement saw it: read it anew (a change that committed
+            # meanwhile is visible now) to say why.
+            reservation = await desk.get_reservation(order_id)
+        if reservation is None:
+            log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
+        elif reservation.status not in _CONFIRMED_OR_LATER:
+            log.warning(
+                "reservation.confirm_too_late",
+                reservation_id=str(order_id),
+                status=reservation.status.value,
+            )
+
     # -- internals ------------------------------------------------------------------------
 
-    async def _confirm(
-        self, desk: ReservationDesk, reservation_id: uuid.UUID, *, strict: bool = True
-    ) -> Reservation | None:
-        """HELD and unexpired → CONFIRMED; already confirmed (or shipped) is fine. Strict (the
-        API): 404 when unknown, 409 once expired or released. Not strict (order-placed): None
-        when unknown, a warning otherwise."""
+    async def _confirm(self, desk: ReservationDesk, reservation_id: uuid.UUID) -> Reservation:
+        """HELD and unexpired → CONFIRMED; already confirmed (or shipped) is fine; 404 when
+        unknown, 409 once expired or released."""
         moved = await desk.move_reservation(
             reservation_id,
             [ReservationStatus.HELD],
@@ -259,19 +283,8 @@ class InventoryService:
         )
         if moved is not None:
             return moved
-        reservation = await desk.get_reservation(reservation_id)
-        if reservation is None:
-            if strict:
-                raise _reservation_not_found(reservation_id)
-            return None
-        if reservation.status in (ReservationStatus.CONFIRMED, ReservationStatus.COMMITTED):
-            return reservation
-        if not strict:
-            log.warning(
-                "reservation.confirm_too_late",
-                reservation_id=str(reservation_id),
-                status=reservation.status.value,
-            )
+        reservation = await self._load_reservation(desk, reservation_id)
+        if reservation.status in _CONFIRMED_OR_LATER:
             return reservation
         state = (
             "has expired"
