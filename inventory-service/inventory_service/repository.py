@@ -186,51 +186,59 @@ def _columns(table: sa.Table, alias: str, prefix: str = "") -> str:
 
 _HELD = ReservationStatus.HELD.value
 _RESERVATION_COLUMNS = _columns(reservations, "r")
-_ITEM_COLUMNS = ", ".join(c.name for c in inventory.c)
 
-# One statement for a whole reservation. The reservation row comes first (ON CONFLICT: a retry
-# inserts nothing, a concurrent twin waits for the first one's commit). Lines and stock move
-# only when it was inserted and the statement's snapshot shows enough for every line (fail
-# fast, without queueing on the row locks); then the rows are locked in product_id order (no
-# deadlock between multi-item reservations, the order every other locker uses) and each takes
-# its units with the conditional UPDATE, rechecked on the newest row version: the authority
-# against overselling. A line without a `taken` row failed; the caller rolls the whole
-# transaction back. One row per requested line, the reservation's columns on each.
+# One statement for a whole reservation, all or nothing by itself (so it needs no transaction).
+# A lock-free look at the stock first (fail fast, without queueing on the row locks when stock
+# is visibly short); then the rows are locked in product_id order (no deadlock between
+# multi-item reservations; every other locker uses the same order) and the verdict is taken on
+# the locked, newest row versions: every line fits, and (unless $5, the caller's transaction
+# can enqueue the alert) no line would cross below its low-stock threshold. Only then the
+# reservation row (ON CONFLICT: a retry inserts nothing, a concurrent twin waits for the first
+# one's commit), its lines and the conditional UPDATE of each row, which stays the authority
+# against overselling. One row per requested line, the reservation's columns on each.
 _RESERVE_SQL = f"""
-WITH res AS (
-    INSERT INTO {reservations.name} (id, status, expires_at) VALUES ($1, '{_HELD}', $2)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING {", ".join(c.name for c in reservations.c)}
-), wanted AS (
+WITH wanted AS (
     SELECT w.product_id, w.quantity, i.product_name AS seen_name,
            i.quantity - i.reserved_qty AS seen_available
     FROM unnest($3::text[], $4::bigint[]) AS w(product_id, quantity)
     LEFT JOIN (SELECT * FROM {inventory.name} WHERE product_id = ANY($3::text[])) i
         ON i.product_id = w.product_id
-), go AS (
-    SELECT res.id FROM res
-    WHERE NOT EXISTS (
+), visible AS (
+    SELECT NOT EXISTS (
         SELECT 1 FROM wanted WHERE seen_available IS NULL OR seen_available < quantity
-    )
-), lines AS (
-    INSERT INTO {reservation_items.name} (reservation_id, product_id, quantity)
-    SELECT go.id, wanted.product_id, wanted.quantity FROM go, wanted
+    ) AS ok
 ), locked AS (
-    SELECT i.id, i.product_id FROM {inventory.name} i
-    WHERE i.product_id = ANY($3::text[]) AND EXISTS (SELECT 1 FROM go)
+    SELECT i.id, i.product_id, i.quantity - i.reserved_qty AS available,
+           i.low_stock_threshold AS threshold
+    FROM {inventory.name} i
+    WHERE i.product_id = ANY($3::text[]) AND (SELECT ok FROM visible)
     ORDER BY i.product_id
     FOR UPDATE
+), verdict AS (
+    SELECT count(*) FILTER (WHERE l.available >= w.quantity) = count(*) AS fits,
+           coalesce(bool_or(l.available - w.quantity < l.threshold
+                            AND l.threshold <= l.available), false) AS alert
+    FROM wanted w LEFT JOIN locked l ON l.product_id = w.product_id
+), res AS (
+    INSERT INTO {reservations.name} (id, status, expires_at)
+    SELECT $1, '{_HELD}', $2 FROM verdict WHERE fits AND (NOT alert OR $5)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING {", ".join(c.name for c in reservations.c)}
+), lines AS (
+    INSERT INTO {reservation_items.name} (reservation_id, product_id, quantity)
+    SELECT res.id, wanted.product_id, wanted.quantity FROM res, wanted
 ), taken AS (
     UPDATE {inventory.name} i
     SET reserved_qty = i.reserved_qty + w.quantity, updated_at = now()
     FROM locked JOIN wanted w ON w.product_id = locked.product_id
     WHERE i.id = locked.id AND i.product_id = ANY($3::text[])
-      AND i.quantity - i.reserved_qty >= w.quantity
+      AND i.quantity - i.reserved_qty >= w.quantity AND EXISTS (SELECT 1 FROM res)
     RETURNING {_columns(inventory, "i", "item_")}
 )
 SELECT {_RESERVATION_COLUMNS}, w.product_id AS line_product_id, w.quantity AS line_quantity,
-       w.seen_name, w.seen_available, locked.id IS NOT NULL AS locked, t.*
-FROM wanted w LEFT JOIN res r ON true
+       w.seen_name, w.seen_available, locked.id IS NOT NULL AS locked,
+       locked.available AS locked_available, verdict.fits, verdict.alert, t.*
+FROM wanted w CROSS JOIN verdict LEFT JOIN res r ON true
 LEFT JOIN locked ON locked.product_id = w.product_id
 LEFT JOIN taken t ON t.item_product_id = w.product_id
 """
@@ -323,15 +331,18 @@ def _reservation_from_rows(rows: Sequence[Mapping[str, Any]]) -> Reservation | N
 
 @dataclass(frozen=True)
 class Reserved:
-    """What `ReservationDesk.reserve` did. `reservation` is None when one with this id already
-    exists (nothing was written). Otherwise either `taken` lists each line's item as it now
-    reads with the units it took, or `short` names the first line (in product_id order) that
-    could not be held, with the product's name (None: no such product) and nothing is to be
-    kept: the caller must roll the transaction back."""
+    """What `ReservationDesk.reserve` did. Either it wrote the `reservation`, and `taken` lists
+    each line's item as it now reads with the units it took; or it wrote nothing, and then
+    (a reservation with this id may exist already: the caller is retrying) `short` names the
+    first line (in product_id order) that cannot be held, with its product's name (None: no
+    such product), or `needs_alerts` says that a line would cross below its low-stock
+    threshold and the caller did not allow alerts (reserve again in a transaction that
+    enqueues them)."""
 
     reservation: Reservation | None
     taken: list[tuple[InventoryItem, int]]
-    short: tuple[str, str | None] | None
+    short: tuple[str, str | None] | None = None
+    needs_alerts: bool = False
 
 
 @dataclass(frozen=True)
@@ -347,17 +358,24 @@ class EventMove:
 
 class ReservationDesk(DriverUnitOfWork):
     """Reservations and the order events on the pooled asyncpg connection
-    (`InventoryRepository.reservations()`): each statement prepared once per connection, a
-    whole reservation in one round trip; `enqueue` and `claim_event` (chassis) write the outbox
-    and the inbox in the same transaction."""
+    (`InventoryRepository.reservations()`, `reservation_statements()`): each statement prepared
+    once per connection, a whole reservation in one round trip; `enqueue` and `claim_event`
+    (chassis) write the outbox and the inbox in the same transaction."""
 
     outbox = outbox
 
     async def reserve(
-        self, reservation_id: uuid.UUID, expires_at: datetime, lines: Mapping[str, int]
+        self,
+        reservation_id: uuid.UUID,
+        expires_at: datetime,
+        lines: Mapping[str, int],
+        *,
+        alerts_allowed: bool,
     ) -> Reserved:
-        """Insert the HELD reservation with its lines and hold every line's units, or (see
-        Reserved) say why not."""
+        """Insert the HELD reservation with its lines and hold every line's units, all or
+        nothing, in one statement; or (see Reserved) say why not. `alerts_allowed`: the caller
+        runs a transaction and enqueues inventory-low for the lines that cross their
+        threshold; without it, such a reservation writes nothing and says `needs_alerts`."""
         product_ids = list(lines)
         rows = await self.connection.fetch(
             _RESERVE_SQL,
@@ -365,26 +383,32 @@ class ReservationDesk(DriverUnitOfWork):
             expires_at,
             product_ids,
             [lines[p] for p in product_ids],
+            alerts_allowed,
         )
-        if rows[0]["id"] is None:
-            return Reserved(None, [], None)
         rows = sorted(rows, key=lambda row: row["line_product_id"])
-        reservation = _reservation(rows[0], lines)
-        # Visibly short in the snapshot (nothing was locked or written), else refused by the
-        # conditional UPDATE (the product may have gone meanwhile: not locked).
+        if rows[0]["id"] is not None:
+            # Under the row locks the verdict cannot be wrong; were it ever, say so loudly.
+            if any(row["item_id"] is None for row in rows):
+                raise RuntimeError(f"reservation {reservation_id}: a fitting line was not held")
+            taken = [
+                (_item({c.name: row[f"item_{c.name}"] for c in inventory.c}), row["line_quantity"])
+                for row in rows
+            ]
+            return Reserved(_reservation(rows[0], lines), taken)
+        if rows[0]["fits"]:
+            return Reserved(None, [], needs_alerts=rows[0]["alert"] and not alerts_allowed)
+        # Visibly short in the snapshot (nothing was locked), else short once locked (the
+        # product may have gone meanwhile: not locked).
         for row in rows:
             available = row["seen_available"]
             if available is None or available < row["line_quantity"]:
-                return Reserved(reservation, [], (row["line_product_id"], row["seen_name"]))
+                return Reserved(None, [], (row["line_product_id"], row["seen_name"]))
         for row in rows:
-            if row["item_id"] is None:
+            available = row["locked_available"]
+            if available is None or available < row["line_quantity"]:
                 name = row["seen_name"] if row["locked"] else None
-                return Reserved(reservation, [], (row["line_product_id"], name))
-        taken = [
-            (_item({c.name: row[f"item_{c.name}"] for c in inventory.c}), row["line_quantity"])
-            for row in rows
-        ]
-        return Reserved(reservation, taken, None)
+                return Reserved(None, [], (row["line_product_id"], name))
+        raise AssertionError("a reservation that fits was neither written nor refused")
 
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation | None:
         rows = await self.connection.fetch(_GET_RESERVATION_SQL, reservation_id)

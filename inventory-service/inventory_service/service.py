@@ -22,6 +22,7 @@ from inventory_service.repository import (
     InventoryRepository,
     InventoryUnitOfWork,
     ReservationDesk,
+    Reserved,
 )
 from inventory_service.schemas import (
     InventoryCreate,
@@ -152,27 +153,51 @@ class InventoryService:
         lines = {line.product_id: line.quantity for line in request.items}
         ttl = request.ttl_seconds or self.settings.reservation_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-        async with self.repository.reservations() as desk:
-            # One statement: the reservation, its lines and every line's units, or nothing.
-            outcome = await desk.reserve(request.reservation_id, expires_at, lines)
-            if outcome.reservation is None:
-                existing = await self._load_reservation(desk, request.reservation_id)
-                if {line.product_id: line.quantity for line in existing.items} != lines:
-                    raise Conflict(
-                        f"Reservation {request.reservation_id} already exists with different items"
+        # One statement, all or nothing by itself: no transaction, unless the reservation takes
+        # an item below its low-stock threshold (the alert commits with the stock change).
+        async with self.repository.reservation_statements() as desk:
+            outcome = await desk.reserve(
+                request.reservation_id, expires_at, lines, alerts_allowed=False
+            )
+            if not outcome.needs_alerts:
+                reservation = await self._reserved(desk, request, lines, outcome)
+        if outcome.needs_alerts:
+            async with self.repository.reservations() as desk:
+                outcome = await desk.reserve(
+                    request.reservation_id, expires_at, lines, alerts_allowed=True
+                )
+                reservation = await self._reserved(desk, request, lines, outcome)
+                for item, quantity in outcome.taken:
+                    await self._alert_if_low(
+                        desk, item, previous_available=item.available_qty + quantity
                     )
-                return existing, False
-            if outcome.short is not None:  # raising rolls back what the statement wrote
-                product_id, product_name = outcome.short
-                raise (
-                    _not_found(product_id) if product_name is None else _insufficient(product_name)
-                )
-            for item, quantity in outcome.taken:
-                await self._alert_if_low(
-                    desk, item, previous_available=item.available_qty + quantity
-                )
+        if outcome.reservation is None:
+            return reservation, False
         log.info("reservation.held", reservation_id=str(request.reservation_id), items=len(lines))
-        return outcome.reservation, True
+        return reservation, True
+
+    async def _reserved(
+        self,
+        desk: ReservationDesk,
+        request: ReservationRequest,
+        lines: dict[str, int],
+        outcome: Reserved,
+    ) -> Reservation:
+        """The reservation `desk.reserve` wrote; or, when it wrote none, the existing one of a
+        retry with the same items (409 with other items); else why it could not be held."""
+        if outcome.reservation is not None:
+            return outcome.reservation
+        existing = await desk.get_reservation(request.reservation_id)
+        if existing is not None:
+            if {line.product_id: line.quantity for line in existing.items} != lines:
+                raise Conflict(
+                    f"Reservation {request.reservation_id} already exists with different items"
+                )
+            return existing
+        if outcome.short is None:  # it fitted: only an existing reservation stops that
+            raise RuntimeError(f"reservation {request.reservation_id} neither written nor refused")
+        product_id, product_name = outcome.short
+        raise _not_found(product_id) if product_name is None else _insufficient(product_name)
 
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation:
         async with self.repository.reservation_statements() as desk:

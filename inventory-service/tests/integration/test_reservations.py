@@ -265,3 +265,56 @@ async def test_units_taken_while_the_reservation_waits_on_the_row_lock_refuse_it
     assert (await _item(client, first))["reserved_qty"] == 0
     missing = await client.get(f"/api/inventory/reservations/{body['reservation_id']}")
     assert missing.status_code == 404
+
+
+async def test_a_reservation_crossing_the_threshold_writes_one_alert_with_the_change(
+    client, inventory_settings: Settings
+) -> None:
+    """A reservation is one statement without a transaction, except when it takes an item
+    below its low-stock threshold: then it is made again in a transaction that writes the
+    inventory-low outbox row with the stock change. Each crossing is alerted once: not by the
+    reservations before it, nor after it, nor by a retry."""
+    calm, crossing = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    for product in (calm, crossing):
+        reply = await client.post(
+            "/api/inventory",
+            json={
+                "product_id": product,
+                "product_name": "Desk Lamp",
+                "quantity": 100 if product == calm else 12,
+                "low_stock_threshold": 10,
+            },
+        )
+        assert reply.status_code == 201, reply.text
+
+    async def alerts() -> dict[str, int]:
+        dsn = make_url(inventory_settings.database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            rows = await connection.fetch(
+                "SELECT key, count(*) AS n FROM outbox WHERE topic = $1 AND key = ANY($2) "
+                "GROUP BY key",
+                inventory_settings.topic_inventory_low,
+                [calm, crossing],
+            )
+        finally:
+            await connection.close()
+        return {row["key"]: row["n"] for row in rows}
+
+    first = _reservation((calm, 5), (crossing, 2))  # 12 → 10: not below
+    assert (await client.post("/api/inventory/reservations", json=first)).status_code == 201
+    assert await alerts() == {}
+    second = _reservation((calm, 5), (crossing, 1))  # 10 → 9: crosses
+    assert (await client.post("/api/inventory/reservations", json=second)).status_code == 201
+    assert (await client.post("/api/inventory/reservations", json=second)).status_code == 200
+    third = _reservation((crossing, 1))  # 9 → 8: already low
+    assert (await client.post("/api/inventory/reservations", json=third)).status_code == 201
+    assert await alerts() == {crossing: 1}
+    for product, reserved in ((calm, 10), (crossing, 4)):
+        assert (await _item(client, product))["reserved_qty"] == reserved
+    replay = await client.post("/api/inventory/reservations", json=second)
+    assert replay.status_code == 200
+    assert replay.json()["items"] == [
+        {"product_id": calm, "quantity": 5},
+        {"product_id": crossing, "quantity": 1},
+    ]
