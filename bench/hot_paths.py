@@ -98,7 +98,7 @@ def cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # the process ended (ESRCH mid-read)
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 

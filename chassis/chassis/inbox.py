@@ -4,8 +4,13 @@ delivery).
 
     async with session.begin():
         if await claim_event(session, "inventory-service", event.id):
-            await reserve_stock(session, ...)
+            await release_stock(session, ...)
+
+``claim_event_on_driver`` does the same on a pooled asyncpg connection, in the transaction the
+caller opened on it (chassis.postgres.DriverUnitOfWork.claim_event).
 """
+
+from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, Table, Text, func
 from sqlalchemy.dialects.postgresql import insert
@@ -50,3 +55,19 @@ async def claim_event(
     )
     result = await session.execute(statement)
     return result.first() is not None
+
+
+def _driver_claim_sql(name: str) -> str:
+    return (
+        f"INSERT INTO {name} (consumer, event_id) VALUES ($1, $2) "
+        "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+    )
+
+
+async def claim_event_on_driver(
+    connection: Any, consumer: str, event_id: str, *, table: Table | None = None
+) -> bool:
+    """``claim_event`` on a pooled asyncpg connection (chassis.postgres.driver_connection),
+    inside the transaction the caller opened on it: the same row, the same once-only answer."""
+    name = table.name if table is not None else PROCESSED_EVENTS
+    return await connection.fetchval(_driver_claim_sql(name), consumer, event_id) is not None

@@ -21,7 +21,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from chassis.errors import DependencyUnavailable
 from chassis.events import CloudEvent
-from chassis.inbox import claim_event
+from chassis.inbox import claim_event, claim_event_on_driver
 from chassis.outbox import enqueue, enqueue_on_driver
 from chassis.settings import BaseServiceSettings
 from chassis.tracing import instrument_engine
@@ -151,7 +151,8 @@ class DriverUnitOfWork:
     (`Database.driver_transaction`), for a hot write path: no session, no statement
     compilation, each SQL text prepared once per connection. Subclasses spell their statements
     in SQL (`INSERT ... RETURNING` instead of reading back) and name their outbox table;
-    `enqueue` writes it in the same transaction. Driver errors arrive as asyncpg's own."""
+    `enqueue` and `claim_event` write the outbox and the inbox in the same transaction. Driver
+    errors arrive as asyncpg's own."""
 
     outbox: ClassVar[Table | None] = None
 
@@ -163,6 +164,11 @@ class DriverUnitOfWork:
         if self.outbox is None:
             raise TypeError(f"{type(self).__name__} names no outbox table")
         await enqueue_on_driver(self.connection, self.outbox, topic, event, key=key)
+
+    async def claim_event(self, consumer: str, event_id: str) -> bool:
+        """True the first time `consumer` sees `event_id` (chassis.inbox): the mark commits, or
+        rolls back, with the effect."""
+        return await claim_event_on_driver(self.connection, consumer, event_id)
 
 
 U = TypeVar("U", bound=UnitOfWork)

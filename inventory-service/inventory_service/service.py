@@ -18,7 +18,12 @@ from contracts import (
 )
 from inventory_service.config import Settings
 from inventory_service.models import ReservationStatus
-from inventory_service.repository import InventoryRepository, InventoryUnitOfWork
+from inventory_service.repository import (
+    InventoryRepository,
+    InventoryUnitOfWork,
+    ReservationDesk,
+    Reserved,
+)
 from inventory_service.schemas import (
     InventoryCreate,
     InventoryItem,
@@ -31,6 +36,8 @@ from inventory_service.schemas import (
 log = structlog.get_logger(__name__)
 
 SWEEP_BATCH = 500
+# A confirm of a reservation in these states has nothing left to do.
+_CONFIRMED_OR_LATER = (ReservationStatus.CONFIRMED, ReservationStatus.COMMITTED)
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -39,6 +46,10 @@ def _not_found(product_id: str) -> NotFound:
 
 def _insufficient(name: str) -> BadRequest:
     return BadRequest(f"Insufficient stock for product: {name}")
+
+
+def _reservation_not_found(reservation_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Reservation not found: {reservation_id}")
 
 
 class InventoryService:
@@ -142,51 +153,71 @@ class InventoryService:
         lines = {line.product_id: line.quantity for line in request.items}
         ttl = request.ttl_seconds or self.settings.reservation_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-        async with self.repository.transaction() as uow:
-            reservation = await uow.insert_reservation(request.reservation_id, expires_at, lines)
-            if reservation is None:
-                existing = await self._load_reservation(uow, request.reservation_id)
-                if {line.product_id: line.quantity for line in existing.items} != lines:
-                    raise Conflict(
-                        f"Reservation {request.reservation_id} already exists with different items"
-                    )
-                return existing, False
-            # Fail fast without queueing on the hot row lock when stock is visibly short; the
-            # conditional UPDATE below stays the authority for everything else.
-            snapshot = await uow.available_stock(lines)
-            for product_id in sorted(lines):
-                if snapshot.get(product_id, 0) < lines[product_id]:
-                    raise await self._why_unavailable(uow, product_id)
-            await uow.insert_reservation_lines(request.reservation_id, lines)
-            # Row locks are taken last (shortest hold) and in product_id order (no deadlocks).
-            for product_id in sorted(lines):
-                item = await uow.reserve_stock(product_id, lines[product_id])
-                if item is None:
-                    raise await self._why_unavailable(uow, product_id)
-                await self._alert_if_low(
-                    uow, item, previous_available=item.available_qty + lines[product_id]
+        # One statement, all or nothing by itself: no transaction, unless the reservation takes
+        # an item below its low-stock threshold (the alert commits with the stock change).
+        async with self.repository.reservation_statements() as desk:
+            outcome = await desk.reserve(
+                request.reservation_id, expires_at, lines, alerts_allowed=False
+            )
+            if not outcome.needs_alerts:
+                reservation = await self._reserved(desk, request, lines, outcome)
+        if outcome.needs_alerts:
+            async with self.repository.reservations() as desk:
+                outcome = await desk.reserve(
+                    request.reservation_id, expires_at, lines, alerts_allowed=True
                 )
+                reservation = await self._reserved(desk, request, lines, outcome)
+                for item, quantity in outcome.taken:
+                    await self._alert_if_low(
+                        desk, item, previous_available=item.available_qty + quantity
+                    )
+        if outcome.reservation is None:
+            return reservation, False
         log.info("reservation.held", reservation_id=str(request.reservation_id), items=len(lines))
         return reservation, True
 
+    async def _reserved(
+        self,
+        desk: ReservationDesk,
+        request: ReservationRequest,
+        lines: dict[str, int],
+        outcome: Reserved,
+    ) -> Reservation:
+        """The reservation `desk.reserve` wrote; or, when it wrote none, the existing one of a
+        retry with the same items (409 with other items); else why it could not be held."""
+        if outcome.reservation is not None:
+            return outcome.reservation
+        existing = await desk.get_reservation(request.reservation_id)
+        if existing is not None:
+            if {line.product_id: line.quantity for line in existing.items} != lines:
+                raise Conflict(
+                    f"Reservation {request.reservation_id} already exists with different items"
+                )
+            return existing
+        if outcome.short is None:  # it fitted: only an existing reservation stops that
+            raise RuntimeError(f"reservation {request.reservation_id} neither written nor refused")
+        product_id, product_name = outcome.short
+        raise _not_found(product_id) if product_name is None else _insufficient(product_name)
+
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.repository.session() as uow:
-            return await self._load_reservation(uow, reservation_id)
+        async with self.repository.reservation_statements() as desk:
+            return await self._load_reservation(desk, reservation_id)
 
     async def confirm_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.repository.transaction() as uow:
-            return await self._confirm(uow, reservation_id)
+        # The status change is one statement; what follows only reads: no transaction needed.
+        async with self.repository.reservation_statements() as desk:
+            return await self._confirm(desk, reservation_id)
 
     async def release_reservation(self, reservation_id: uuid.UUID) -> Reservation:
-        async with self.repository.transaction() as uow:
-            return await self._release(uow, reservation_id)
+        async with self.repository.reservations() as desk:
+            return await self._release(desk, reservation_id)
 
     async def expire_due_reservations(self) -> int:
         """Give back the stock of held reservations past their expiry. Returns how many."""
-        async with self.repository.transaction() as uow:
-            expired = await uow.expire_due_reservations(SWEEP_BATCH)
+        async with self.repository.reservations() as desk:
+            expired = await desk.expire_due_reservations(SWEEP_BATCH)
             if expired:
-                await uow.release_stock(expired)
+                await desk.release_stock(expired)
         if expired:
             log.info("reservation.expired", count=len(expired))
         return len(expired)
@@ -219,45 +250,66 @@ class InventoryService:
             log.info("order_event.ignored", event_id=event.id, type=event.type)
             return
         order_id, action = target
-        async with self.repository.transaction() as uow:
-            if not await uow.claim_event(self.settings.consumer_group, event.id):
+        if action == "confirm":
+            await self._confirm_for_event(event, order_id)
+            return
+        async with self.repository.reservations() as desk:
+            if not await desk.claim_event(self.settings.consumer_group, event.id):
                 log.info("order_event.duplicate_skipped", event_id=event.id)
                 return
-            if not await uow.has_reservation(order_id):
+            if not await desk.has_reservation(order_id):
                 log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
                 return
-            if action == "confirm":
-                # Recovery path: the order is committed, so its reservation must not expire even
-                # if order-service crashed before confirming it.
-                await self._confirm(uow, order_id, strict=False)
-            elif action == "release":
-                await self._release(uow, order_id)
+            if action == "release":
+                await self._release(desk, order_id)
             else:
-                await self._ship(uow, order_id)
+                await self._ship(desk, order_id)
+
+    async def _confirm_for_event(self, event: CloudEvent, order_id: uuid.UUID) -> None:
+        """order-placed. Recovery path: the order is committed, so its reservation must not
+        expire even if order-service crashed before confirming it. Usually order-service has
+        confirmed it already: then the inbox mark is the only write, in one statement."""
+        async with self.repository.reservation_statements() as desk:
+            outcome = await desk.claim_event_and_move_reservation(
+                self.settings.consumer_group,
+                event.id,
+                order_id,
+                [ReservationStatus.HELD],
+                ReservationStatus.CONFIRMED,
+                only_unexpired=True,
+            )
+            if not outcome.claimed:
+                log.info("order_event.duplicate_skipped", event_id=event.id)
+                return
+            if outcome.moved or outcome.seen_status in _CONFIRMED_OR_LATER:
+                return
+            # Not confirmable as the statement saw it: read it anew (a change that committed
+            # meanwhile is visible now) to say why.
+            reservation = await desk.get_reservation(order_id)
+        if reservation is None:
+            log.info("order_event.no_reservation", order_id=str(order_id), type=event.type)
+        elif reservation.status not in _CONFIRMED_OR_LATER:
+            log.warning(
+                "reservation.confirm_too_late",
+                reservation_id=str(order_id),
+                status=reservation.status.value,
+            )
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _confirm(
-        self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID, *, strict: bool = True
-    ) -> Reservation:
-        moved = await uow.move_reservation(
+    async def _confirm(self, desk: ReservationDesk, reservation_id: uuid.UUID) -> Reservation:
+        """HELD and unexpired → CONFIRMED; already confirmed (or shipped) is fine; 404 when
+        unknown, 409 once expired or released."""
+        moved = await desk.move_reservation(
             reservation_id,
             [ReservationStatus.HELD],
             ReservationStatus.CONFIRMED,
             only_unexpired=True,
         )
-        reservation = await self._load_reservation(uow, reservation_id)
-        if moved or reservation.status in (
-            ReservationStatus.CONFIRMED,
-            ReservationStatus.COMMITTED,
-        ):
-            return reservation
-        if not strict:
-            log.warning(
-                "reservation.confirm_too_late",
-                reservation_id=str(reservation_id),
-                status=reservation.status.value,
-            )
+        if moved is not None:
+            return moved
+        reservation = await self._load_reservation(desk, reservation_id)
+        if reservation.status in _CONFIRMED_OR_LATER:
             return reservation
         state = (
             "has expired"
@@ -266,36 +318,38 @@ class InventoryService:
         )
         raise Conflict(f"Reservation {reservation_id} {state} and can no longer be confirmed")
 
-    async def _release(self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID) -> Reservation:
-        if await uow.move_reservation(
+    async def _release(self, desk: ReservationDesk, reservation_id: uuid.UUID) -> Reservation:
+        released = await desk.move_reservation(
             reservation_id,
             [ReservationStatus.HELD, ReservationStatus.CONFIRMED],
             ReservationStatus.RELEASED,
-        ):
-            await uow.release_stock([reservation_id])
+        )
+        if released is not None:
+            await desk.release_stock([reservation_id])
             log.info("reservation.released", reservation_id=str(reservation_id))
-        reservation = await self._load_reservation(uow, reservation_id)
+            return released
+        reservation = await self._load_reservation(desk, reservation_id)
         if reservation.status == ReservationStatus.COMMITTED:
             raise Conflict(f"Reservation {reservation_id} has shipped and cannot be released")
         return reservation
 
-    async def _ship(self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID) -> None:
-        if await uow.move_reservation(
+    async def _ship(self, desk: ReservationDesk, reservation_id: uuid.UUID) -> None:
+        if await desk.move_reservation(
             reservation_id,
             [ReservationStatus.HELD, ReservationStatus.CONFIRMED],
             ReservationStatus.COMMITTED,
         ):
-            await uow.ship_stock([reservation_id])
+            await desk.ship_stock([reservation_id])
             log.info("reservation.committed", reservation_id=str(reservation_id))
         else:
             log.warning("reservation.ship_skipped", reservation_id=str(reservation_id))
 
     async def _load_reservation(
-        self, uow: InventoryUnitOfWork, reservation_id: uuid.UUID
+        self, desk: ReservationDesk, reservation_id: uuid.UUID
     ) -> Reservation:
-        reservation = await uow.get_reservation(reservation_id)
+        reservation = await desk.get_reservation(reservation_id)
         if reservation is None:
-            raise NotFound(f"Reservation not found: {reservation_id}")
+            raise _reservation_not_found(reservation_id)
         return reservation
 
     async def _why_unavailable(self, uow: InventoryUnitOfWork, product_id: str) -> Exception:
@@ -303,7 +357,11 @@ class InventoryService:
         return _not_found(product_id) if item is None else _insufficient(item.product_name)
 
     async def _alert_if_low(
-        self, uow: InventoryUnitOfWork, item: InventoryItem, *, previous_available: int
+        self,
+        uow: InventoryUnitOfWork | ReservationDesk,
+        item: InventoryItem,
+        *,
+        previous_available: int,
     ) -> None:
         """Emit inventory-low once, when available stock crosses below the item's threshold."""
         available, threshold = item.available_qty, item.low_stock_threshold

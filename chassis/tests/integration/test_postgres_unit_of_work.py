@@ -158,3 +158,22 @@ async def test_a_failed_driver_transaction_leaves_nothing_and_names_the_constrai
     async with database.session() as uow:
         assert await uow.names() == ["chair"]
         assert await uow.outbox_topics() == []
+
+
+async def test_a_driver_transaction_claims_an_event_once_and_a_rollback_frees_the_claim(
+    database: Database[ThingsUnitOfWork],
+) -> None:
+    async def refused() -> None:
+        async with database.driver_transaction(ThingsOnDriver) as uow:
+            assert await uow.claim_event("tests", "event-10")
+            raise RuntimeError("business rule refused")
+
+    with pytest.raises(RuntimeError, match="business rule refused"):
+        await refused()
+    async with database.driver_transaction(ThingsOnDriver) as uow:
+        assert await uow.claim_event("tests", "event-10")  # the mark rolled back
+        await uow.add(10, "stool")
+    async with database.driver_transaction(ThingsOnDriver) as uow:
+        assert not await uow.claim_event("tests", "event-10")  # seen: applied once
+    async with database.transaction() as session_uow:
+        assert not await session_uow.claim_event("tests", "event-10")  # the same ledger

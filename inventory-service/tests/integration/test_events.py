@@ -10,8 +10,11 @@ from aiokafka import AIOKafkaConsumer
 
 from chassis.events import decode_event, new_event
 from chassis.kafka import EventProducer
+from chassis.postgres import create_engine
 from contracts import ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
 from inventory_service.config import Settings
+from inventory_service.repository import InventoryRepository
+from inventory_service.service import InventoryService
 
 
 async def _wait_for(predicate: Callable[[], object], within: float = 15.0) -> None:
@@ -214,3 +217,48 @@ async def test_a_product_deleted_in_the_catalog_retires_its_stock_row(
         assert (await client.get(f"/api/inventory/reservations/{rid}")).json()["status"] == "HELD"
     finally:
         await producer.stop()
+
+
+async def test_order_placed_is_applied_once_whatever_the_reservation_s_state(
+    client, product_id, inventory_settings: Settings
+) -> None:
+    """The order-placed handler (claim and confirm in one statement): a held reservation is
+    confirmed; an already confirmed one, a released one and an unknown id change nothing; each
+    event id is recorded once, so a redelivery is skipped."""
+    topic = inventory_settings.topic_order_placed
+    await _stock(client, product_id, 10)
+    held, confirmed, released = [await _reserve(client, product_id, 1) for _ in range(3)]
+    await client.post(f"/api/inventory/reservations/{confirmed}/confirm")
+    await client.post(f"/api/inventory/reservations/{released}/release")
+    unknown = str(uuid.uuid4())
+    events = {
+        rid: new_event(topic, "order-service", rid, {**ORDER_PLACED.examples[0], "order_id": rid})
+        for rid in (held, confirmed, released, unknown)
+    }
+    repository = InventoryRepository(create_engine(inventory_settings))
+    try:
+        service = InventoryService(repository, inventory_settings)
+        for _ in range(2):  # the second round is a redelivery of every event
+            for event in events.values():
+                await service.handle_event(event)
+        async with repository.driver_connection() as connection:
+            marks = await connection.fetchval(
+                "SELECT count(*) FROM processed_events WHERE consumer = $1 AND event_id = ANY($2)",
+                inventory_settings.consumer_group,
+                [event.id for event in events.values()],
+            )
+    finally:
+        await repository.close()
+    assert marks == 4
+    statuses = {
+        rid: (await client.get(f"/api/inventory/reservations/{rid}")).json().get("status")
+        for rid in events
+    }
+    assert statuses == {
+        held: "CONFIRMED",
+        confirmed: "CONFIRMED",
+        released: "RELEASED",
+        unknown: None,
+    }
+    item = (await client.get(f"/api/inventory/{product_id}")).json()
+    assert item["reserved_qty"] == 2

@@ -4,7 +4,9 @@ and concurrency can never oversell."""
 import asyncio
 import uuid
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 from inventory_service.config import Settings
 
@@ -167,3 +169,152 @@ async def test_delete_refused_while_units_are_reserved(client, product_id) -> No
     reply = await client.delete(f"/api/inventory/{product_id}")
     assert reply.status_code == 409
     assert "1 units are reserved" in reply.json()["detail"]
+
+
+async def test_multi_item_reservations_in_any_item_order_neither_deadlock_nor_oversell(
+    client,
+) -> None:
+    """Each reservation locks its rows in product_id order whatever order its items come in,
+    and releases lock them in the same order: 80 two-item reservations (half listing the items
+    the other way round) racing 10 releases all finish, and each product holds exactly the
+    units the successful reservations took."""
+    first, second = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    await _stock(client, first, 40)
+    await _stock(client, second, 40)
+    held = [_reservation((first, 1), (second, 1)) for _ in range(10)]
+    for body in held:
+        assert (await client.post("/api/inventory/reservations", json=body)).status_code == 201
+    racing = [
+        _reservation((first, 1), (second, 1)) if n % 2 else _reservation((second, 1), (first, 1))
+        for n in range(80)
+    ]
+    replies = await asyncio.wait_for(
+        asyncio.gather(
+            *(client.post("/api/inventory/reservations", json=body) for body in racing),
+            *(
+                client.post(f"/api/inventory/reservations/{body['reservation_id']}/release")
+                for body in held
+            ),
+        ),
+        timeout=60,
+    )
+    codes = [reply.status_code for reply in replies[: len(racing)]]
+    assert set(codes) <= {201, 400}
+    assert all(reply.status_code == 200 for reply in replies[len(racing) :])
+    # 30 units were free from the start; the 10 released may come back before or after the
+    # last racer tried.
+    assert 30 <= codes.count(201) <= 40, codes
+    for product in (first, second):
+        item = await _item(client, product)
+        assert item["reserved_qty"] == codes.count(201)
+        assert item["available_qty"] == 40 - codes.count(201)
+
+
+async def test_the_first_short_line_in_product_order_is_named(client) -> None:
+    """Unknown products are 404 and short ones 400, whichever comes first by product_id; a
+    refused reservation holds nothing and leaves no reservation behind."""
+    plenty, scarce = f"m-{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:8]}"
+    await _stock(client, plenty, 10, "Plenty")
+    await _stock(client, scarce, 1, "Scarce Lamp")
+    body = _reservation((f"z-ghost-{uuid.uuid4().hex[:6]}", 1), (scarce, 2), (plenty, 1))
+    reply = await client.post("/api/inventory/reservations", json=body)
+    assert reply.status_code == 400
+    assert reply.json() == {"detail": "Insufficient stock for product: Scarce Lamp"}
+    ghost = f"a-ghost-{uuid.uuid4().hex[:6]}"
+    reply = await client.post(
+        "/api/inventory/reservations", json=_reservation((scarce, 2), (ghost, 1), (plenty, 1))
+    )
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": f"Inventory not found for product: {ghost}"}
+    missing = await client.get(f"/api/inventory/reservations/{body['reservation_id']}")
+    assert missing.status_code == 404
+    assert (await _item(client, plenty))["reserved_qty"] == 0
+    # The same id may then be used for a reservation that fits.
+    body["items"] = [{"product_id": plenty, "quantity": 2}]
+    assert (await client.post("/api/inventory/reservations", json=body)).status_code == 201
+    assert (await _item(client, plenty))["reserved_qty"] == 2
+
+
+async def test_units_taken_while_the_reservation_waits_on_the_row_lock_refuse_it_whole(
+    client, inventory_settings: Settings
+) -> None:
+    """The snapshot shows enough, but another transaction holds the second row and takes its
+    last units: the conditional UPDATE, rechecked once the lock is granted, refuses that line,
+    and the line already held is given back with everything else (all or nothing)."""
+    first, second = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    await _stock(client, first, 5, "First")
+    await _stock(client, second, 3, "Second Lamp")
+    dsn = make_url(inventory_settings.database_url).set(drivername="postgresql")
+    other = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        blocker = other.transaction()
+        await blocker.start()
+        await other.execute(
+            "UPDATE inventory SET reserved_qty = quantity WHERE product_id = $1", second
+        )
+        body = _reservation((first, 2), (second, 1))
+        pending = asyncio.create_task(client.post("/api/inventory/reservations", json=body))
+        await asyncio.sleep(0.5)  # the reservation now waits on the blocker's row lock
+        assert not pending.done()
+        await blocker.commit()
+        reply = await asyncio.wait_for(pending, timeout=10)
+    finally:
+        await other.close()
+    assert reply.status_code == 400
+    assert reply.json() == {"detail": "Insufficient stock for product: Second Lamp"}
+    assert (await _item(client, first))["reserved_qty"] == 0
+    missing = await client.get(f"/api/inventory/reservations/{body['reservation_id']}")
+    assert missing.status_code == 404
+
+
+async def test_a_reservation_crossing_the_threshold_writes_one_alert_with_the_change(
+    client, inventory_settings: Settings
+) -> None:
+    """A reservation is one statement without a transaction, except when it takes an item
+    below its low-stock threshold: then it is made again in a transaction that writes the
+    inventory-low outbox row with the stock change. Each crossing is alerted once: not by the
+    reservations before it, nor after it, nor by a retry."""
+    calm, crossing = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    for product in (calm, crossing):
+        reply = await client.post(
+            "/api/inventory",
+            json={
+                "product_id": product,
+                "product_name": "Desk Lamp",
+                "quantity": 100 if product == calm else 12,
+                "low_stock_threshold": 10,
+            },
+        )
+        assert reply.status_code == 201, reply.text
+
+    async def alerts() -> dict[str, int]:
+        dsn = make_url(inventory_settings.database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            rows = await connection.fetch(
+                "SELECT key, count(*) AS n FROM outbox WHERE topic = $1 AND key = ANY($2) "
+                "GROUP BY key",
+                inventory_settings.topic_inventory_low,
+                [calm, crossing],
+            )
+        finally:
+            await connection.close()
+        return {row["key"]: row["n"] for row in rows}
+
+    first = _reservation((calm, 5), (crossing, 2))  # 12 → 10: not below
+    assert (await client.post("/api/inventory/reservations", json=first)).status_code == 201
+    assert await alerts() == {}
+    second = _reservation((calm, 5), (crossing, 1))  # 10 → 9: crosses
+    assert (await client.post("/api/inventory/reservations", json=second)).status_code == 201
+    assert (await client.post("/api/inventory/reservations", json=second)).status_code == 200
+    third = _reservation((crossing, 1))  # 9 → 8: already low
+    assert (await client.post("/api/inventory/reservations", json=third)).status_code == 201
+    assert await alerts() == {crossing: 1}
+    for product, reserved in ((calm, 10), (crossing, 4)):
+        assert (await _item(client, product))["reserved_qty"] == reserved
+    replay = await client.post("/api/inventory/reservations", json=second)
+    assert replay.status_code == 200
+    assert replay.json()["items"] == [
+        {"product_id": calm, "quantity": 5},
+        {"product_id": crossing, "quantity": 1},
+    ]
