@@ -213,8 +213,13 @@ def test_the_same_message_for_any_text(name: str, subject: str, text: str, html:
     to = f"{name} <x@example.com>" if name.strip() else "x@example.com"
     mail = Email("order-confirmation", to, subject, html, text, "O")
     mailer = SmtpMailer("127.0.0.1", 1025, sender=SENDER, timeout_seconds=5)
+    try:
+        old = reference_bytes(SENDER, mail, "<e-1@notification-service>", False)
+    except Exception as exc:  # a name the header parser cannot take (e.g. "a:" is a group)
+        with pytest.raises(type(exc)):
+            mailer.message_bytes(mail, "<e-1@notification-service>")
+        return
     new = mailer.message_bytes(mail, "<e-1@notification-service>")
-    old = reference_bytes(SENDER, mail, "<e-1@notification-service>", False)
     assert _normalised(new) == _normalised(old)
     parts = list(_parsed(new).iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
