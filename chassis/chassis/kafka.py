@@ -417,7 +417,7 @@ class EventConsumer:
                 )
                 if any(batch.values()):
                     self._quiet_polls = 0
-                    await self.process_batch(batch)
+                    await self._process_paused(batch)
                 else:
                     await self._rest_while_idle()
                 failures = 0
@@ -469,6 +469,24 @@ class EventConsumer:
                     return
         finally:
             # A rebalance during the pause may have taken partitions away.
+            still_assigned = consumer.assignment()
+            consumer.resume(*(tp for tp in partitions if tp in still_assigned))
+
+    async def _process_paused(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """With idle pauses on, handle a batch with the partitions paused: the local broker
+        answers a fetch at once, so a resumed fetcher fetches non-stop while the handler works
+        (measured ~20 % of notification-service's CPU during order placement). What arrives
+        meanwhile is fetched right after the batch."""
+        if not self._idle_pause:
+            await self.process_batch(batch)
+            return
+        consumer = self._consumer
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            await self.process_batch(batch)
+        finally:
+            # A rebalance during the batch may have taken partitions away.
             still_assigned = consumer.assignment()
             consumer.resume(*(tp for tp in partitions if tp in still_assigned))
 

@@ -375,6 +375,30 @@ async def test_records_arriving_after_a_quiet_spell_are_still_handled():
     assert fake.commits == [{TP: 4}]
 
 
+@pytest.mark.parametrize("idle_pause_ms", [20, 0])
+async def test_the_fetcher_is_paused_while_a_batch_is_handled(idle_pause_ms):
+    fake = FakeConsumer()
+    paused_while_handling = []
+
+    async def handler(event):
+        paused_while_handling.append(set(fake.paused_now))
+
+    _, record = event_record(3)
+    fake.batches.append({TP: [record]})
+    consumer = make_consumer(handler, fake, idle_pause_ms=idle_pause_ms, poll_timeout_ms=10)
+    await consumer.start()
+    for _ in range(100):
+        if fake.commits:
+            break
+        await asyncio.sleep(0.01)
+    await consumer.stop()
+    # With idle pauses (the local broker answers a fetch at once) the fetcher rests while
+    # the handler works; against a real cluster (0) it keeps prefetching.
+    assert paused_while_handling == [{TP} if idle_pause_ms else set()]
+    assert fake.commits == [{TP: 4}]
+    assert fake.paused_now == set()
+
+
 @dataclass
 class QuietBroker(FakeConsumer):
     """A fake that also answers the idle look: partition end and this consumer's position."""
