@@ -125,6 +125,7 @@ class SmtpMailer:
         self._client: _Client | None = None
         self._lock = asyncio.Lock()
         self._from_lines: dict[bool, bytes] = {}
+        self._envelope_sender = parseaddr(sender)[1] or sender
 
     def message_bytes(self, email: Email, message_id: str, *, utf8: bool = False) -> bytes:
         """The message as transmitted: multipart/alternative (plain text first, HTML
@@ -190,7 +191,7 @@ class SmtpMailer:
         log.info("email.sent", kind=email.kind, to=email.to, message_id=message_id)
 
     def _envelope(self, email: Email) -> tuple[str, list[str]]:
-        sender = parseaddr(self.sender)[1] or self.sender
+        sender = self._envelope_sender
         recipients = [address for _, address in getaddresses([email.to]) if address]
         return sender, recipients or [email.to]
 
