@@ -95,6 +95,10 @@ FETCHER_IDLE_TIMEOUT_MS = 2000
 # per record spinning on empty fetches, 0.8 ms with this pause (records 12 ms later at p50).
 EMPTY_FETCH_PAUSE_S = 0.02
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+# A batch's offsets are committed in one request after its last record; while it is handled,
+# what is done so far is also committed this often, so a slow record does not hold back the
+# commits of the records before it.
+BATCH_COMMIT_INTERVAL_S = 0.2
 
 
 def pace_empty_fetches(consumer: Any, pause_seconds: float) -> bool:
@@ -453,7 +457,7 @@ class EventConsumer:
                 )
                 if any(batch.values()):
                     self._quiet_polls = 0
-                    await self.process_batch(batch)
+                    await self._process_paused(batch)
                 else:
                     await self._rest_while_idle()
                 failures = 0
@@ -508,6 +512,24 @@ class EventConsumer:
             still_assigned = consumer.assignment()
             consumer.resume(*(tp for tp in partitions if tp in still_assigned))
 
+    async def _process_paused(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """With idle pauses on, handle a batch with the partitions paused: the local broker
+        answers a fetch at once, so a resumed fetcher fetches non-stop while the handler works
+        (measured ~20 % of notification-service's CPU during order placement). What arrives
+        meanwhile is fetched right after the batch."""
+        if not self._idle_pause:
+            await self.process_batch(batch)
+            return
+        consumer = self._consumer
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            await self.process_batch(batch)
+        finally:
+            # A rebalance during the batch may have taken partitions away.
+            still_assigned = consumer.assignment()
+            consumer.resume(*(tp for tp in partitions if tp in still_assigned))
+
     async def _unread(self, partitions: set[TopicPartition]) -> bool:
         """Whether any of ``partitions`` holds a record past this consumer's position. Any
         doubt (an error, a slow broker, a position not known yet) counts as yes: the fetch
@@ -528,25 +550,62 @@ class EventConsumer:
         return False
 
     async def process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Handle each partition's records in order, committing after each one."""
+        """Handle each partition's records in order, then commit the batch's offsets in one
+        request (under load a batch holds tens of records: one commit each was measured at
+        ~6 % of notification-service's CPU); a long batch also commits its progress every
+        BATCH_COMMIT_INTERVAL_S. When a record fails, what was handled before it is committed,
+        then the partitions are rewound. A crash mid-batch redelivers the
+        batch's handled records, which idempotent consumers skip (at-least-once, as ever)."""
         pending = {tp: list(records) for tp, records in batch.items() if records}
+        first = {tp: records[0].offset for tp, records in pending.items()}
+        handled: dict[TopicPartition, int] = {}  # next offset per partition, not committed yet
+        flusher = asyncio.create_task(self._commit_while_handling(handled))
         try:
-            for tp, records in pending.items():
-                while records:
-                    record = records[0]
-                    await self.process_record(record)
-                    await self._consumer.commit({tp: record.offset + 1})
-                    records.pop(0)
-                    self._observe_lag(tp, record.offset + 1)
+            failure: Exception | None = None
+            try:
+                for tp, records in pending.items():
+                    while records:
+                        record = records[0]
+                        await self.process_record(record)
+                        records.pop(0)
+                        handled[tp] = record.offset + 1
+                        self._observe_lag(tp, record.offset + 1)
+            except Exception as exc:
+                failure = exc
+            finally:
+                # aiokafka shields a commit and orders commits under a lock: a flush in flight
+                # completes before the commit below, so offsets only move forward.
+                flusher.cancel()
+            if handled:
+                await self._consumer.commit(handled)
+                handled = {}
+            if failure is not None:
+                raise failure
         except BaseException:
             # Rewind every partition to its first unfinished record so nothing is skipped:
-            # those records are fetched again (at-least-once).
+            # those records are fetched again (at-least-once); a partition whose progress was
+            # not committed (commit failed, or cancelled) goes back to the batch's start.
             for tp, records in pending.items():
-                if records:
+                offset = first[tp] if tp in handled else records[0].offset if records else None
+                if offset is not None:
                     # IllegalStateError: partition revoked; its new owner starts at the commit.
                     with contextlib.suppress(IllegalStateError):
-                        self._consumer.seek(tp, records[0].offset)
+                        self._consumer.seek(tp, offset)
             raise
+
+    async def _commit_while_handling(self, handled: dict[TopicPartition, int]) -> None:
+        """Every BATCH_COMMIT_INTERVAL_S, commit what the running batch has handled so far."""
+        committed: dict[TopicPartition, int] = {}
+        while True:
+            await asyncio.sleep(BATCH_COMMIT_INTERVAL_S)
+            if handled == committed:
+                continue
+            snapshot = dict(handled)
+            try:
+                await self._consumer.commit(snapshot)
+            except Exception:
+                continue  # the batch's own commit at its end fails or succeeds for good
+            committed = snapshot
 
     def _observe_lag(self, tp: TopicPartition, position: int) -> None:
         try:

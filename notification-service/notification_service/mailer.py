@@ -6,13 +6,13 @@ connection the server has dropped is replaced once, but only while nothing of th
 been transmitted, so reuse never sends an email twice."""
 
 import asyncio
+import base64
 import contextlib
 import email.policy as email_policy
-from email.charset import BASE64, Charset
-from email.headerregistry import BaseHeader
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+import random
+import re
+import sys
+from email.policy import EmailPolicy
 from email.utils import formatdate, getaddresses, parseaddr
 from typing import Any
 
@@ -24,13 +24,23 @@ from notification_service.rendering import Email
 log = structlog.get_logger(__name__)
 
 SMTP_POLICY = email_policy.SMTP
-# What EmailMessage.set_content picks: 7bit for short ASCII lines, otherwise an encoding
-# that survives any relay (base64 here; the decoded text is the same).
-_UTF8_7BIT = Charset("utf-8")
-_UTF8_7BIT.body_encoding = None  # type: ignore[assignment]  # None: 7bit/8bit, no encoding
-_UTF8_BASE64 = Charset("utf-8")
-_UTF8_BASE64.body_encoding = BASE64
 _MAX_LINE = SMTP_POLICY.max_line_length or 78
+# Line breaks a header value may not hold: CR and LF, and the ASCII controls Python's
+# header folding also splits lines at (str.splitlines), which it would turn into CRLF, i.e.
+# a new header. Non-ASCII breaks (U+0085, U+2028, U+2029) are RFC 2047-encoded instead.
+_HEADER_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+# Each part's headers, as the compat32 MIMEText with a utf-8 charset writes them (without
+# MIME-Version, which only the top level carries, as EmailMessage does).
+_PART_HEAD = {
+    (subtype, cte): (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+    ).encode("ascii")
+    for subtype in ("plain", "html")
+    for cte in ("7bit", "base64")
+}
+# What email.generator picks: "=" * 15, a random 19-digit number, "==".
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
 
 
 def _dropped(exc: Exception) -> bool:
@@ -40,23 +50,40 @@ def _dropped(exc: Exception) -> bool:
     return isinstance(exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError))
 
 
-def _header(name: str, value: str) -> str | BaseHeader:
-    """Short ASCII values go as they are; anything else is folded and RFC 2047-encoded by the
-    same header classes EmailMessage uses (so non-ASCII names and subjects are encoded)."""
-    if "\r" in value or "\n" in value:
+def _header(name: str, value: str, policy: "EmailPolicy[Any]") -> bytes:
+    """One header as transmitted. Short ASCII values go as they are; anything else is folded
+    and RFC 2047-encoded (raw UTF-8 under SMTPUTF8) by the header classes EmailMessage uses,
+    so non-ASCII names and subjects are encoded."""
+    if not _HEADER_BREAKS.isdisjoint(value):
         raise ValueError("Header values may not contain linefeed or carriage return characters")
     if value.isascii() and len(name) + len(value) + 2 <= _MAX_LINE:
-        return value
-    return SMTP_POLICY.header_factory(name, value)
+        return f"{name}: {value}\r\n".encode("ascii")
+    return policy.fold_binary(name, SMTP_POLICY.header_factory(name, value))
 
 
-def _text_part(text: str, subtype: str) -> MIMEText:
-    lines = text.splitlines()
-    plain = text.isascii() and all(len(line) <= _MAX_LINE for line in lines)
-    # A Charset object is accepted at run time (typeshed only lists str).
-    part = MIMEText(text, subtype, _UTF8_7BIT if plain else _UTF8_BASE64)  # type: ignore[arg-type]
-    del part["MIME-Version"]  # only on the top level, as EmailMessage does
-    return part
+def _crlf(text: str) -> str:
+    if "\r" not in text:
+        return text.replace("\n", "\r\n")
+    return _NEWLINES.sub("\r\n", text)
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    """A text/<subtype> part, charset utf-8: 7bit when it is ASCII with lines of at most 78
+    characters (what EmailMessage.set_content picks), otherwise base64 (76-character lines),
+    which survives any relay. Line ends become CRLF."""
+    if text.isascii() and all(len(line) <= _MAX_LINE for line in text.splitlines()):
+        return _PART_HEAD[subtype, "7bit"] + _crlf(text).encode("ascii")
+    encoded = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    return _PART_HEAD[subtype, "base64"] + encoded
+
+
+def _boundary(parts: tuple[bytes, ...]) -> bytes:
+    """A random boundary no part contains (a 7bit part is the customer's text)."""
+    while True:
+        token = random.randrange(sys.maxsize)
+        boundary = f"==============={token:0{_BOUNDARY_DIGITS}d}==".encode("ascii")
+        if not any(boundary in part for part in parts):
+            return boundary
 
 
 class _Client(aiosmtplib.SMTP):
@@ -97,25 +124,52 @@ class SmtpMailer:
         self.enabled = enabled
         self._client: _Client | None = None
         self._lock = asyncio.Lock()
-
-    def build_message(self, email: Email, message_id: str) -> Message:
-        message = MIMEMultipart("alternative")
-        message["From"] = _header("From", self.sender)
-        message["To"] = _header("To", email.to)
-        message["Subject"] = _header("Subject", email.subject)
-        message["Date"] = formatdate(localtime=False)
-        # Derived from the event id: a duplicate that slipped through is recognisable as one.
-        message["Message-ID"] = _header("Message-ID", message_id)
-        message["X-Notification-Kind"] = _header("X-Notification-Kind", email.kind)
-        message.attach(_text_part(email.text, "plain"))
-        message.attach(_text_part(email.html, "html"))
-        return message
+        self._from_lines: dict[bool, bytes] = {}
+        self._envelope_sender = parseaddr(sender)[1] or sender
 
     def message_bytes(self, email: Email, message_id: str, *, utf8: bool = False) -> bytes:
-        """The message as transmitted (CRLF line ends, RFC 2047 headers; raw UTF-8 headers
-        when an address needs SMTPUTF8, as aiosmtplib's send_message does)."""
+        """The message as transmitted: multipart/alternative (plain text first, HTML
+        preferred), CRLF line ends, RFC 2047 headers (raw UTF-8 headers when an address needs
+        SMTPUTF8, as aiosmtplib's send_message does). Written directly, byte for byte what
+        the compat32 email.mime classes serialised with email.policy.SMTP give (the unit tests
+        compare the two), at a fraction of the generator's cost."""
         policy = email_policy.SMTPUTF8 if utf8 else SMTP_POLICY
-        return self.build_message(email, message_id).as_bytes(policy=policy)
+        parts = (_text_part(email.text, "plain"), _text_part(email.html, "html"))
+        boundary = _boundary(parts)
+        return b"".join(
+            (
+                b'Content-Type: multipart/alternative;\r\n boundary="',
+                boundary,
+                b'"\r\nMIME-Version: 1.0\r\n',
+                self._from_header(policy),
+                _header("To", email.to, policy),
+                _header("Subject", email.subject, policy),
+                b"Date: ",
+                formatdate(localtime=False).encode("ascii"),
+                b"\r\n",
+                # Derived from the event id: a duplicate that slipped through is recognisable.
+                _header("Message-ID", message_id, policy),
+                _header("X-Notification-Kind", email.kind, policy),
+                b"\r\n--",
+                boundary,
+                b"\r\n",
+                parts[0],
+                b"\r\n--",
+                boundary,
+                b"\r\n",
+                parts[1],
+                b"\r\n--",
+                boundary,
+                b"--\r\n",
+            )
+        )
+
+    def _from_header(self, policy: "EmailPolicy[Any]") -> bytes:
+        """The From header, the same for every message: encoded once per policy."""
+        line = self._from_lines.get(policy.utf8)
+        if line is None:
+            line = self._from_lines[policy.utf8] = _header("From", self.sender, policy)
+        return line
 
     async def send(self, email: Email, message_id: str) -> None:
         """Raises aiosmtplib errors; connection trouble and timeouts are OSError/TimeoutError
@@ -137,7 +191,7 @@ class SmtpMailer:
         log.info("email.sent", kind=email.kind, to=email.to, message_id=message_id)
 
     def _envelope(self, email: Email) -> tuple[str, list[str]]:
-        sender = parseaddr(self.sender)[1] or self.sender
+        sender = self._envelope_sender
         recipients = [address for _, address in getaddresses([email.to]) if address]
         return sender, recipients or [email.to]
 

@@ -59,7 +59,8 @@ def build_app(settings: Settings) -> FastAPI:
             ],
             service.handle_event,
             producer_for_dlq=producer,
-            idempotency=ledger,
+            # No idempotency hook: the handler's claim is the ledger check (it fails for an
+            # event sent already), so a first delivery costs no extra Redis GET before it.
             # Redis or the SMTP relay away, or another consumer mid-send: pause and re-read,
             # never send without the ledger and never dead-letter for it.
             # (Redis and SMTP outages are in the chassis registry, chassis.dependencies.)

@@ -77,6 +77,8 @@ class EmailRenderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             undefined=StrictUndefined,
             trim_blocks=False,
+            # The templates ship with the package: no stat of the file before every render.
+            auto_reload=False,
         )
         self.env.filters["money"] = money
 

@@ -128,12 +128,3 @@ class DeliveryLedger:
 
     async def ping(self) -> None:
         await self.redis.ping()
-
-    # The chassis consumer's idempotency hook: skip ids already sent before the handler runs.
-    async def is_processed(self, event_id: str) -> bool:
-        return await self.is_sent(event_id)
-
-    async def mark_processed(self, event_id: str) -> None:
-        # Nothing to do: the handler records "sent" itself, right after the SMTP server
-        # accepted the message, which keeps the duplicate window as short as it can be.
-        return None

@@ -66,14 +66,13 @@ class NotificationService:
 
     async def deliver_once(self, event_id: str, email: Email) -> bool:
         """Send `email` unless it was sent for `event_id` already; True if sent now."""
-        if await self.ledger.is_sent(event_id):
-            EMAILS_DUPLICATE.labels(email.kind).inc()
-            log.info("email.duplicate_skipped", event_id=event_id, kind=email.kind)
-            return False
+        # Claim first: the claim fails when the event was sent already (or is being sent), so
+        # a first delivery costs one Redis round trip here, not two.
         token = await self.ledger.claim(event_id)
         if token is None:
             if await self.ledger.is_sent(event_id):
                 EMAILS_DUPLICATE.labels(email.kind).inc()
+                log.info("email.duplicate_skipped", event_id=event_id, kind=email.kind)
                 return False
             raise DeliveryInProgress(f"event {event_id} is being sent by another consumer")
         try:

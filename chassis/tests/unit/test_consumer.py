@@ -229,7 +229,7 @@ async def test_redelivered_event_id_is_skipped_by_the_idempotency_store():
     await make_consumer(handler, fake, idempotency=store).process_batch({TP: [r1, r2]})
     assert handled == [event.id]
     assert store.seen == {event.id}
-    assert fake.commits == [{TP: 1}, {TP: 2}]
+    assert fake.commits == [{TP: 2}]  # one commit for the batch
 
 
 async def test_failed_handler_does_not_mark_the_event_processed():
@@ -267,7 +267,71 @@ async def test_records_of_a_partition_are_handled_in_order():
     records = [event_record(i, n=i)[1] for i in range(5)]
     await make_consumer(handler, fake).process_batch({TP: records})
     assert seen == [0, 1, 2, 3, 4]
-    assert [c[TP] for c in fake.commits] == [1, 2, 3, 4, 5]
+    assert fake.commits == [{TP: 5}]  # after the batch, in one request
+
+
+async def test_a_batch_over_several_partitions_is_committed_in_one_request():
+    other = TopicPartition(TOPIC, 1)
+    fake = FakeConsumer()
+
+    async def handler(event):
+        assert fake.commits == []  # nothing before the batch is through
+
+    batch = {TP: [event_record(i)[1] for i in (3, 4)], other: [event_record(9)[1]]}
+    await make_consumer(handler, fake).process_batch(batch)
+    assert fake.commits == [{TP: 5, other: 10}]
+    assert fake.seeks == []
+
+
+async def test_a_slow_record_does_not_hold_back_the_commit_of_those_before_it():
+    fake = FakeConsumer()
+    seen_while_slow = []
+
+    async def handler(event):
+        if event.data["n"] == 2:
+            await asyncio.sleep(0.5)  # over twice BATCH_COMMIT_INTERVAL_S
+            seen_while_slow.extend(fake.commits)
+
+    batch = {TP: [event_record(i, n=i)[1] for i in range(4)]}
+    await make_consumer(handler, fake).process_batch(batch)
+    assert seen_while_slow == [{TP: 2}]  # records 0 and 1, committed during record 2
+    assert fake.commits == [{TP: 2}, {TP: 4}]
+
+
+async def test_a_failing_record_commits_what_was_handled_before_it_and_rewinds_to_itself():
+    other = TopicPartition(TOPIC, 1)
+    fake = FakeConsumer()
+    seen = []
+
+    async def handler(event):
+        if event.data["n"] == 2:
+            raise ConnectionRefusedError("database is down")
+        seen.append(event.data["n"])
+
+    batch = {
+        TP: [event_record(i, n=i)[1] for i in range(4)],
+        other: [event_record(7, n=7)[1]],
+    }
+    with pytest.raises(ConnectionRefusedError):
+        await make_consumer(handler, fake).process_batch(batch)
+    assert seen == [0, 1]
+    assert fake.commits == [{TP: 2}]  # records 0 and 1 stay done
+    # Read again from the failed record; the other partition's records were not reached.
+    assert sorted(fake.seeks) == [(TP, 2), (other, 7)]
+
+
+async def test_a_cancelled_batch_rewinds_its_uncommitted_progress():
+    fake = FakeConsumer()
+
+    async def handler(event):
+        if event.data["n"] == 1:
+            raise asyncio.CancelledError
+
+    batch = {TP: [event_record(i, n=i)[1] for i in (0, 1)]}
+    with pytest.raises(asyncio.CancelledError):
+        await make_consumer(handler, fake).process_batch(batch)
+    assert fake.commits == []  # no commit on the way out of a cancelled task
+    assert fake.seeks == [(TP, 0)]  # record 0 is read again (idempotent consumers skip it)
 
 
 async def test_loop_survives_broker_errors_and_keeps_consuming():
@@ -373,6 +437,30 @@ async def test_records_arriving_after_a_quiet_spell_are_still_handled():
     await consumer.stop()
     assert handled == [event.id]
     assert fake.commits == [{TP: 4}]
+
+
+@pytest.mark.parametrize("idle_pause_ms", [20, 0])
+async def test_the_fetcher_is_paused_while_a_batch_is_handled(idle_pause_ms):
+    fake = FakeConsumer()
+    paused_while_handling = []
+
+    async def handler(event):
+        paused_while_handling.append(set(fake.paused_now))
+
+    _, record = event_record(3)
+    fake.batches.append({TP: [record]})
+    consumer = make_consumer(handler, fake, idle_pause_ms=idle_pause_ms, poll_timeout_ms=10)
+    await consumer.start()
+    for _ in range(100):
+        if fake.commits:
+            break
+        await asyncio.sleep(0.01)
+    await consumer.stop()
+    # With idle pauses (the local broker answers a fetch at once) the fetcher rests while
+    # the handler works; against a real cluster (0) it keeps prefetching.
+    assert paused_while_handling == [{TP} if idle_pause_ms else set()]
+    assert fake.commits == [{TP: 4}]
+    assert fake.paused_now == set()
 
 
 @dataclass
