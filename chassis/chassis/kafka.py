@@ -576,6 +576,8 @@ class EventConsumer:
                 # aiokafka shields a commit and orders commits under a lock: a flush in flight
                 # completes before the commit below, so offsets only move forward.
                 flusher.cancel()
+                # Wait for it to end (asyncio.wait: its cancellation is not ours to raise).
+                await asyncio.wait({flusher})
             if handled:
                 await self._consumer.commit(handled)
                 handled = {}
