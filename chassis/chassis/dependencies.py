@@ -117,6 +117,9 @@ _DRIVERS: list[tuple[str, tuple[str, ...], str, Predicate | None]] = [
         "PostgreSQL",
         None,
     ),
+    # A deadlock's victim or a serialization failure (class 40): nothing was written, the
+    # same request a moment later succeeds. A 503 with Retry-After, and a consumer retries.
+    ("asyncpg.exceptions", ("TransactionRollbackError",), "PostgreSQL", None),
     # ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout, WaitQueueTimeoutError.
     ("pymongo.errors", ("ConnectionFailure",), "MongoDB", None),
     # ConnectionError covers BusyLoadingError (Redis still loading its data after a restart).

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -185,6 +186,8 @@ def _columns(table: sa.Table, alias: str, prefix: str = "") -> str:
 
 
 _HELD = ReservationStatus.HELD.value
+# Runs of a reservation statement that PostgreSQL aborted as a deadlock's victim.
+DEADLOCK_ATTEMPTS = 3
 _RESERVATION_COLUMNS = _columns(reservations, "r")
 
 # One statement for a whole reservation, all or nothing by itself (so it needs no transaction).
@@ -196,6 +199,10 @@ _RESERVATION_COLUMNS = _columns(reservations, "r")
 # reservation row (ON CONFLICT: a retry inserts nothing, a concurrent twin waits for the first
 # one's commit), its lines and the conditional UPDATE of each row, which stays the authority
 # against overselling. One row per requested line, the reservation's columns on each.
+# A retry of a reservation that already exists locks nothing: a release of it locks the
+# reservation row and then the stock rows, the other way round, and the two deadlocked. (A
+# retry racing its own first attempt and a release at once still can: PostgreSQL then aborts
+# one statement, and `reserve` runs it again.)
 _RESERVE_SQL = f"""
 WITH wanted AS (
     SELECT w.product_id, w.quantity, i.product_name AS seen_name,
@@ -206,7 +213,7 @@ WITH wanted AS (
 ), visible AS (
     SELECT NOT EXISTS (
         SELECT 1 FROM wanted WHERE seen_available IS NULL OR seen_available < quantity
-    ) AS ok
+    ) AND NOT EXISTS (SELECT 1 FROM {reservations.name} WHERE id = $1) AS ok
 ), locked AS (
     SELECT i.id, i.product_id, i.quantity - i.reserved_qty AS available,
            i.low_stock_threshold AS threshold
@@ -377,14 +384,17 @@ class ReservationDesk(DriverUnitOfWork):
         runs a transaction and enqueues inventory-low for the lines that cross their
         threshold; without it, such a reservation writes nothing and says `needs_alerts`."""
         product_ids = list(lines)
-        rows = await self.connection.fetch(
-            _RESERVE_SQL,
-            reservation_id,
-            expires_at,
-            product_ids,
-            [lines[p] for p in product_ids],
-            alerts_allowed,
-        )
+        arguments = (reservation_id, expires_at, product_ids, [lines[p] for p in product_ids])
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                rows = await self.connection.fetch(_RESERVE_SQL, *arguments, alerts_allowed)
+                break
+            except asyncpg.exceptions.DeadlockDetectedError:
+                # The statement was aborted whole. On its own it is simply run again; inside
+                # the caller's transaction that transaction is gone: the error goes up (a 503
+                # with Retry-After, chassis.dependencies).
+                if attempt == DEADLOCK_ATTEMPTS or self.connection.is_in_transaction():
+                    raise
         rows = sorted(rows, key=lambda row: row["line_product_id"])
         if rows[0]["id"] is not None:
             # Under the row locks the verdict cannot be wrong; were it ever, say so loudly.
