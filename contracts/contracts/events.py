@@ -31,7 +31,11 @@ from pydantic import (
 
 from chassis.events import CloudEvent, new_event
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+# One plain address: no white space and none of the characters that make an address header
+# more than one address, a group, a comment or a quoted string (what order-service's EmailStr
+# lets in never has them). With them, the mail header folding of the email package (which the
+# notification mailer uses) could start a new header line inside "To:".
+EMAIL_PATTERN = r'^[^@\s()<>\[\]:;,"\\]+@[^@\s()<>\[\]:;,"\\]+$'
 
 
 def _one_line(value: str) -> str:

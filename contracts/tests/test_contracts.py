@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from chassis.events import InvalidEvent, decode_event, encode_event
 from chassis.exact_json import dumps_exact
-from contracts import BY_NAME, ORDER_PLACED, PRODUCT_UPDATED, TOPICS
+from contracts import AI_NOTIFICATION_READY, BY_NAME, ORDER_PLACED, PRODUCT_UPDATED, TOPICS
 from contracts.asyncapi import DOCUMENT, build, render
 
 
@@ -69,6 +69,29 @@ def test_data_that_breaks_the_contract_is_refused() -> None:
         ORDER_PLACED.parse(broken)
     with pytest.raises(ValidationError):
         ORDER_PLACED.parse({**ORDER_PLACED.examples[0], "order_number": "A\r\nBcc: x@y"})
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        # The email package folded this "To:" so that "Reply-To: attacker@…" began a line.
+        'x<(Reply-To:attacker@evil.example"' + "p" * 50,
+        "a,b@example.com",
+        "a@example.com(comment)",
+        '"quoted"@example.com',
+        "a@[192.0.2.1]",
+        "group:a@example.com;",
+    ],
+)
+def test_an_address_that_is_more_than_one_plain_address_is_refused(address: str) -> None:
+    for contract in (ORDER_PLACED, AI_NOTIFICATION_READY):
+        with pytest.raises(ValidationError):
+            contract.parse({**contract.examples[0], "customer_email": address})
+
+
+@pytest.mark.parametrize("address", ["ada@example.com", "o'brien+shop@example.ie", "ü@bücher.de"])
+def test_plain_addresses_still_pass(address: str) -> None:
+    assert ORDER_PLACED.parse({**ORDER_PLACED.examples[0], "customer_email": address})
 
 
 def test_unknown_fields_are_ignored_so_adding_one_is_compatible() -> None:
