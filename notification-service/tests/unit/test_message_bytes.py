@@ -202,7 +202,13 @@ header_text = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e"),
     max_size=120,
 )
-body_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=400) | st.lists(
+# ASCII controls other than tab and line ends: the email package's builder left such a text 7bit
+# while splitting its lines at VT/FF/FS-RS when measuring them (test below), so it is no
+# reference there.
+ASCII_CONTROLS = "".join(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))
+body_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters=ASCII_CONTROLS), max_size=400
+) | st.lists(
     st.sampled_from(["a" * 78, "b" * 79, "ü", "\n", "\r\n", "\r", " ", "--", "="]), max_size=20
 ).map("".join)
 
@@ -223,6 +229,19 @@ def test_the_same_message_for_any_text(name: str, subject: str, text: str, html:
     assert _normalised(new) == _normalised(old)
     parts = list(_parsed(new).iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x00", "\x7f"])
+def test_a_body_with_ascii_controls_goes_out_base64_never_as_an_overlong_line(control: str) -> None:
+    """70 characters and a form feed, twenty times, was sent 7bit as one line of 1,420 octets
+    (a relay may refuse or cut lines past 998): str.splitlines had measured it as short lines."""
+    text = ("a" * 70 + control) * 20
+    mail = Email("order-confirmation", "x@example.com", "s", "<p>x</p>", text, "O")
+    data = SmtpMailer("h", 1, sender=SENDER, timeout_seconds=5).message_bytes(mail, "<e@n>")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    plain = next(p for p in _parsed(data).iter_parts() if p.get_content_type() == "text/plain")
+    assert plain["Content-Transfer-Encoding"] == "base64"
+    assert plain.get_content() == text
 
 
 @pytest.mark.parametrize("brk", ["\r", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"])
