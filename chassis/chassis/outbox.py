@@ -290,29 +290,43 @@ class OutboxRelay(OutboxPublisher):
         # and it took a pool slot from the requests every round.
         # The claim (SKIP LOCKED) and the mark (rows it holds) never wait on a lock: only a dead
         # connection runs into their timeout, and is then replaced.
-        await self._ensure_listener()
-        conn = self._listener
-        if conn is None:  # lost while connecting: the next round connects again
-            raise asyncpg.ConnectionDoesNotExistError("the outbox relay's connection was lost")
         try:
-            async with conn.transaction():
-                rows = await conn.fetch(self._claim_sql, timeout=self.publish_timeout)
-                if any(row["has_successor"] for row in rows):
-                    self._wake.set()
-                yield (
-                    conn,
-                    [
-                        OutboxRecord(
-                            row["id"], row["topic"], row["key"], row["payload"], _headers(row)
-                        )
-                        for row in rows
-                    ],
-                )
+            await self._ensure_listener()
+        except Exception as exc:
+            self._warn_no_listener(exc)
+        conn = self._listener
+        if conn is None:
+            # No connection of its own (the server refused one, e.g. at max_connections): this
+            # round runs on a pooled connection, so the outbox never stalls for want of it.
+            async with self.engine.connect() as pooled:
+                raw = await pooled.get_raw_connection()
+                async with self._claimed(raw.driver_connection) as claim:
+                    yield claim
+            return
+        try:
+            async with self._claimed(conn) as claim:
+                yield claim
         except Exception:
             # Whatever failed (a lost or half-open connection, a server restart), the next
             # round starts on a new connection; the claimed rows are unlocked and stay unsent.
             await self._close_listener()
             raise
+
+    @asynccontextmanager
+    async def _claimed(
+        self, conn: asyncpg.Connection
+    ) -> AsyncIterator[tuple[Any, Sequence[OutboxRecord]]]:
+        async with conn.transaction():
+            rows = await conn.fetch(self._claim_sql, timeout=self.publish_timeout)
+            if any(row["has_successor"] for row in rows):
+                self._wake.set()
+            yield (
+                conn,
+                [
+                    OutboxRecord(row["id"], row["topic"], row["key"], row["payload"], _headers(row))
+                    for row in rows
+                ],
+            )
 
     async def _mark_sent(self, claim: Any, ids: list[uuid.UUID]) -> None:
         await claim.execute(self._mark_sql, ids, timeout=self.publish_timeout)
@@ -409,11 +423,15 @@ class OutboxRelay(OutboxPublisher):
                 conn.terminate()
 
     async def _before_wait(self) -> None:
-        # Without a listener the relay still works, on the poll interval; say so once.
+        # Without a listener the relay still works (on pooled connections, _claim_batch), on
+        # the poll interval; say so once.
         try:
             await self._ensure_listener()
             self._listener_warned = False
         except Exception as exc:
-            if not self._listener_warned:
-                log.warning("outbox.listener.unavailable", table=self.table.name, error=str(exc))
-                self._listener_warned = True
+            self._warn_no_listener(exc)
+
+    def _warn_no_listener(self, exc: BaseException) -> None:
+        if not self._listener_warned:
+            log.warning("outbox.listener.unavailable", table=self.table.name, error=str(exc))
+            self._listener_warned = True

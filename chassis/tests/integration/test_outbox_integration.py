@@ -343,3 +343,26 @@ async def test_the_relays_connection_killed_under_it_is_replaced_and_nothing_is_
     finally:
         await relay.stop()
     assert relay._listener is None
+
+
+async def test_a_relay_that_cannot_open_its_own_connection_publishes_on_pooled_ones(
+    engine, outbox, monkeypatch
+):
+    # The server refuses the relay a connection of its own (e.g. at max_connections) while the
+    # pool still has one: the outbox keeps moving, round after round, and nothing is lost.
+    async def refused() -> None:
+        raise OSError("sorry, too many clients already")
+
+    producer = RecordingProducer()
+    relay = OutboxRelay(engine, outbox, producer)  # type: ignore[arg-type]
+    monkeypatch.setattr(relay, "_ensure_listener", refused)
+    try:
+        await enqueue_committed(engine, outbox, "pooled", 1)
+        await enqueue_committed(engine, outbox, "pooled", 2, subject="other")
+        # Three keys (agg-0, other-0, other-1): all in the first round.
+        assert [await relay.run_once() for _ in range(2)] == [3, 0]
+        assert relay._listener is None
+        assert await unsent(engine, outbox) == 0
+        assert len(producer.sent) == 3
+    finally:
+        await relay.stop()
