@@ -99,6 +99,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 # what is done so far is also committed this often, so a slow record does not hold back the
 # commits of the records before it.
 BATCH_COMMIT_INTERVAL_S = 0.2
+# At a batch's end, how long its periodic commit may take to finish before it is cancelled.
+BATCH_FLUSH_WAIT_S = 5.0
 
 
 def pace_empty_fetches(consumer: Any, pause_seconds: float) -> bool:
@@ -559,7 +561,8 @@ class EventConsumer:
         pending = {tp: list(records) for tp, records in batch.items() if records}
         first = {tp: records[0].offset for tp, records in pending.items()}
         handled: dict[TopicPartition, int] = {}  # next offset per partition, not committed yet
-        flusher = asyncio.create_task(self._commit_while_handling(handled))
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._commit_while_handling(handled, done))
         try:
             failure: Exception | None = None
             try:
@@ -573,11 +576,16 @@ class EventConsumer:
             except Exception as exc:
                 failure = exc
             finally:
-                # aiokafka shields a commit and orders commits under a lock: a flush in flight
-                # completes before the commit below, so offsets only move forward.
-                flusher.cancel()
-                # Wait for it to end (asyncio.wait: its cancellation is not ours to raise).
-                await asyncio.wait({flusher})
+                # The periodic commit ends, one in flight finishing first, so that the commit
+                # below lands after it and offsets only move forward. (Cancelling it would not
+                # do: aiokafka shields the commit request, which would then land whenever it
+                # does.) Only one that hangs past BATCH_FLUSH_WAIT_S is cancelled: its late
+                # landing could move an offset back, which means redelivery, never a skip.
+                done.set()
+                ended, _ = await asyncio.wait({flusher}, timeout=BATCH_FLUSH_WAIT_S)
+                if not ended:
+                    flusher.cancel()
+                    await asyncio.wait({flusher})
             if handled:
                 await self._consumer.commit(handled)
                 handled = {}
@@ -595,11 +603,18 @@ class EventConsumer:
                         self._consumer.seek(tp, offset)
             raise
 
-    async def _commit_while_handling(self, handled: dict[TopicPartition, int]) -> None:
-        """Every BATCH_COMMIT_INTERVAL_S, commit what the running batch has handled so far."""
+    async def _commit_while_handling(
+        self, handled: dict[TopicPartition, int], done: asyncio.Event
+    ) -> None:
+        """Every BATCH_COMMIT_INTERVAL_S, commit what the running batch has handled so far,
+        until `done` is set."""
         committed: dict[TopicPartition, int] = {}
         while True:
-            await asyncio.sleep(BATCH_COMMIT_INTERVAL_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BATCH_COMMIT_INTERVAL_S):
+                    await done.wait()
+            if done.is_set():
+                return
             if handled == committed:
                 continue
             snapshot = dict(handled)

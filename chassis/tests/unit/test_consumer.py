@@ -320,6 +320,31 @@ async def test_a_failing_record_commits_what_was_handled_before_it_and_rewinds_t
     assert sorted(fake.seeks) == [(TP, 2), (other, 7)]
 
 
+async def test_a_periodic_commit_in_flight_lands_before_the_batch_commit():
+    """The batch's last records are handled while a periodic commit is on its way (aiokafka
+    shields it, so cancelling its task would not stop it): the batch commit waits for it, and
+    the offsets land in order, never moving back."""
+    fake = FakeConsumer()
+    landed = []
+    plain_commit = fake.commit
+
+    async def slow_commit(offsets):
+        if not landed:  # the first (periodic) commit is slow on the wire
+            await asyncio.sleep(0.3)
+        await plain_commit(offsets)
+        landed.append(dict(offsets))
+
+    fake.commit = slow_commit  # type: ignore[method-assign]
+
+    async def handler(event):
+        if event.data["n"] == 1:
+            await asyncio.sleep(0.25)  # past BATCH_COMMIT_INTERVAL_S: record 0's commit starts
+
+    batch = {TP: [event_record(i, n=i)[1] for i in range(3)]}
+    await make_consumer(handler, fake).process_batch(batch)
+    assert landed == [{TP: 1}, {TP: 3}]
+
+
 async def test_a_cancelled_batch_rewinds_its_uncommitted_progress():
     fake = FakeConsumer()
 
