@@ -27,8 +27,11 @@ SMTP_POLICY = email_policy.SMTP
 _MAX_LINE = SMTP_POLICY.max_line_length or 78
 # Line breaks a header value may not hold: CR and LF, and the ASCII controls Python's
 # header folding also splits lines at (str.splitlines), which it would turn into CRLF, i.e.
-# a new header. Non-ASCII breaks (U+0085, U+2028, U+2029) are RFC 2047-encoded instead.
+# a new header. The Unicode breaks (U+0085, U+2028, U+2029) are RFC 2047-encoded on the plain
+# path, but go out as raw UTF-8 under SMTPUTF8, where a reader splitting on them would see a new
+# line: refused there too.
 _HEADER_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e")
+_UTF8_HEADER_BREAKS = _HEADER_BREAKS | frozenset("\x85\u2028\u2029")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 # What a 7bit part may hold as it is: printable ASCII, tab and line ends.
 _7BIT_SAFE = re.compile(r"[\t\r\n\x20-\x7e]*")
@@ -56,7 +59,7 @@ def _header(name: str, value: str, policy: "EmailPolicy[Any]") -> bytes:
     """One header as transmitted. Short ASCII values go as they are; anything else is folded
     and RFC 2047-encoded (raw UTF-8 under SMTPUTF8) by the header classes EmailMessage uses,
     so non-ASCII names and subjects are encoded."""
-    if not _HEADER_BREAKS.isdisjoint(value):
+    if not (_UTF8_HEADER_BREAKS if policy.utf8 else _HEADER_BREAKS).isdisjoint(value):
         raise ValueError("Header values may not contain linefeed or carriage return characters")
     if value.isascii() and len(name) + len(value) + 2 <= _MAX_LINE:
         return f"{name}: {value}\r\n".encode("ascii")

@@ -272,3 +272,17 @@ def test_a_boundary_found_in_a_part_is_not_used(monkeypatch: pytest.MonkeyPatch)
     assert b'boundary="===============0000000000000000042=="' in data
     [plain, _] = _parsed(data).iter_parts()
     assert plain.get_content() == f"--{taken}\r\nend"
+
+
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029"])
+def test_unicode_line_breaks_are_refused_in_raw_utf8_headers(brk: str) -> None:
+    mailer = SmtpMailer("h", 1, sender=SENDER, timeout_seconds=5)
+    mail = Email(
+        "order-confirmation", "zoë@example.com", f"Bestätigung{brk}Bcc: x", "<p/>", "t", "O"
+    )
+    with pytest.raises(ValueError, match="Header values"):
+        mailer.message_bytes(mail, "<e@n>", utf8=True)
+    # On the plain path they are RFC 2047-encoded, never raw.
+    ascii_mail = Email("order-confirmation", "x@example.com", f"Hello{brk}there", "<p/>", "t", "O")
+    head = mailer.message_bytes(ascii_mail, "<e@n>").split(b"\r\n\r\n")[0]
+    assert head.isascii()
