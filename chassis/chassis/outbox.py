@@ -391,7 +391,9 @@ class OutboxRelay(OutboxPublisher):
             return
         self._listener = None
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn, timeout=5)
+        # command_timeout: BEGIN, COMMIT and ROLLBACK of a round are bounded too, so a
+        # half-open connection fails its round (and is replaced) instead of hanging the relay.
+        conn = await asyncpg.connect(dsn, timeout=5, command_timeout=self.publish_timeout)
         try:
             await conn.add_listener(self.channel, self._on_notify)
         except BaseException:
