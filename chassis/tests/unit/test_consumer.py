@@ -117,6 +117,18 @@ def make_consumer(handler, fake, dlq=None, **kwargs):
     return consumer
 
 
+async def run_idle(fake, seconds, **kwargs):
+    """Start a consumer on `fake` with nothing to handle, let it run `seconds`, stop it."""
+
+    async def handler(event):
+        raise AssertionError("no records were sent")
+
+    consumer = make_consumer(handler, fake, **kwargs)
+    await consumer.start()
+    await asyncio.sleep(seconds)
+    await consumer.stop()
+
+
 async def test_offset_is_committed_after_the_handler_succeeds():
     handled = []
     fake = FakeConsumer()
@@ -432,13 +444,7 @@ async def test_custom_transient_errors_are_honoured():
 async def test_idle_consumer_pauses_fetching_between_empty_polls():
     fake = FakeConsumer()
 
-    async def handler(event):
-        raise AssertionError("no records were sent")
-
-    consumer = make_consumer(handler, fake, idle_pause_ms=30, poll_timeout_ms=1000)
-    await consumer.start()
-    await asyncio.sleep(0.2)
-    await consumer.stop()
+    await run_idle(fake, 0.2, idle_pause_ms=30, poll_timeout_ms=1000)
     assert fake.pause_calls >= 2  # it rested between polls instead of fetching non-stop
     assert fake.paused_now == set()  # and always resumed what it paused
 
@@ -539,13 +545,7 @@ async def test_an_idle_consumer_only_looks_at_the_partition_ends_until_a_record_
 async def test_the_idle_look_grows_its_interval_up_to_the_limit():
     fake = QuietBroker()
 
-    async def handler(event):
-        raise AssertionError("no records were sent")
-
-    consumer = make_consumer(handler, fake, idle_pause_ms=10)
-    await consumer.start()
-    await asyncio.sleep(1.0)
-    await consumer.stop()
+    await run_idle(fake, 1.0, idle_pause_ms=10)
     # 10, 20, 40, 80 and then 80 ms (limit 8x): ~14 looks in a second, not 100.
     assert 5 <= fake.looks <= 20
 
@@ -560,13 +560,7 @@ async def test_a_failing_idle_look_falls_back_to_fetching():
 
     fake.end_offsets = broken  # type: ignore[method-assign]
 
-    async def handler(event):
-        raise AssertionError("no records were sent")
-
-    consumer = make_consumer(handler, fake, idle_pause_ms=10)
-    await consumer.start()
-    await asyncio.sleep(0.2)
-    await consumer.stop()
+    await run_idle(fake, 0.2, idle_pause_ms=10)
     assert failures
     assert fake.fetches >= len(failures)  # every failed look led to a fetch
     assert fake.paused_now == set()
@@ -580,13 +574,7 @@ async def test_a_position_still_being_looked_up_is_not_waited_for():
 
     fake.position = unknown  # type: ignore[method-assign]
 
-    async def handler(event):
-        raise AssertionError("no records were sent")
-
-    consumer = make_consumer(handler, fake, idle_pause_ms=10)
-    await consumer.start()
-    await asyncio.sleep(0.8)
-    await consumer.stop()
+    await run_idle(fake, 0.8, idle_pause_ms=10)
     assert fake.fetches >= 3  # each look gave up on the position after 0.1 s and fetched
     assert fake.paused_now == set()
 
