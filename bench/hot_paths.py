@@ -550,46 +550,26 @@ def main() -> int:
                     "floor_product:app", prod_port, f"/api/products/{product_id}", floor_env, FLOOR
                 )
             )
-            log("inventory read: floor vs inventory-service")
-            inv = ab_rounds(
-                wrk,
-                {
-                    "floor": (
-                        f"http://127.0.0.1:{inv_port}/api/inventory/{product_id}",
-                        [inv_floor.pid],
-                    ),
-                    "ours": (
-                        f"{urls['inventory-service']}/api/inventory/{product_id}",
-                        [pids["inventory-service"]],
-                    ),
-                },
-                args.read_rounds,
-                args.read_seconds,
+            reads = (
+                ("inventory", inv_port, inv_floor, f"/api/inventory/{product_id}"),
+                ("product", prod_port, prod_floor, f"/api/products/{product_id}"),
             )
-            result["inventory_read"] = inv
-            result["inventory_read_ratio"] = median_ratio(inv, "ours", "floor")
-            result["inventory_read_cpu_ms"] = median_of(inv["ours"], "cpu_ms")
-            result["inventory_read_floor_cpu_ms"] = median_of(inv["floor"], "cpu_ms")
-            log("product read: floor vs product-service")
-            prod = ab_rounds(
-                wrk,
-                {
-                    "floor": (
-                        f"http://127.0.0.1:{prod_port}/api/products/{product_id}",
-                        [prod_floor.pid],
-                    ),
-                    "ours": (
-                        f"{urls['product-service']}/api/products/{product_id}",
-                        [pids["product-service"]],
-                    ),
-                },
-                args.read_rounds,
-                args.read_seconds,
-            )
-            result["product_read"] = prod
-            result["product_read_ratio"] = median_ratio(prod, "ours", "floor")
-            result["product_read_cpu_ms"] = median_of(prod["ours"], "cpu_ms")
-            result["product_read_floor_cpu_ms"] = median_of(prod["floor"], "cpu_ms")
+            for name, floor_port, floor, path in reads:
+                service = f"{name}-service"
+                log(f"{name} read: floor vs {service}")
+                runs = ab_rounds(
+                    wrk,
+                    {
+                        "floor": (f"http://127.0.0.1:{floor_port}{path}", [floor.pid]),
+                        "ours": (f"{urls[service]}{path}", [pids[service]]),
+                    },
+                    args.read_rounds,
+                    args.read_seconds,
+                )
+                result[f"{name}_read"] = runs
+                result[f"{name}_read_ratio"] = median_ratio(runs, "ours", "floor")
+                result[f"{name}_read_cpu_ms"] = median_of(runs["ours"], "cpu_ms")
+                result[f"{name}_read_floor_cpu_ms"] = median_of(runs["floor"], "cpu_ms")
 
         # 3. the gateway beside nginx, same trivial backend
         if "gateway" in sections:
