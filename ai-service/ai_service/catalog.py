@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ _STOPWORD_TEXT = (
     "these this to up want what which with would you your new one ones"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+T = TypeVar("T")
 # Remembered find_by_name / similar / related answers per index state (CatalogIndex._memo).
 MEMO_LIMIT = 4096
 TOKEN = re.compile(r"[a-z0-9]+")
@@ -282,17 +283,18 @@ class CatalogIndex:
 
     # ---- ranking ----------------------------------------------------------------------------
 
-    def _remember(self, key: tuple[Any, ...], value: Any) -> Any:
+    def _remembered(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """The answer kept under `key` for the index as it stands, computed on first use."""
+        if key in self._memo:
+            return cast(T, self._memo[key])
+        value = compute()
         if len(self._memo) >= MEMO_LIMIT:
             self._memo.clear()
         self._memo[key] = value
         return value
 
     def find_by_name(self, name: str) -> Product | None:
-        key = ("name", name)
-        if key in self._memo:
-            return cast(Product | None, self._memo[key])
-        return cast(Product | None, self._remember(key, self._find_by_name(name)))
+        return self._remembered(("name", name), lambda: self._find_by_name(name))
 
     def _find_by_name(self, name: str) -> Product | None:
         wanted = name.strip().lower()
@@ -405,11 +407,9 @@ class CatalogIndex:
         """Nearest products by embedding (cosine), best first; empty if not embedded."""
         if not self._current(product):
             return self._similar(product, limit)
-        key = ("similar", product.id, limit)
-        hits = self._memo.get(key)
-        if hits is None:
-            hits = self._remember(key, self._similar(product, limit))
-        return list(hits)
+        return list(
+            self._remembered(("similar", product.id, limit), lambda: self._similar(product, limit))
+        )
 
     def _similar(self, product: Product, limit: int) -> list[Hit]:
         vector = self.vectors.get(product.id)
@@ -427,11 +427,9 @@ class CatalogIndex:
         """Same category or shared tags first, then words in common."""
         if not self._current(product):
             return self._related(product, limit)
-        key = ("related", product.id, limit)
-        hits = self._memo.get(key)
-        if hits is None:
-            hits = self._remember(key, self._related(product, limit))
-        return list(hits)
+        return list(
+            self._remembered(("related", product.id, limit), lambda: self._related(product, limit))
+        )
 
     def _related(self, product: Product, limit: int) -> list[Hit]:
         query = " ".join([product.name, product.category, *product.tags])
