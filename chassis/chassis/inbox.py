@@ -10,6 +10,7 @@ delivery).
 caller opened on it (chassis.postgres.DriverUnitOfWork.claim_event).
 """
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, Table, Text, func
@@ -57,7 +58,10 @@ async def claim_event(
     return result.first() is not None
 
 
-def _driver_claim_sql(name: str) -> str:
+@cache
+def driver_claim_sql(name: str) -> str:
+    """The claim as SQL text for the asyncpg connection ($1 consumer, $2 event id; a row back
+    when the event is new): on its own, or as a CTE of a statement that acts only then."""
     return (
         f"INSERT INTO {name} (consumer, event_id) VALUES ($1, $2) "
         "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
@@ -70,4 +74,4 @@ async def claim_event_on_driver(
     """``claim_event`` on a pooled asyncpg connection (chassis.postgres.driver_connection),
     inside the transaction the caller opened on it: the same row, the same once-only answer."""
     name = table.name if table is not None else PROCESSED_EVENTS
-    return await connection.fetchval(_driver_claim_sql(name), consumer, event_id) is not None
+    return await connection.fetchval(driver_claim_sql(name), consumer, event_id) is not None

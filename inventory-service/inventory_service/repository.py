@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chassis.inbox import driver_claim_sql
 from chassis.postgres import Database, DriverUnitOfWork, UnitOfWork
 from inventory_service.models import (
     ReservationStatus,
@@ -279,8 +280,7 @@ def _claim_and_move_sql(*, only_unexpired: bool) -> str:
     status as this statement's snapshot saw it (NULL: none)."""
     unexpired = " AND expires_at > now()" if only_unexpired else ""
     return (
-        f"WITH claimed AS (INSERT INTO {processed_events.name} (consumer, event_id) "
-        "VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id), "
+        f"WITH claimed AS ({driver_claim_sql(processed_events.name)}), "
         f"moved AS (UPDATE {reservations.name} SET status = $4, updated_at = now() "
         f"WHERE id = $3 AND status = ANY($5::text[]){unexpired} "
         "AND EXISTS (SELECT 1 FROM claimed) RETURNING id) "
