@@ -7,7 +7,7 @@ acknowledged by ``<topic>.dlq``, so a crash at any point redelivers rather than 
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, cast
 
 import structlog
@@ -498,19 +498,25 @@ class EventConsumer:
         """
         if not self._idle_pause:
             return
-        consumer = self._consumer
-        partitions = consumer.assignment()
-        consumer.pause(*partitions)
-        try:
+        async with self._fetching_paused() as partitions:
             while True:
                 pause = min(self._idle_pause * 2 ** min(self._quiet_polls, 8), self._idle_pause_max)
                 self._quiet_polls += 1
                 await asyncio.sleep(pause)
                 # A rebalance during the pause: fetch (and look again) with the new assignment.
-                if consumer.assignment() != partitions or await self._unread(partitions):
+                if self._consumer.assignment() != partitions or await self._unread(partitions):
                     return
+
+    @contextlib.asynccontextmanager
+    async def _fetching_paused(self) -> AsyncIterator[set[TopicPartition]]:
+        """The assigned partitions, paused for the block; on leaving, those still assigned
+        are resumed (a rebalance meanwhile may have taken some away)."""
+        consumer = self._consumer
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            yield partitions
         finally:
-            # A rebalance during the pause may have taken partitions away.
             still_assigned = consumer.assignment()
             consumer.resume(*(tp for tp in partitions if tp in still_assigned))
 
@@ -522,15 +528,8 @@ class EventConsumer:
         if not self._idle_pause:
             await self.process_batch(batch)
             return
-        consumer = self._consumer
-        partitions = consumer.assignment()
-        consumer.pause(*partitions)
-        try:
+        async with self._fetching_paused():
             await self.process_batch(batch)
-        finally:
-            # A rebalance during the batch may have taken partitions away.
-            still_assigned = consumer.assignment()
-            consumer.resume(*(tp for tp in partitions if tp in still_assigned))
 
     async def _unread(self, partitions: set[TopicPartition]) -> bool:
         """Whether any of ``partitions`` holds a record past this consumer's position. Any
